@@ -1,0 +1,525 @@
+//! Configuration: one YAML file, every key optional, unknown keys and bad values refused with a message
+//! that names the key.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// What a violation does at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Deny what the policy refuses.
+    #[default]
+    Enforce,
+    /// Admit, and return the denial text as warnings.
+    Warn,
+    /// Admit silently; the verdict is only recorded in annotations, logs and metrics.
+    Audit,
+}
+
+/// What to do when a token cannot be checked because the provider failed (unreachable, 5xx, timeout,
+/// rate limited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// What to do when the provider answered but cannot tell what the token may do (a token kind with no
+/// introspection API, a permission with no side-effect-free probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnverified {
+    /// Admit with a warning that says what could not be verified.
+    #[default]
+    Allow,
+    /// Treat it like a policy denial.
+    Deny,
+}
+
+/// The Git hosting products scopegate can ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Github,
+    Gitlab,
+    BitbucketCloud,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Github => "github",
+            ProviderKind::Gitlab => "gitlab",
+            ProviderKind::BitbucketCloud => "bitbucket-cloud",
+        }
+    }
+
+    /// The product name, for messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::Github => "GitHub",
+            ProviderKind::Gitlab => "GitLab",
+            ProviderKind::BitbucketCloud => "Bitbucket Cloud",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One Git host scopegate knows, and where its API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub kind: ProviderKind,
+    /// Lower-case host, with `:port` when the Secret URLs carry one.
+    pub host: String,
+    /// API base URL without a trailing slash.
+    pub api_url: Url,
+}
+
+impl Provider {
+    /// `{api_url}/{path}`, for a path relative to the API base (no leading slash).
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/{}", self.api_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkipValidation {
+    pub allowed_users: BTreeSet<String>,
+    pub allowed_groups: BTreeSet<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub mode: Mode,
+    pub on_provider_error: OnFailure,
+    pub on_unverified: OnUnverified,
+    pub providers: Vec<Provider>,
+    pub skip_validation: SkipValidation,
+    pub allow_existing_violations: bool,
+    /// How long one provider call may take.
+    pub provider_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The defaults are valid by construction; the unit tests assert it.
+        Self::from_raw(RawConfig::default())
+            .unwrap_or_else(|_| unreachable!("default configuration is valid"))
+    }
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConfig {
+    #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
+    on_provider_error: OnFailure,
+    #[serde(default)]
+    on_unverified: OnUnverified,
+    #[serde(default)]
+    providers: Vec<RawProvider>,
+    #[serde(default)]
+    skip_validation: RawSkipValidation,
+    #[serde(default = "yes")]
+    allow_existing_violations: bool,
+    #[serde(default)]
+    provider_timeout: Option<String>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            on_provider_error: OnFailure::default(),
+            on_unverified: OnUnverified::default(),
+            providers: Vec::new(),
+            skip_validation: RawSkipValidation::default(),
+            allow_existing_violations: true,
+            provider_timeout: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawProvider {
+    kind: ProviderKind,
+    host: String,
+    api_url: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSkipValidation {
+    #[serde(default)]
+    allowed_users: Vec<String>,
+    #[serde(default)]
+    allowed_groups: Vec<String>,
+}
+
+/// The built-in providers; a configured entry with the same host replaces one of them.
+pub const DEFAULT_PROVIDERS: [(ProviderKind, &str, &str); 3] = [
+    (ProviderKind::Github, "github.com", "https://api.github.com"),
+    (
+        ProviderKind::Gitlab,
+        "gitlab.com",
+        "https://gitlab.com/api/v4",
+    ),
+    (
+        ProviderKind::BitbucketCloud,
+        "bitbucket.org",
+        "https://api.bitbucket.org/2.0",
+    ),
+];
+
+impl Config {
+    /// Load from a YAML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parse and validate YAML text. An empty document gives the defaults.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Self::from_raw(RawConfig::default());
+        }
+        let raw: RawConfig =
+            serde_norway::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let mut providers: Vec<Provider> = Vec::new();
+        for (i, p) in raw.providers.iter().enumerate() {
+            let key = format!("providers[{i}]");
+            let host = normalize_host(&p.host).ok_or_else(|| {
+                invalid(
+                    format!("{key}.host"),
+                    format!("not a host name: {:?}", p.host),
+                )
+            })?;
+            let api_url =
+                parse_api_url(&p.api_url).map_err(|m| invalid(format!("{key}.apiUrl"), m))?;
+            if providers.iter().any(|q| q.host == host) {
+                return Err(invalid(
+                    format!("{key}.host"),
+                    format!("{host} is configured more than once"),
+                ));
+            }
+            providers.push(Provider {
+                kind: p.kind,
+                host,
+                api_url,
+            });
+        }
+        for (kind, host, api) in DEFAULT_PROVIDERS {
+            if !providers.iter().any(|p| p.host == host) {
+                let api_url = parse_api_url(api).map_err(|m| invalid("providers", m))?;
+                providers.push(Provider {
+                    kind,
+                    host: host.to_string(),
+                    api_url,
+                });
+            }
+        }
+        let skip_validation = SkipValidation {
+            allowed_users: non_empty_set(
+                &raw.skip_validation.allowed_users,
+                "skipValidation.allowedUsers",
+            )?,
+            allowed_groups: non_empty_set(
+                &raw.skip_validation.allowed_groups,
+                "skipValidation.allowedGroups",
+            )?,
+        };
+        let provider_timeout = match &raw.provider_timeout {
+            None => DEFAULT_PROVIDER_TIMEOUT,
+            Some(s) => parse_duration(s).map_err(|m| invalid("providerTimeout", m))?,
+        };
+        if provider_timeout.is_zero() || provider_timeout > Duration::from_secs(30) {
+            return Err(invalid(
+                "providerTimeout",
+                "must be more than 0s and at most 30s (the API server's longest webhook timeout)",
+            ));
+        }
+        Ok(Config {
+            mode: raw.mode,
+            on_provider_error: raw.on_provider_error,
+            on_unverified: raw.on_unverified,
+            providers,
+            skip_validation,
+            allow_existing_violations: raw.allow_existing_violations,
+            provider_timeout,
+        })
+    }
+
+    /// The provider serving a Git host (`host` or `host:port`, lower case).
+    pub fn provider_for_host(&self, host: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.host == host)
+    }
+}
+
+/// How long a provider call may take unless configured.
+pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A duration as people write it: `2s`, `500ms`, `5m`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("not a duration ({e}): {s:?}; write e.g. 2s, 500ms or 5m"))
+}
+
+fn non_empty_set(values: &[String], key: &str) -> Result<BTreeSet<String>, ConfigError> {
+    let mut out = BTreeSet::new();
+    for (i, v) in values.iter().enumerate() {
+        if v.trim().is_empty() {
+            return Err(invalid(format!("{key}[{i}]"), "must not be empty"));
+        }
+        out.insert(v.clone());
+    }
+    Ok(out)
+}
+
+/// Lower-case a host name, drop a trailing dot; `None` when it is not a plain `host[:port]`.
+pub fn normalize_host(host: &str) -> Option<String> {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    if h.is_empty() || h.contains(['/', '@', '?', '#', ' ']) || h.contains("://") {
+        return None;
+    }
+    // Reuse the URL parser's host rules.
+    let parsed = Url::parse(&format!("https://{h}/")).ok()?;
+    parsed.host_str()?;
+    Some(h)
+}
+
+/// An API base URL: `https://`, or `http://` on a loopback address; no credentials, query or fragment.
+pub fn parse_api_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s.trim()).map_err(|e| format!("not a URL ({e}): {s:?}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "must use https:// (http:// is allowed only on a loopback address), got {s}"
+            ));
+        }
+        other => return Err(format!("must use https://, got scheme {other}:")),
+    }
+    if url.host_str().is_none() {
+        return Err(format!("has no host: {s}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain credentials".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("must not have a query or fragment: {s}"));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_without_a_file() {
+        let c = Config::default();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.on_provider_error, OnFailure::Deny);
+        assert!(c.allow_existing_violations);
+        assert_eq!(c.providers.len(), 3);
+        let gh = c.provider_for_host("github.com").unwrap();
+        assert_eq!(gh.api("user"), "https://api.github.com/user");
+        assert_eq!(
+            c.provider_for_host("gitlab.com")
+                .unwrap()
+                .api("personal_access_tokens/self"),
+            "https://gitlab.com/api/v4/personal_access_tokens/self"
+        );
+        assert_eq!(
+            c.provider_for_host("bitbucket.org").unwrap().kind,
+            ProviderKind::BitbucketCloud
+        );
+        assert_eq!(Config::from_yaml("").unwrap(), c);
+        assert_eq!(Config::from_yaml("# nothing\n").unwrap(), c);
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = Config::from_yaml(
+            r#"
+mode: warn
+onProviderError: allow
+providers:
+  - kind: github
+    host: github.com
+    apiUrl: https://api.github.com
+  - kind: github
+    host: GHE.example.com
+    apiUrl: https://ghe.example.com/api/v3/
+  - kind: gitlab
+    host: gitlab.com
+    apiUrl: https://gitlab.com/api/v4
+  - kind: bitbucket-cloud
+    host: bitbucket.org
+    apiUrl: https://api.bitbucket.org/2.0
+skipValidation:
+  allowedUsers: [alice]
+  allowedGroups: [platform-admins]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Warn);
+        assert_eq!(c.on_provider_error, OnFailure::Allow);
+        assert_eq!(c.providers.len(), 4);
+        let ghe = c.provider_for_host("ghe.example.com").unwrap();
+        assert_eq!(ghe.api("user"), "https://ghe.example.com/api/v3/user");
+        assert!(c.skip_validation.allowed_users.contains("alice"));
+        assert!(c.skip_validation.allowed_groups.contains("platform-admins"));
+    }
+
+    #[test]
+    fn an_entry_replaces_the_default_for_its_host() {
+        let c = Config::from_yaml(
+            "providers:\n  - kind: github\n    host: github.com\n    apiUrl: http://127.0.0.1:9999\n",
+        )
+        .unwrap();
+        assert_eq!(c.providers.len(), 3);
+        assert_eq!(
+            c.provider_for_host("github.com").unwrap().api("user"),
+            "http://127.0.0.1:9999/user"
+        );
+    }
+
+    fn err(yaml: &str) -> String {
+        Config::from_yaml(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        assert!(
+            err("mdoe: enforce\n").contains("mdoe"),
+            "{}",
+            err("mdoe: enforce\n")
+        );
+        let e = err("mode: block\n");
+        assert!(e.contains("mode") && e.contains("block"), "{e}");
+        let e = err("onProviderError: maybe\n");
+        assert!(e.contains("onProviderError") && e.contains("maybe"), "{e}");
+        let e = err("providers:\n  - kind: gitea\n    host: x.org\n    apiUrl: https://x.org\n");
+        assert!(e.contains("providers[0]") && e.contains("gitea"), "{e}");
+        let e = err("providers:\n  - kind: github\n    host: x.org\n    apiurl: https://x.org\n");
+        assert!(e.contains("apiurl"), "{e}");
+        let e = err("skipValidation:\n  allowedUser: [a]\n");
+        assert!(e.contains("allowedUser"), "{e}");
+    }
+
+    #[test]
+    fn api_urls_must_be_https_except_on_loopback() {
+        let e = err(
+            "providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: http://ghe.corp/api/v3\n",
+        );
+        assert!(
+            e.contains("providers[0].apiUrl") && e.contains("https://"),
+            "{e}"
+        );
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080/x",
+            "http://localhost:1",
+        ] {
+            Config::from_yaml(&format!(
+                "providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: {ok}\n"
+            ))
+            .unwrap();
+        }
+        let e = err(
+            "providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: https://u:p@g.corp/api/v4\n",
+        );
+        assert!(e.contains("credentials"), "{e}");
+        let e = err("providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: ftp://g.corp\n");
+        assert!(e.contains("https"), "{e}");
+        let e = err("providers:\n  - kind: gitlab\n    host: 'a/b'\n    apiUrl: https://g.corp\n");
+        assert!(e.contains("providers[0].host"), "{e}");
+    }
+
+    #[test]
+    fn provider_timeout() {
+        assert_eq!(Config::default().provider_timeout, Duration::from_secs(2));
+        assert_eq!(
+            Config::from_yaml("providerTimeout: 500ms\n")
+                .unwrap()
+                .provider_timeout,
+            Duration::from_millis(500)
+        );
+        let e = err("providerTimeout: soon\n");
+        assert!(e.contains("providerTimeout"), "{e}");
+        let e = err("providerTimeout: 0s\n");
+        assert!(e.contains("providerTimeout"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_hosts_are_refused() {
+        let e = err(
+            "providers:\n  - {kind: github, host: a.org, apiUrl: https://a.org/api/v3}\n  - {kind: gitlab, host: A.org, apiUrl: https://a.org/api/v4}\n",
+        );
+        assert!(
+            e.contains("providers[1].host") && e.contains("more than once"),
+            "{e}"
+        );
+    }
+}

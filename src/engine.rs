@@ -1,0 +1,310 @@
+//! The engine: one pipeline behind every front end. A Secret goes in; a [`Decision`] comes out.
+//!
+//! ```text
+//! SecretObject ──classify──▶ Subject ──introspect──▶ Grant ──evaluate──▶ Verdict + Problems ──▶ Decision
+//!   (pure)                             (provider I/O)          (pure)                       (findings in words)
+//! ```
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+
+use crate::config::{Config, Provider};
+use crate::credential::{
+    self, Credential, CredentialFields, SKIP_ANNOTATION, SecretObject, Subject,
+};
+use crate::kind;
+use crate::policy::{self, Outcome, Problem, Severity, Verdict};
+use crate::providers::{Grant, IntrospectError, ProviderClient, Request};
+use crate::report;
+
+/// Who is asking, and about what change.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewContext {
+    /// The Secret as it was, for an UPDATE.
+    pub old: Option<SecretObject>,
+    pub username: String,
+    pub groups: Vec<String>,
+    /// When the answer is due (the API server's timeout, less a margin).
+    pub deadline: Option<Instant>,
+}
+
+/// A problem in words, with what it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// The engine's answer for one Secret.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// `None` when the Secret is not a credential Secret scopegate handles.
+    pub verdict: Option<Verdict>,
+    pub problems: Vec<Problem>,
+    pub findings: Vec<Finding>,
+    pub checked_at: Timestamp,
+}
+
+impl Decision {
+    fn ignored() -> Self {
+        Self {
+            verdict: None,
+            problems: Vec::new(),
+            findings: Vec::new(),
+            checked_at: Timestamp::now(),
+        }
+    }
+
+    /// The denials (status code and message) under enforcement.
+    pub fn denials(&self) -> impl Iterator<Item = (u16, &str)> {
+        self.findings.iter().filter_map(|f| match f.severity {
+            Severity::Deny(code) => Some((code, f.message.as_str())),
+            Severity::Warn => None,
+        })
+    }
+
+    /// The warnings that are not denials.
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warn)
+            .map(|f| f.message.as_str())
+    }
+}
+
+/// Configuration, provider clients: everything a decision needs besides the Secret.
+pub struct Engine {
+    config: Arc<Config>,
+    client: ProviderClient,
+}
+
+const EXISTING: &str =
+    "existing violation, admitted because this update leaves the credential as it was:";
+
+impl Engine {
+    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
+        let client = ProviderClient::new(config.provider_timeout)?;
+        Ok(Self {
+            config: Arc::new(config),
+            client,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Judge a Secret.
+    pub async fn judge(&self, secret: &SecretObject, ctx: &ReviewContext) -> Decision {
+        let checked_at = Timestamp::now();
+        let (role, mut verdict, mut problems, scene) = match credential::classify(secret) {
+            Subject::Ignored => return Decision::ignored(),
+            Subject::Malformed { role, problem } => {
+                let mut v = Verdict::new(Outcome::Invalid, Some(role.effective));
+                v.reason = Some(format!("{} {}", problem.field, problem.problem));
+                (role, v, vec![Problem::Malformed(problem)], Scene::default())
+            }
+            Subject::NotAToken { role, url, what } => {
+                let mut v = Verdict::new(Outcome::NotAToken, Some(role.effective));
+                v.token_kind = Some(what.as_str());
+                let provider = url
+                    .as_ref()
+                    .and_then(|u| self.config.provider_for_host(&u.host));
+                v.provider = provider.map(|p| p.kind);
+                (role, v, Vec::new(), Scene::default())
+            }
+            Subject::Token(cred) => {
+                let (v, p, scene) = self.judge_token(&cred, secret, ctx, checked_at).await;
+                (cred.role.clone(), v, p, scene)
+            }
+        };
+        if let Some(asked) = &role.ignored_request {
+            problems.push(Problem::RoleIgnored {
+                asked: asked.clone(),
+                derived: role.derived,
+            });
+        }
+        let excused = ctx.old.as_ref().is_some_and(|old| {
+            self.config.allow_existing_violations && same_credential(old, secret)
+        });
+        let ctx_words = report::Context {
+            namespace: &secret.namespace,
+            name: secret.display_name(),
+            provider: scene.provider.as_ref(),
+            verdict: &verdict,
+            token_field: scene.token_field,
+            repo_url: scene.repo_url.clone(),
+            config: &self.config,
+        };
+        let findings = problems
+            .iter()
+            .map(|p| {
+                let message = report::message(p, &ctx_words);
+                match policy::severity(p, &self.config) {
+                    Severity::Deny(_) if excused && p.about_credential() => Finding {
+                        severity: Severity::Warn,
+                        message: format!("{EXISTING} {message}"),
+                    },
+                    severity => Finding { severity, message },
+                }
+            })
+            .collect();
+        if verdict.reason.is_none()
+            && let Some(p) = problems
+                .iter()
+                .find(|p| matches!(p, Problem::UnknownHost { .. } | Problem::NotGit { .. }))
+        {
+            verdict.reason = Some(report::message(p, &ctx_words));
+        }
+        Decision {
+            verdict: Some(verdict),
+            problems,
+            findings,
+            checked_at,
+        }
+    }
+
+    async fn judge_token(
+        &self,
+        cred: &Credential,
+        secret: &SecretObject,
+        ctx: &ReviewContext,
+        now: Timestamp,
+    ) -> (Verdict, Vec<Problem>, Scene) {
+        let role = cred.role.effective;
+        let provider = self.config.provider_for_host(&cred.url.host).cloned();
+        let mut scene = Scene {
+            provider: provider.clone(),
+            token_field: Some(cred.token_field),
+            repo_url: Some(cred.url.display()),
+        };
+        let mut problems = Vec::new();
+        let mut v = Verdict::new(Outcome::Unverified, Some(role));
+        v.provider = provider.as_ref().map(|p| p.kind);
+        if let Some(p) = &provider {
+            v.token_kind = Some(kind::detect(p.kind, &cred.token).as_str());
+        }
+
+        if secret
+            .annotations
+            .get(SKIP_ANNOTATION)
+            .is_some_and(|v| v.trim() == "true")
+        {
+            if self.may_skip(secret, ctx) {
+                v.outcome = Outcome::Skipped;
+                problems.push(Problem::Skipped {
+                    user: requester(ctx),
+                });
+                return (v, problems, scene);
+            }
+            problems.push(Problem::SkipNotAllowed {
+                user: requester(ctx),
+            });
+        }
+        if matches!(cred.repo_type.as_str(), "helm" | "oci") || cred.url.scheme == "oci" {
+            let repo_type = if cred.url.scheme == "oci" {
+                "oci".to_owned()
+            } else {
+                cred.repo_type.clone()
+            };
+            problems.push(Problem::NotGit { repo_type });
+            return (v, problems, scene);
+        }
+        let Some(provider) = provider else {
+            problems.push(Problem::UnknownHost {
+                host: cred.url.host.clone(),
+            });
+            return (v, problems, scene);
+        };
+        if let Some(other) = kind::provider_by_prefix(&cred.token)
+            && other != provider.kind
+        {
+            v.outcome = Outcome::Invalid;
+            v.reason = Some(format!(
+                "a {} token on a {} host",
+                other.display_name(),
+                provider.kind.display_name()
+            ));
+            problems.push(Problem::ForeignToken {
+                token_provider: other,
+            });
+            return (v, problems, scene);
+        }
+        let kind = kind::detect(provider.kind, &cred.token);
+        let repo_path = cred.url.repo_path();
+        let request = Request {
+            kind,
+            token: &cred.token,
+            username: cred.username.as_deref(),
+            repo_path: &repo_path,
+        };
+        let result = self.introspect(&provider, &request, ctx.deadline).await;
+        let (v, problem) = policy::evaluate(provider.kind, kind, role, &result, now);
+        problems.extend(problem);
+        scene.provider = Some(provider);
+        (v, problems, scene)
+    }
+
+    async fn introspect(
+        &self,
+        provider: &Provider,
+        req: &Request<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Grant, IntrospectError> {
+        let call = self.client.introspect(provider, req);
+        match deadline {
+            None => call.await,
+            Some(d) => tokio::time::timeout_at(d, call).await.unwrap_or_else(|_| {
+                Err(IntrospectError::Unavailable {
+                    detail: "no answer before the admission deadline".into(),
+                })
+            }),
+        }
+    }
+
+    /// Whether the requester may skip validation: listed in configuration, or (on an UPDATE that keeps
+    /// the credential and the annotation as they were) someone allowed already granted it.
+    fn may_skip(&self, secret: &SecretObject, ctx: &ReviewContext) -> bool {
+        let allowed = &self.config.skip_validation;
+        if allowed.allowed_users.contains(&ctx.username)
+            || ctx
+                .groups
+                .iter()
+                .any(|g| allowed.allowed_groups.contains(g))
+        {
+            return true;
+        }
+        ctx.old.as_ref().is_some_and(|old| {
+            old.annotations
+                .get(SKIP_ANNOTATION)
+                .is_some_and(|v| v.trim() == "true")
+                && same_credential(old, secret)
+        })
+    }
+}
+
+/// What a message may refer to beyond the verdict.
+#[derive(Default)]
+struct Scene {
+    provider: Option<Provider>,
+    token_field: Option<credential::TokenField>,
+    repo_url: Option<String>,
+}
+
+fn requester(ctx: &ReviewContext) -> String {
+    if ctx.username.is_empty() {
+        "the requester".into()
+    } else {
+        ctx.username.clone()
+    }
+}
+
+/// Whether two versions of a Secret hold the same credential (url, username, password, bearerToken).
+pub fn same_credential(old: &SecretObject, new: &SecretObject) -> bool {
+    match (CredentialFields::read(old), CredentialFields::read(new)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,0 +1,234 @@
+//! Token kinds: what a token is, from its provider and its prefix (refined later by what the provider
+//! says about it).
+
+use std::fmt;
+
+use crate::config::ProviderKind;
+use crate::token::Token;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    // GitHub
+    Classic,
+    Oauth,
+    FineGrained,
+    AppUser,
+    AppInstallation,
+    AppRefresh,
+    // GitLab
+    Personal,
+    Project,
+    Group,
+    DeployToken,
+    CiJobToken,
+    OtherGitlabToken,
+    // Bitbucket Cloud
+    AccessToken,
+    RepoAccessToken,
+    ProjectAccessToken,
+    WorkspaceAccessToken,
+    ApiToken,
+    AppPassword,
+    Unknown,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Classic => "classic",
+            TokenKind::Oauth => "oauth",
+            TokenKind::FineGrained => "fine-grained",
+            TokenKind::AppUser => "app-user",
+            TokenKind::AppInstallation => "app-installation",
+            TokenKind::AppRefresh => "app-refresh",
+            TokenKind::Personal => "personal",
+            TokenKind::Project => "project",
+            TokenKind::Group => "group",
+            TokenKind::DeployToken => "deploy-token",
+            TokenKind::CiJobToken => "ci-job-token",
+            TokenKind::OtherGitlabToken => "other",
+            TokenKind::AccessToken => "access-token",
+            TokenKind::RepoAccessToken => "repo-access-token",
+            TokenKind::ProjectAccessToken => "project-access-token",
+            TokenKind::WorkspaceAccessToken => "workspace-access-token",
+            TokenKind::ApiToken => "api-token",
+            TokenKind::AppPassword => "app-password",
+            TokenKind::Unknown => "unknown",
+        }
+    }
+
+    /// Words for a message: "classic personal access token", "project access token", …
+    pub fn describe(self) -> &'static str {
+        match self {
+            TokenKind::Classic => "classic personal access token",
+            TokenKind::Oauth => "OAuth token",
+            TokenKind::FineGrained => "fine-grained personal access token",
+            TokenKind::AppUser => "GitHub App user access token",
+            TokenKind::AppInstallation => "GitHub App installation token",
+            TokenKind::AppRefresh => "GitHub App refresh token",
+            TokenKind::Personal => "personal access token",
+            TokenKind::Project => "project access token",
+            TokenKind::Group => "group access token",
+            TokenKind::DeployToken => "deploy token",
+            TokenKind::CiJobToken => "CI/CD job token",
+            TokenKind::OtherGitlabToken => "token",
+            TokenKind::AccessToken => "access token",
+            TokenKind::RepoAccessToken => "repository access token",
+            TokenKind::ProjectAccessToken => "project access token",
+            TokenKind::WorkspaceAccessToken => "workspace access token",
+            TokenKind::ApiToken => "API token",
+            TokenKind::AppPassword => "app password",
+            TokenKind::Unknown => "token",
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const GITHUB_PREFIXES: [(&str, TokenKind); 6] = [
+    ("github_pat_", TokenKind::FineGrained),
+    ("ghp_", TokenKind::Classic),
+    ("gho_", TokenKind::Oauth),
+    ("ghu_", TokenKind::AppUser),
+    ("ghs_", TokenKind::AppInstallation),
+    ("ghr_", TokenKind::AppRefresh),
+];
+
+/// GitLab's documented prefixes (doc/security/tokens "Token prefixes"). Self-managed instances may
+/// add an instance prefix in front (`instance-glpat-…`), so these are matched anywhere after one.
+const GITLAB_PREFIXES: [(&str, TokenKind); 11] = [
+    ("glpat-", TokenKind::Personal),
+    ("gldt-", TokenKind::DeployToken),
+    ("glcbt-", TokenKind::CiJobToken),
+    ("gloas-", TokenKind::OtherGitlabToken),
+    ("glrt-", TokenKind::OtherGitlabToken),
+    ("glptt-", TokenKind::OtherGitlabToken),
+    ("glft-", TokenKind::OtherGitlabToken),
+    ("glimt-", TokenKind::OtherGitlabToken),
+    ("glagent-", TokenKind::OtherGitlabToken),
+    ("glsoat-", TokenKind::OtherGitlabToken),
+    ("glffct-", TokenKind::OtherGitlabToken),
+];
+
+const BITBUCKET_CLOUD_PREFIXES: [(&str, TokenKind); 3] = [
+    ("ATCT", TokenKind::AccessToken),
+    ("ATAT", TokenKind::ApiToken),
+    ("ATBB", TokenKind::AppPassword),
+];
+
+fn gitlab_kind(token: &Token) -> Option<TokenKind> {
+    let s = token.expose();
+    GITLAB_PREFIXES
+        .iter()
+        .find(|(p, _)| s.starts_with(p) || s.contains(&format!("-{p}")))
+        .map(|&(_, k)| k)
+}
+
+/// The provider a token's own prefix names, when it names one unambiguously.
+pub fn provider_by_prefix(token: &Token) -> Option<ProviderKind> {
+    if GITHUB_PREFIXES.iter().any(|(p, _)| token.starts_with(p)) {
+        Some(ProviderKind::Github)
+    } else if token.starts_with("glpat-") || token.starts_with("gldt-") {
+        Some(ProviderKind::Gitlab)
+    } else if BITBUCKET_CLOUD_PREFIXES
+        .iter()
+        .any(|(p, _)| token.starts_with(p))
+    {
+        Some(ProviderKind::BitbucketCloud)
+    } else {
+        None
+    }
+}
+
+/// What kind of token this is, judging by the provider its URL points at and its prefix.
+pub fn detect(provider: ProviderKind, token: &Token) -> TokenKind {
+    match provider {
+        ProviderKind::Github => {
+            if let Some(&(_, k)) = GITHUB_PREFIXES.iter().find(|(p, _)| token.starts_with(p)) {
+                k
+            } else if token.len() == 40 && token.expose().bytes().all(|b| b.is_ascii_hexdigit()) {
+                // Tokens made before April 2021: 40 hex digits, classic scopes.
+                TokenKind::Classic
+            } else {
+                TokenKind::Unknown
+            }
+        }
+        // Self-managed GitLab can use a custom prefix: a token without a known one is still asked about.
+        ProviderKind::Gitlab => gitlab_kind(token).unwrap_or(TokenKind::Personal),
+        ProviderKind::BitbucketCloud => BITBUCKET_CLOUD_PREFIXES
+            .iter()
+            .find(|(p, _)| token.starts_with(p))
+            .map(|&(_, k)| k)
+            .unwrap_or(TokenKind::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Token {
+        Token::new(s.into())
+    }
+
+    #[test]
+    fn github_prefixes() {
+        let gh = ProviderKind::Github;
+        assert_eq!(detect(gh, &t("ghp_abc")), TokenKind::Classic);
+        assert_eq!(detect(gh, &t("gho_abc")), TokenKind::Oauth);
+        assert_eq!(
+            detect(gh, &t("github_pat_11ABC_def")),
+            TokenKind::FineGrained
+        );
+        assert_eq!(detect(gh, &t("ghu_abc")), TokenKind::AppUser);
+        assert_eq!(detect(gh, &t("ghs_abc")), TokenKind::AppInstallation);
+        assert_eq!(detect(gh, &t("ghr_abc")), TokenKind::AppRefresh);
+        assert_eq!(
+            detect(gh, &t("0123456789abcdef0123456789abcdef01234567")),
+            TokenKind::Classic
+        );
+        assert_eq!(detect(gh, &t("something-else")), TokenKind::Unknown);
+    }
+
+    #[test]
+    fn gitlab_prefixes_including_instance_prefixes() {
+        let gl = ProviderKind::Gitlab;
+        assert_eq!(detect(gl, &t("glpat-abc")), TokenKind::Personal);
+        assert_eq!(detect(gl, &t("corp-glpat-abc")), TokenKind::Personal);
+        assert_eq!(detect(gl, &t("gldt-abc")), TokenKind::DeployToken);
+        assert_eq!(detect(gl, &t("glcbt-abc")), TokenKind::CiJobToken);
+        assert_eq!(detect(gl, &t("glft-abc")), TokenKind::OtherGitlabToken);
+        assert_eq!(detect(gl, &t("mycustomprefix_abc")), TokenKind::Personal);
+    }
+
+    #[test]
+    fn bitbucket_cloud_prefixes() {
+        let bb = ProviderKind::BitbucketCloud;
+        assert_eq!(detect(bb, &t("ATCTT3xFfGN0abc")), TokenKind::AccessToken);
+        assert_eq!(detect(bb, &t("ATATT3xFfGF0abc")), TokenKind::ApiToken);
+        assert_eq!(detect(bb, &t("ATBBabc")), TokenKind::AppPassword);
+        assert_eq!(detect(bb, &t("plain")), TokenKind::Unknown);
+    }
+
+    #[test]
+    fn prefixes_that_name_a_provider() {
+        assert_eq!(provider_by_prefix(&t("ghp_x")), Some(ProviderKind::Github));
+        assert_eq!(
+            provider_by_prefix(&t("github_pat_x")),
+            Some(ProviderKind::Github)
+        );
+        assert_eq!(
+            provider_by_prefix(&t("glpat-x")),
+            Some(ProviderKind::Gitlab)
+        );
+        assert_eq!(
+            provider_by_prefix(&t("ATCTx")),
+            Some(ProviderKind::BitbucketCloud)
+        );
+        assert_eq!(provider_by_prefix(&t("my-password")), None);
+    }
+}

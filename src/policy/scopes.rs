@@ -1,0 +1,266 @@
+//! Scope implication: what a granted scope also grants, per provider.
+//!
+//! Providers report scopes *normalised*: GitHub drops scopes implied by another one (`repo` is reported,
+//! `public_repo` is not), GitLab's `api` does not appear as `read_api`. So before comparing with the
+//! requirement table, the granted set is closed under these edges.
+
+use std::collections::BTreeSet;
+
+use super::requirements::ScopeFamily;
+
+/// GitHub's documented hierarchy (docs "Scopes for OAuth apps": a scope and its indented sub-scopes),
+/// plus the edges TruffleHog's scope map adds for scopes the table omits. `repo`'s prose also mentions
+/// repository hooks, but `admin:repo_hook` is a separate scope in the table and the seed requires both,
+/// so that sentence is not an edge here.
+const GITHUB: &[(&str, &[&str])] = &[
+    (
+        "repo",
+        &[
+            "repo:status",
+            "repo_deployment",
+            "public_repo",
+            "repo:invite",
+            "security_events",
+        ],
+    ),
+    ("admin:repo_hook", &["write:repo_hook"]),
+    ("write:repo_hook", &["read:repo_hook"]),
+    ("admin:org", &["write:org", "manage_runners:org"]),
+    ("write:org", &["read:org"]),
+    ("admin:public_key", &["write:public_key"]),
+    ("write:public_key", &["read:public_key"]),
+    ("user", &["read:user", "user:email", "user:follow"]),
+    ("project", &["read:project"]),
+    ("write:packages", &["read:packages"]),
+    ("admin:gpg_key", &["write:gpg_key"]),
+    ("write:gpg_key", &["read:gpg_key"]),
+    (
+        "admin:enterprise",
+        &[
+            "manage_runners:enterprise",
+            "manage_billing:enterprise",
+            "read:enterprise",
+        ],
+    ),
+    ("write:discussion", &["read:discussion"]),
+    ("audit_log", &["read:audit_log"]),
+    ("copilot", &["manage_billing:copilot"]),
+    ("admin:ssh_signing_key", &["write:ssh_signing_key"]),
+    ("write:ssh_signing_key", &["read:ssh_signing_key"]),
+];
+
+/// GitLab (lib/gitlab/auth.rb `abilities_for_scopes`): `api` carries every ability of `read_api`,
+/// `read_repository` and `write_repository`; `write_repository` includes `download_code`; and
+/// `read_api`'s read-only abilities include `download_code`, so it clones like `read_repository`.
+const GITLAB: &[(&str, &[&str])] = &[
+    ("api", &["read_api", "read_repository", "write_repository"]),
+    ("write_repository", &["read_repository"]),
+    ("read_api", &["read_repository"]),
+    ("write_registry", &["read_registry"]),
+    ("write_virtual_registry", &["read_virtual_registry"]),
+];
+
+/// Bitbucket Cloud (the scope descriptions on developer.atlassian.com, as TruffleHog's map encodes them).
+/// `repository:admin` implies neither `repository` nor `repository:write`.
+const BITBUCKET_CLOUD: &[(&str, &[&str])] = &[
+    ("repository:write", &["repository"]),
+    ("pullrequest", &["repository"]),
+    ("pullrequest:write", &["pullrequest", "repository:write"]),
+    ("project", &["repository"]),
+    ("pipeline:write", &["pipeline"]),
+    ("pipeline:variable", &["pipeline:write"]),
+    ("runner:write", &["runner"]),
+    ("account:write", &["account"]),
+    ("team:write", &["team"]),
+    ("issue:write", &["issue"]),
+    ("snippet:write", &["snippet"]),
+];
+
+fn edges(family: ScopeFamily) -> &'static [(&'static str, &'static [&'static str])] {
+    match family {
+        ScopeFamily::GithubClassic => GITHUB,
+        ScopeFamily::Gitlab => GITLAB,
+        ScopeFamily::BitbucketCloud => BITBUCKET_CLOUD,
+    }
+}
+
+/// The scopes `scope` directly implies.
+pub fn implied(family: ScopeFamily, scope: &str) -> &'static [&'static str] {
+    edges(family)
+        .iter()
+        .find(|(s, _)| *s == scope)
+        .map(|(_, c)| *c)
+        .unwrap_or(&[])
+}
+
+/// Every scope the granted ones carry, themselves included.
+pub fn closure<'a>(
+    family: ScopeFamily,
+    granted: impl IntoIterator<Item = &'a str>,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = granted.into_iter().map(str::to_owned).collect();
+    while let Some(s) = todo.pop() {
+        for child in implied(family, &s) {
+            if !out.contains(*child) {
+                todo.push((*child).to_owned());
+            }
+        }
+        out.insert(s);
+    }
+    out
+}
+
+/// The required scopes the granted ones do not carry, in the requirement's order.
+pub fn missing<'a>(
+    family: ScopeFamily,
+    required: &[&str],
+    granted: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let have = closure(family, granted);
+    required
+        .iter()
+        .filter(|r| !have.contains(**r))
+        .map(|r| (*r).to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::requirements::required;
+    use super::*;
+    use crate::credential::Role;
+    use ScopeFamily::*;
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn github_normalised_scopes_expand() {
+        let c = closure(GithubClassic, ["repo"]);
+        for s in [
+            "repo",
+            "public_repo",
+            "repo:status",
+            "repo_deployment",
+            "repo:invite",
+            "security_events",
+        ] {
+            assert!(c.contains(s), "{s}");
+        }
+        assert!(
+            !c.contains("admin:repo_hook"),
+            "repo does not stand in for admin:repo_hook"
+        );
+        assert_eq!(
+            closure(GithubClassic, ["admin:repo_hook"]),
+            set(&["admin:repo_hook", "write:repo_hook", "read:repo_hook"])
+        );
+        assert_eq!(
+            closure(GithubClassic, ["write:repo_hook"]),
+            set(&["write:repo_hook", "read:repo_hook"])
+        );
+        assert_eq!(
+            closure(GithubClassic, ["admin:org"]),
+            set(&["admin:org", "write:org", "read:org", "manage_runners:org"])
+        );
+        assert_eq!(
+            closure(GithubClassic, ["user"]),
+            set(&["user", "read:user", "user:email", "user:follow"])
+        );
+        assert_eq!(
+            closure(GithubClassic, ["public_repo"]),
+            set(&["public_repo"]),
+            "children never imply parents"
+        );
+    }
+
+    #[test]
+    fn gitlab_api_carries_the_repository_scopes() {
+        assert_eq!(
+            closure(Gitlab, ["api"]),
+            set(&["api", "read_api", "read_repository", "write_repository"])
+        );
+        assert_eq!(
+            closure(Gitlab, ["write_repository"]),
+            set(&["write_repository", "read_repository"])
+        );
+        assert_eq!(
+            closure(Gitlab, ["read_repository"]),
+            set(&["read_repository"])
+        );
+        assert!(!closure(Gitlab, ["read_api"]).contains("write_repository"));
+    }
+
+    #[test]
+    fn bitbucket_write_implies_read_but_admin_implies_neither() {
+        assert_eq!(
+            closure(BitbucketCloud, ["repository:write"]),
+            set(&["repository:write", "repository"])
+        );
+        assert_eq!(
+            closure(BitbucketCloud, ["repository:admin"]),
+            set(&["repository:admin"])
+        );
+        assert_eq!(
+            closure(BitbucketCloud, ["pullrequest:write"]),
+            set(&[
+                "pullrequest:write",
+                "pullrequest",
+                "repository:write",
+                "repository"
+            ])
+        );
+        assert!(closure(BitbucketCloud, ["webhook"]).len() == 1);
+    }
+
+    #[test]
+    fn missing_is_in_requirement_order() {
+        assert_eq!(
+            missing(GithubClassic, &["repo", "admin:repo_hook"], ["user"]),
+            ["repo", "admin:repo_hook"]
+        );
+        assert_eq!(
+            missing(
+                GithubClassic,
+                &["repo", "admin:repo_hook"],
+                ["repo", "write:repo_hook"]
+            ),
+            ["admin:repo_hook"]
+        );
+        assert!(missing(Gitlab, &["write_repository", "read_api"], ["api"]).is_empty());
+        assert_eq!(
+            missing(Gitlab, &["api"], ["read_api", "write_repository"]),
+            ["api"]
+        );
+        assert_eq!(
+            missing(
+                BitbucketCloud,
+                required(BitbucketCloud, Role::Runtime),
+                ["repository:admin", "webhook"]
+            ),
+            ["account", "team", "repository:write"]
+        );
+    }
+
+    /// The roles form a chain: whatever satisfies a stricter role satisfies every weaker one.
+    #[test]
+    fn stricter_roles_include_weaker_ones() {
+        for family in [GithubClassic, Gitlab, BitbucketCloud] {
+            for pair in Role::ALL.windows(2) {
+                let (weaker, stricter) = (pair[0], pair[1]);
+                let strict_grant = required(family, stricter);
+                assert!(
+                    missing(
+                        family,
+                        required(family, weaker),
+                        strict_grant.iter().copied()
+                    )
+                    .is_empty(),
+                    "{family:?}: {stricter:?} does not cover {weaker:?}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! Words: one place turns problems into the messages a person reads in `kubectl`'s output, and builds
+//! the links that open a provider's token form with exactly the required scopes.
+
+use url::form_urlencoded::byte_serialize;
+
+use crate::config::{Config, OnFailure, OnUnverified, Provider, ProviderKind};
+use crate::credential::{Role, TokenField};
+use crate::policy::{Problem, ScopeFamily, Verdict, required};
+
+/// What a message may mention about the Secret.
+pub struct Context<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub provider: Option<&'a Provider>,
+    pub verdict: &'a Verdict,
+    pub token_field: Option<TokenField>,
+    pub repo_url: Option<String>,
+    pub config: &'a Config,
+}
+
+impl Context<'_> {
+    fn secret(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.to_owned()
+        } else {
+            format!("{}/{}", self.namespace, self.name)
+        }
+    }
+
+    fn provider_name(&self) -> &'static str {
+        self.provider
+            .map(|p| p.kind.display_name())
+            .unwrap_or("the provider")
+    }
+
+    fn token_words(&self) -> String {
+        let kind = self
+            .verdict
+            .token_kind
+            .and_then(kind_words)
+            .unwrap_or("token");
+        format!("{} {kind}", self.provider_name())
+    }
+
+    fn field(&self) -> String {
+        self.token_field
+            .map(|f| f.key())
+            .unwrap_or("password")
+            .to_owned()
+    }
+
+    fn role(&self) -> Role {
+        self.verdict.role.unwrap_or(Role::Read)
+    }
+}
+
+fn kind_words(kind: &str) -> Option<&'static str> {
+    use crate::kind::TokenKind::*;
+    [
+        Classic,
+        Oauth,
+        FineGrained,
+        AppUser,
+        AppInstallation,
+        AppRefresh,
+        Personal,
+        Project,
+        Group,
+        DeployToken,
+        CiJobToken,
+        OtherGitlabToken,
+        AccessToken,
+        RepoAccessToken,
+        ProjectAccessToken,
+        WorkspaceAccessToken,
+        ApiToken,
+        AppPassword,
+        Unknown,
+    ]
+    .into_iter()
+    .find(|k| k.as_str() == kind)
+    .map(|k| k.describe())
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "no scopes".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn enc(s: &str) -> String {
+    byte_serialize(s.as_bytes()).collect()
+}
+
+/// A link to the provider's token form with the role's scopes pre-selected, where the provider has one.
+pub fn token_form_link(
+    provider: &Provider,
+    family: ScopeFamily,
+    role: Role,
+    description: &str,
+) -> Option<String> {
+    let scopes = required(family, role).join(",");
+    match (provider.kind, family) {
+        (ProviderKind::Github, ScopeFamily::GithubClassic) => Some(format!(
+            "https://{}/settings/tokens/new?scopes={scopes}&description={}",
+            provider.host,
+            enc(description)
+        )),
+        (ProviderKind::Gitlab, ScopeFamily::Gitlab) => Some(format!(
+            "https://{}/-/user_settings/personal_access_tokens?name={}&scopes={scopes}",
+            provider.host,
+            enc(description)
+        )),
+        _ => None,
+    }
+}
+
+fn family_for(provider: &Provider) -> ScopeFamily {
+    match provider.kind {
+        ProviderKind::Github => ScopeFamily::GithubClassic,
+        ProviderKind::Gitlab => ScopeFamily::Gitlab,
+        ProviderKind::BitbucketCloud => ScopeFamily::BitbucketCloud,
+    }
+}
+
+/// What to do to get a token that passes.
+fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
+    let role = ctx.role();
+    let secret = ctx.secret();
+    let scopes = required(family, role).join(", ");
+    match ctx
+        .provider
+        .and_then(|p| token_form_link(p, family, role, &secret))
+    {
+        Some(link) => format!(
+            "Create a token with the scopes the {role} role needs ({scopes}) at {link} and put it in Secret {secret}."
+        ),
+        None => match family {
+            ScopeFamily::BitbucketCloud => format!(
+                "Create a repository, project or workspace access token with the scopes {scopes} (Bitbucket: Repository settings > Security > Access tokens) and put it in Secret {secret}."
+            ),
+            _ => format!("Use a token with the scopes {scopes} in Secret {secret}."),
+        },
+    }
+}
+
+/// The message for one problem.
+pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
+    let role = ctx.role();
+    match problem {
+        Problem::Malformed(m) if m.whitespace => format!(
+            "{} {}: the value was probably encoded with `echo VALUE | base64`, which keeps the newline, and Argo CD would fail later with \"authentication required\". \
+             Encode it with `echo -n 'VALUE' | base64` (or put it in stringData) and apply again.",
+            m.field, m.problem
+        ),
+        Problem::Malformed(m) => format!("{} {}.", m.field, m.problem),
+        Problem::Insufficient { family, missing } => {
+            let owner = ctx
+                .verdict
+                .owner
+                .as_deref()
+                .map(|o| format!(" (owner {o})"))
+                .unwrap_or_default();
+            format!(
+                "{}{owner} for role {role} lacks {}: {}; it has {}. {}",
+                ctx.token_words(),
+                if missing.len() == 1 {
+                    "scope"
+                } else {
+                    "scopes"
+                },
+                missing.join(", "),
+                list(&ctx.verdict.scopes),
+                advice(ctx, *family)
+            )
+        }
+        Problem::Invalid { detail } => {
+            let todo = match ctx.provider {
+                Some(p) => advice(ctx, family_for(p)),
+                None => format!("Put a valid token in Secret {}.", ctx.secret()),
+            };
+            format!(
+                "{} in {} is not usable: {detail}. {todo}",
+                ctx.token_words(),
+                ctx.field()
+            )
+        }
+        Problem::ForeignToken { token_provider } => format!(
+            "the token in {} looks like a {} token, but {} is on {}; scopegate did not send it there. Use a {} token for this repository.",
+            ctx.field(),
+            token_provider.display_name(),
+            ctx.repo_url.as_deref().unwrap_or("the URL"),
+            ctx.provider_name(),
+            ctx.provider_name()
+        ),
+        Problem::ProviderFailed {
+            detail,
+            rate_limited,
+        } => {
+            let api = ctx
+                .provider
+                .map(|p| format!(" at {}", p.api_url))
+                .unwrap_or_default();
+            let what = if *rate_limited {
+                "is rate limiting scopegate"
+            } else {
+                "could not be asked"
+            };
+            let then = match ctx.config.on_provider_error {
+                OnFailure::Deny => {
+                    "onProviderError is deny, so the Secret is refused until the token can be checked; try again shortly"
+                }
+                OnFailure::Allow => {
+                    "onProviderError is allow, so the Secret is admitted unverified"
+                }
+            };
+            format!(
+                "{}{api} {what} ({detail}); the token was not verified. {then}.",
+                ctx.provider_name()
+            )
+        }
+        Problem::Unverified { reason } => {
+            let then = match ctx.config.on_unverified {
+                OnUnverified::Deny => " onUnverified is deny, so the Secret is refused.",
+                OnUnverified::Allow => "",
+            };
+            format!(
+                "the {} for role {role} could not be verified: {reason}.{then}",
+                ctx.token_words()
+            )
+        }
+        Problem::UnknownHost { host } => format!(
+            "{host} is not a configured Git provider, so the token was not checked (add it under providers in scopegate's configuration)."
+        ),
+        Problem::NotGit { repo_type } => format!(
+            "a {repo_type} repository: its password is not a Git token, so scopegate did not check it."
+        ),
+        Problem::SkipNotAllowed { user } => format!(
+            "the Secret asks to skip validation (scopegate.dev/skip-validation: \"true\"), but {user} is not in skipValidation.allowedUsers and none of its groups is in skipValidation.allowedGroups. \
+             Remove the annotation, or ask a platform administrator to apply it."
+        ),
+        Problem::Skipped { user } => format!(
+            "validation skipped at the request of {user} (scopegate.dev/skip-validation): the onus of a valid and secure token is on you."
+        ),
+        Problem::RoleIgnored { asked, derived } => format!(
+            "scopegate.dev/role {asked:?} ignored: a Secret may only ask for a stricter role than {derived} (read < write < user < runtime)."
+        ),
+    }
+}
+
+/// The Secret a message is about, for the start of a warning or a denial.
+pub fn subject(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        format!("Secret {name}")
+    } else {
+        format!("Secret {namespace}/{name}")
+    }
+}
+
+/// The API server truncates a warning longer than this.
+pub const MAX_WARNING: usize = 256;
+
+/// Split text into warnings of at most [`MAX_WARNING`] characters, at spaces, so that no link is cut.
+pub fn split_warning(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let extra = if cur.is_empty() { 0 } else { 1 };
+        if cur.chars().count() + extra + word.chars().count() > MAX_WARNING && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        if word.chars().count() > MAX_WARNING {
+            // A single word longer than a warning: cut it, there is no better place.
+            let chars: Vec<char> = word.chars().collect();
+            for chunk in chars.chunks(MAX_WARNING) {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                cur = chunk.iter().collect();
+            }
+            continue;
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Outcome;
+
+    fn provider(kind: ProviderKind, host: &str) -> Provider {
+        Provider {
+            kind,
+            host: host.into(),
+            api_url: url::Url::parse(&format!("https://api.{host}")).unwrap(),
+        }
+    }
+
+    #[test]
+    fn github_link_preselects_the_role_scopes() {
+        let p = provider(ProviderKind::Github, "github.com");
+        assert_eq!(
+            token_form_link(
+                &p,
+                ScopeFamily::GithubClassic,
+                Role::Runtime,
+                "argocd/runtime-repo-creds-secret"
+            )
+            .unwrap(),
+            "https://github.com/settings/tokens/new?scopes=repo,admin:repo_hook&description=argocd%2Fruntime-repo-creds-secret"
+        );
+        let ghe = provider(ProviderKind::Github, "ghe.corp:8443");
+        assert!(
+            token_form_link(&ghe, ScopeFamily::GithubClassic, Role::Read, "x")
+                .unwrap()
+                .starts_with("https://ghe.corp:8443/settings/tokens/new?scopes=repo&")
+        );
+    }
+
+    #[test]
+    fn gitlab_link_preselects_the_role_scopes() {
+        let p = provider(ProviderKind::Gitlab, "gitlab.com");
+        assert_eq!(
+            token_form_link(&p, ScopeFamily::Gitlab, Role::User, "argocd/git-default-1").unwrap(),
+            "https://gitlab.com/-/user_settings/personal_access_tokens?name=argocd%2Fgit-default-1&scopes=write_repository,read_api"
+        );
+        assert!(
+            token_form_link(
+                &provider(ProviderKind::BitbucketCloud, "bitbucket.org"),
+                ScopeFamily::BitbucketCloud,
+                Role::Read,
+                "x"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn insufficient_message_says_what_to_do() {
+        let p = provider(ProviderKind::Github, "github.com");
+        let mut v = Verdict::new(Outcome::Insufficient, Some(Role::Runtime));
+        v.provider = Some(ProviderKind::Github);
+        v.token_kind = Some("classic");
+        v.scopes = vec!["repo".into(), "user".into()];
+        v.missing = vec!["admin:repo_hook".into()];
+        v.owner = Some("octocat".into());
+        let config = Config::default();
+        let ctx = Context {
+            namespace: "argocd",
+            name: "runtime-repo-creds-secret",
+            provider: Some(&p),
+            verdict: &v,
+            token_field: Some(TokenField::Password),
+            repo_url: None,
+            config: &config,
+        };
+        let m = message(
+            &Problem::Insufficient {
+                family: ScopeFamily::GithubClassic,
+                missing: v.missing.clone(),
+            },
+            &ctx,
+        );
+        for part in [
+            "GitHub classic personal access token",
+            "octocat",
+            "runtime",
+            "admin:repo_hook",
+            "it has repo, user",
+            "https://github.com/settings/tokens/new?scopes=repo,admin:repo_hook",
+        ] {
+            assert!(m.contains(part), "{part} not in {m}");
+        }
+    }
+
+    #[test]
+    fn warnings_split_at_spaces_and_keep_links_whole() {
+        let link = format!(
+            "https://github.com/settings/tokens/new?scopes={}",
+            "x".repeat(150)
+        );
+        let text = format!("{} {link} {}", "word ".repeat(40), "tail ".repeat(30));
+        let parts = split_warning(&text);
+        assert!(parts.len() >= 2);
+        assert!(parts.iter().all(|p| p.chars().count() <= MAX_WARNING));
+        assert!(
+            parts.iter().any(|p| p.contains(&link)),
+            "the link is in one piece"
+        );
+        assert_eq!(
+            parts.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        let huge = "y".repeat(600);
+        let parts = split_warning(&huge);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.chars().count() <= MAX_WARNING));
+        assert_eq!(split_warning("short"), ["short"]);
+    }
+}
