@@ -106,6 +106,20 @@ fn redact_serde(msg: &str) -> String {
     }
 }
 
+/// Serialise a response review. kube-core writes `response.patch` (Go `[]byte`) as an array of numbers;
+/// the API server's decoder accepts that, but the documented wire form is a base64 string, which is what
+/// scopegate sends.
+pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Value {
+    use base64::Engine as _;
+    let mut v = serde_json::to_value(review).unwrap_or_else(|_| Value::Null);
+    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref())
+        && let Some(slot) = v.pointer_mut("/response/patch")
+    {
+        *slot = Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    v
+}
+
 /// Parse the API server's `?timeout=` (a Go duration such as `10s`, `1m0s` or `2.5s`).
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
     let mut total = 0f64;
@@ -413,6 +427,29 @@ fn mutate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patches_are_sent_as_base64() {
+        let req: AdmissionRequest<DynamicObject> = parse(include_bytes!(
+            "../tests/fixtures/shared/admission-v1-secret-create-openshift.trufflehog.json"
+        ))
+        .unwrap();
+        let res = AdmissionResponse::from(&req)
+            .with_patch(Patch(vec![PatchOperation::Remove(RemoveOperation {
+                path: pointer("x"),
+            })]))
+            .unwrap();
+        let v = to_json(&res.into_review());
+        let p = v["response"]["patch"].as_str().unwrap();
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
+        assert_eq!(
+            decoded,
+            br#"[{"op":"remove","path":"/metadata/annotations/x"}]"#
+        );
+        assert_eq!(v["response"]["patchType"], "JSONPatch");
+        assert_eq!(v["response"]["uid"], "b9d17c49-1b2c-421a-8ae8-3b3d252d2f61");
+    }
 
     #[test]
     fn go_durations() {

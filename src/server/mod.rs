@@ -137,7 +137,7 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
         duration_ms = start.elapsed().as_secs_f64() * 1000.0,
         "admission review"
     );
-    Json(answer).into_response()
+    Json(review::to_json(&answer)).into_response()
 }
 
 /// A bound, not yet running, server.

@@ -1,0 +1,194 @@
+//! The harness: scopegate's real server on a loopback port over real TLS, with rcgen certificates, and
+//! provider stand-ins.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use scopegate::certs::{self, CertRequest};
+use scopegate::config::Config;
+use scopegate::server::{ServeOptions, Server};
+use scopegate_testkit::review::ReviewBuilder;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use wiremock::MockServer;
+
+pub use scopegate_testkit::secret::SecretBuilder;
+#[allow(unused_imports)]
+pub use scopegate_testkit::standin::{BitbucketCloud, Github, Gitlab};
+
+/// A running scopegate.
+pub struct Harness {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub ca_pem: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Configuration YAML pointing github.com, gitlab.com and bitbucket.org at one stand-in.
+pub fn providers_yaml(server: &MockServer) -> String {
+    format!(
+        "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {gh}\n  - kind: gitlab\n    host: gitlab.com\n    apiUrl: {gh}/api/v4\n  - kind: bitbucket-cloud\n    host: bitbucket.org\n    apiUrl: {gh}/2.0\n",
+        gh = server.uri()
+    )
+}
+
+impl Harness {
+    /// Start with configuration YAML.
+    pub async fn start(yaml: &str) -> Self {
+        let config = Config::from_yaml(yaml).expect("test configuration");
+        Self::start_with(config).await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut req = CertRequest::new("scopegate", "scopegate");
+        req.extra_sans = vec!["localhost".into(), "127.0.0.1".into()];
+        let issued = certs::issue(&req).unwrap();
+        certs::write(dir.path(), &issued).unwrap();
+        let server = Server::bind(ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls_cert: dir.path().join("tls.crt"),
+            tls_key: dir.path().join("tls.key"),
+            config,
+        })
+        .await
+        .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
+        Self {
+            addr,
+            client,
+            ca_pem: issued.ca_cert,
+            stop: Some(tx),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// POST a body; the status and the JSON answer.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v = resp.json::<Value>().await.unwrap();
+        (status, v)
+    }
+
+    /// POST raw bytes.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (StatusCode, String) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+
+    /// The `response` of a review sent to a webhook; asserts HTTP 200 and the uid.
+    pub async fn review(&self, webhook: &str, review: &ReviewBuilder) -> Value {
+        let (status, v) = self
+            .post(&format!("/{webhook}?timeout=10s"), &review.build())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(v["kind"], "AdmissionReview");
+        let resp = v["response"].clone();
+        assert_eq!(
+            resp["uid"],
+            review.uid(),
+            "the response echoes the request uid"
+        );
+        resp
+    }
+
+    pub async fn validate(&self, review: &ReviewBuilder) -> Value {
+        self.review("validate", review).await
+    }
+
+    pub async fn mutate(&self, review: &ReviewBuilder) -> Value {
+        self.review("mutate", review).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Apply a mutating response's patch to the object and return the resulting annotations.
+pub fn patched_annotations(object: &Value, response: &Value) -> BTreeMap<String, String> {
+    let patched = apply_patch(object, response);
+    patched["metadata"]["annotations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Apply a mutating response's patch (checking its type) to the object.
+pub fn apply_patch(object: &Value, response: &Value) -> Value {
+    let mut obj = object.clone();
+    if response.get("patch").is_none() {
+        return obj;
+    }
+    assert_eq!(response["patchType"], "JSONPatch");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    json_patch::patch(&mut obj, &patch).expect("the patch applies");
+    obj
+}
+
+/// The decoded patch text, for leak checks.
+pub fn patch_text(response: &Value) -> String {
+    response["patch"]
+        .as_str()
+        .map(|p| {
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(p).unwrap()).unwrap()
+        })
+        .unwrap_or_default()
+}
+
+/// The warnings of a response.
+pub fn warnings(response: &Value) -> Vec<String> {
+    response["warnings"]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+pub fn message(response: &Value) -> String {
+    response["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
