@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 
 /// What to issue.
@@ -64,20 +64,13 @@ impl Issued {
 }
 
 fn validity(params: &mut CertificateParams, days: u32) -> Result<()> {
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date();
+    let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     let start = today.yesterday().context("date out of range")?;
     let end = today
         .checked_add(jiff::Span::new().days(i64::from(days)))
         .context("validity too long")?;
-    params.not_before = rcgen::date_time_ymd(
-        i32::from(start.year()),
-        start.month() as u8,
-        start.day() as u8,
-    );
-    params.not_after =
-        rcgen::date_time_ymd(i32::from(end.year()), end.month() as u8, end.day() as u8);
+    params.not_before = rcgen::date_time_ymd(i32::from(start.year()), start.month() as u8, start.day() as u8);
+    params.not_after = rcgen::date_time_ymd(i32::from(end.year()), end.month() as u8, end.day() as u8);
     Ok(())
 }
 
@@ -108,10 +101,7 @@ pub fn issue(req: &CertRequest) -> Result<Issued> {
     dn.push(DnType::CommonName, sans[2].clone());
     leaf.distinguished_name = dn;
     leaf.is_ca = IsCa::ExplicitNoCa;
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.use_authority_key_identifier_extension = true;
     validity(&mut leaf, req.serving_days)?;
@@ -155,9 +145,7 @@ fn write_file(path: &Path, content: &str, private: bool) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(if private { 0o600 } else { 0o644 });
     }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
     f.write_all(content.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
@@ -203,10 +191,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("tls.key"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = fs::metadata(dir.path().join("tls.key")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -118,8 +118,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         // The defaults are valid by construction; the unit tests assert it.
-        Self::from_raw(RawConfig::default())
-            .unwrap_or_else(|_| unreachable!("default configuration is valid"))
+        Self::from_raw(RawConfig::default()).unwrap_or_else(|_| unreachable!("default configuration is valid"))
     }
 }
 
@@ -202,11 +201,7 @@ struct RawSkipValidation {
 /// The built-in providers; a configured entry with the same host replaces one of them.
 pub const DEFAULT_PROVIDERS: [(ProviderKind, &str, &str); 3] = [
     (ProviderKind::Github, "github.com", "https://api.github.com"),
-    (
-        ProviderKind::Gitlab,
-        "gitlab.com",
-        "https://gitlab.com/api/v4",
-    ),
+    (ProviderKind::Gitlab, "gitlab.com", "https://gitlab.com/api/v4"),
     (
         ProviderKind::BitbucketCloud,
         "bitbucket.org",
@@ -229,8 +224,7 @@ impl Config {
         if text.trim().is_empty() {
             return Self::from_raw(RawConfig::default());
         }
-        let raw: RawConfig =
-            serde_norway::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let raw: RawConfig = serde_norway::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         Self::from_raw(raw)
     }
 
@@ -238,14 +232,9 @@ impl Config {
         let mut providers: Vec<Provider> = Vec::new();
         for (i, p) in raw.providers.iter().enumerate() {
             let key = format!("providers[{i}]");
-            let host = normalize_host(&p.host).ok_or_else(|| {
-                invalid(
-                    format!("{key}.host"),
-                    format!("not a host name: {:?}", p.host),
-                )
-            })?;
-            let api_url =
-                parse_api_url(&p.api_url).map_err(|m| invalid(format!("{key}.apiUrl"), m))?;
+            let host = normalize_host(&p.host)
+                .ok_or_else(|| invalid(format!("{key}.host"), format!("not a host name: {:?}", p.host)))?;
+            let api_url = parse_api_url(&p.api_url).map_err(|m| invalid(format!("{key}.apiUrl"), m))?;
             if providers.iter().any(|q| q.host == host) {
                 return Err(invalid(
                     format!("{key}.host"),
@@ -269,14 +258,8 @@ impl Config {
             }
         }
         let skip_validation = SkipValidation {
-            allowed_users: non_empty_set(
-                &raw.skip_validation.allowed_users,
-                "skipValidation.allowedUsers",
-            )?,
-            allowed_groups: non_empty_set(
-                &raw.skip_validation.allowed_groups,
-                "skipValidation.allowedGroups",
-            )?,
+            allowed_users: non_empty_set(&raw.skip_validation.allowed_users, "skipValidation.allowedUsers")?,
+            allowed_groups: non_empty_set(&raw.skip_validation.allowed_groups, "skipValidation.allowedGroups")?,
         };
         let provider_timeout = match &raw.provider_timeout {
             None => DEFAULT_PROVIDER_TIMEOUT,
@@ -310,8 +293,7 @@ pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A duration as people write it: `2s`, `500ms`, `5m`, `1h 30m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("not a duration ({e}): {s:?}; write e.g. 2s, 500ms or 5m"))
+    humantime::parse_duration(s.trim()).map_err(|e| format!("not a duration ({e}): {s:?}; write e.g. 2s, 500ms or 5m"))
 }
 
 fn non_empty_set(values: &[String], key: &str) -> Result<BTreeSet<String>, ConfigError> {
@@ -451,11 +433,7 @@ skipValidation:
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        assert!(
-            err("mdoe: enforce\n").contains("mdoe"),
-            "{}",
-            err("mdoe: enforce\n")
-        );
+        assert!(err("mdoe: enforce\n").contains("mdoe"), "{}", err("mdoe: enforce\n"));
         let e = err("mode: block\n");
         assert!(e.contains("mode") && e.contains("block"), "{e}");
         let e = err("onProviderError: maybe\n");
@@ -470,26 +448,15 @@ skipValidation:
 
     #[test]
     fn api_urls_must_be_https_except_on_loopback() {
-        let e = err(
-            "providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: http://ghe.corp/api/v3\n",
-        );
-        assert!(
-            e.contains("providers[0].apiUrl") && e.contains("https://"),
-            "{e}"
-        );
-        for ok in [
-            "http://127.0.0.1:8080",
-            "http://[::1]:8080/x",
-            "http://localhost:1",
-        ] {
+        let e = err("providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: http://ghe.corp/api/v3\n");
+        assert!(e.contains("providers[0].apiUrl") && e.contains("https://"), "{e}");
+        for ok in ["http://127.0.0.1:8080", "http://[::1]:8080/x", "http://localhost:1"] {
             Config::from_yaml(&format!(
                 "providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: {ok}\n"
             ))
             .unwrap();
         }
-        let e = err(
-            "providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: https://u:p@g.corp/api/v4\n",
-        );
+        let e = err("providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: https://u:p@g.corp/api/v4\n");
         assert!(e.contains("credentials"), "{e}");
         let e = err("providers:\n  - kind: gitlab\n    host: g.corp\n    apiUrl: ftp://g.corp\n");
         assert!(e.contains("https"), "{e}");
@@ -501,9 +468,7 @@ skipValidation:
     fn provider_timeout() {
         assert_eq!(Config::default().provider_timeout, Duration::from_secs(2));
         assert_eq!(
-            Config::from_yaml("providerTimeout: 500ms\n")
-                .unwrap()
-                .provider_timeout,
+            Config::from_yaml("providerTimeout: 500ms\n").unwrap().provider_timeout,
             Duration::from_millis(500)
         );
         let e = err("providerTimeout: soon\n");
@@ -517,9 +482,6 @@ skipValidation:
         let e = err(
             "providers:\n  - {kind: github, host: a.org, apiUrl: https://a.org/api/v3}\n  - {kind: gitlab, host: A.org, apiUrl: https://a.org/api/v4}\n",
         );
-        assert!(
-            e.contains("providers[1].host") && e.contains("more than once"),
-            "{e}"
-        );
+        assert!(e.contains("providers[1].host") && e.contains("more than once"), "{e}");
     }
 }

@@ -145,9 +145,7 @@ impl SecretObject {
     }
 
     pub fn secret_type(&self) -> Option<SecretType> {
-        self.labels
-            .get(SECRET_TYPE_LABEL)
-            .and_then(|v| SecretType::parse(v))
+        self.labels.get(SECRET_TYPE_LABEL).and_then(|v| SecretType::parse(v))
     }
 
     fn is_user_token_secret(&self) -> bool {
@@ -166,10 +164,7 @@ impl SecretObject {
             return match v {
                 Value::String(s) => Ok(Some(Zeroizing::new(s.clone()))),
                 Value::Null => Ok(None),
-                _ => Err(Malformed::new(
-                    format!("stringData.{key}"),
-                    "is not a string",
-                )),
+                _ => Err(Malformed::new(format!("stringData.{key}"), "is not a string")),
             };
         }
         let Some(v) = self.data.as_ref().and_then(|d| d.get(key)) else {
@@ -179,10 +174,7 @@ impl SecretObject {
             Value::String(s) => s,
             Value::Null => return Ok(None),
             _ => {
-                return Err(Malformed::new(
-                    format!("data.{key}"),
-                    "is not a base64 string",
-                ));
+                return Err(Malformed::new(format!("data.{key}"), "is not a base64 string"));
             }
         };
         let bytes = Zeroizing::new(
@@ -284,11 +276,7 @@ impl RepoUrl {
             return Some(Self {
                 scheme: "ssh".into(),
                 host,
-                path: after
-                    .split('/')
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                path: after.split('/').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
             });
         }
         let (host, rest) = raw.split_once('/').unwrap_or((raw, ""));
@@ -298,11 +286,7 @@ impl RepoUrl {
         Some(Self {
             scheme: String::new(),
             host: host.to_ascii_lowercase(),
-            path: rest
-                .split('/')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            path: rest.split('/').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
         })
     }
 
@@ -383,10 +367,7 @@ pub enum Subject {
     /// Not a credential Secret: admitted untouched.
     Ignored,
     /// A credential Secret that cannot be used as written.
-    Malformed {
-        role: RoleChoice,
-        problem: Malformed,
-    },
+    Malformed { role: RoleChoice, problem: Malformed },
     /// A credential Secret whose credential is not a token.
     NotAToken {
         role: RoleChoice,
@@ -583,12 +564,7 @@ mod tests {
 
     #[test]
     fn only_labelled_and_git_default_secrets_are_handled() {
-        for t in [
-            "repository",
-            "repo-creds",
-            "repository-write",
-            "repo-write-creds",
-        ] {
+        for t in ["repository", "repo-creds", "repository-write", "repo-write-creds"] {
             assert!(repo_secret("x", t, json!({})).is_handled(), "{t}");
         }
         for t in ["cluster", "scm-creds", "repo-config", ""] {
@@ -599,10 +575,7 @@ mod tests {
         let s = secret(json!({"metadata": {"generateName": "git-default-"}}));
         assert!(s.is_handled());
         let s = secret(json!({"metadata": {"name": "runtime-repo-creds-secret"}}));
-        assert!(
-            !s.is_handled(),
-            "the runtime Secret is recognised by its label"
-        );
+        assert!(!s.is_handled(), "the runtime Secret is recognised by its label");
         assert!(matches!(
             classify(&secret(json!({"metadata": {"name": "other"}}))),
             Subject::Ignored
@@ -612,10 +585,7 @@ mod tests {
     #[test]
     fn roles_follow_names_then_labels() {
         let role = |name: &str, t: &str| role_of(&repo_secret(name, t, json!({}))).effective;
-        assert_eq!(
-            role("runtime-repo-creds-secret", "repo-creds"),
-            Role::Runtime
-        );
+        assert_eq!(role("runtime-repo-creds-secret", "repo-creds"), Role::Runtime);
         assert_eq!(role("git-default-42", "repository"), Role::User);
         assert_eq!(role("git-default-42", "repository-write"), Role::User);
         assert_eq!(role("push", "repository-write"), Role::Write);
@@ -703,11 +673,7 @@ mod tests {
 
     #[test]
     fn a_token_without_url_is_malformed() {
-        let m = malformed(&repo_secret(
-            "r",
-            "repo-creds",
-            json!({"password": b64("ghp_x")}),
-        ));
+        let m = malformed(&repo_secret("r", "repo-creds", json!({"password": b64("ghp_x")})));
         assert_eq!(m.field, "url");
         assert!(m.problem.contains("data.password"), "{}", m.problem);
     }
@@ -755,10 +721,7 @@ mod tests {
                 json!({"url": b64("https://dev.azure.com/o"), "azureServicePrincipalClientSecret": b64("s")}),
                 NonToken::CloudIdentity,
             ),
-            (
-                json!({"url": b64("https://github.com/o/r")}),
-                NonToken::None,
-            ),
+            (json!({"url": b64("https://github.com/o/r")}), NonToken::None),
             (
                 json!({"url": b64("https://github.com/o/r"), "username": b64("only-user")}),
                 NonToken::None,

@@ -11,9 +11,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use crate::config::{Config, Provider};
-use crate::credential::{
-    self, Credential, CredentialFields, SKIP_ANNOTATION, SecretObject, Subject,
-};
+use crate::credential::{self, Credential, CredentialFields, SKIP_ANNOTATION, SecretObject, Subject};
 use crate::kind;
 use crate::policy::{self, Outcome, Problem, Severity, Verdict};
 use crate::providers::{Grant, IntrospectError, ProviderClient, Request};
@@ -80,8 +78,7 @@ pub struct Engine {
     client: ProviderClient,
 }
 
-const EXISTING: &str =
-    "existing violation, admitted because this update leaves the credential as it was:";
+const EXISTING: &str = "existing violation, admitted because this update leaves the credential as it was:";
 
 impl Engine {
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
@@ -109,9 +106,7 @@ impl Engine {
             Subject::NotAToken { role, url, what } => {
                 let mut v = Verdict::new(Outcome::NotAToken, Some(role.effective));
                 v.token_kind = Some(what.as_str());
-                let provider = url
-                    .as_ref()
-                    .and_then(|u| self.config.provider_for_host(&u.host));
+                let provider = url.as_ref().and_then(|u| self.config.provider_for_host(&u.host));
                 v.provider = provider.map(|p| p.kind);
                 (role, v, Vec::new(), Scene::default())
             }
@@ -126,9 +121,10 @@ impl Engine {
                 derived: role.derived,
             });
         }
-        let excused = ctx.old.as_ref().is_some_and(|old| {
-            self.config.allow_existing_violations && same_credential(old, secret)
-        });
+        let excused = ctx
+            .old
+            .as_ref()
+            .is_some_and(|old| self.config.allow_existing_violations && same_credential(old, secret));
         let ctx_words = report::Context {
             namespace: &secret.namespace,
             name: secret.display_name(),
@@ -194,14 +190,10 @@ impl Engine {
         {
             if self.may_skip(secret, ctx) {
                 v.outcome = Outcome::Skipped;
-                problems.push(Problem::Skipped {
-                    user: requester(ctx),
-                });
+                problems.push(Problem::Skipped { user: requester(ctx) });
                 return (v, problems, scene);
             }
-            problems.push(Problem::SkipNotAllowed {
-                user: requester(ctx),
-            });
+            problems.push(Problem::SkipNotAllowed { user: requester(ctx) });
         }
         if matches!(cred.repo_type.as_str(), "helm" | "oci") || cred.url.scheme == "oci" {
             let repo_type = if cred.url.scheme == "oci" {
@@ -227,9 +219,7 @@ impl Engine {
                 other.display_name(),
                 provider.kind.display_name()
             ));
-            problems.push(Problem::ForeignToken {
-                token_provider: other,
-            });
+            problems.push(Problem::ForeignToken { token_provider: other });
             return (v, problems, scene);
         }
         let kind = kind::detect(provider.kind, &cred.token);
@@ -269,18 +259,12 @@ impl Engine {
     fn may_skip(&self, secret: &SecretObject, ctx: &ReviewContext) -> bool {
         let allowed = &self.config.skip_validation;
         if allowed.allowed_users.contains(&ctx.username)
-            || ctx
-                .groups
-                .iter()
-                .any(|g| allowed.allowed_groups.contains(g))
+            || ctx.groups.iter().any(|g| allowed.allowed_groups.contains(g))
         {
             return true;
         }
         ctx.old.as_ref().is_some_and(|old| {
-            old.annotations
-                .get(SKIP_ANNOTATION)
-                .is_some_and(|v| v.trim() == "true")
-                && same_credential(old, secret)
+            old.annotations.get(SKIP_ANNOTATION).is_some_and(|v| v.trim() == "true") && same_credential(old, secret)
         })
     }
 }

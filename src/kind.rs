@@ -134,10 +134,7 @@ pub fn provider_by_prefix(token: &Token) -> Option<ProviderKind> {
         Some(ProviderKind::Github)
     } else if token.starts_with("glpat-") || token.starts_with("gldt-") {
         Some(ProviderKind::Gitlab)
-    } else if BITBUCKET_CLOUD_PREFIXES
-        .iter()
-        .any(|(p, _)| token.starts_with(p))
-    {
+    } else if BITBUCKET_CLOUD_PREFIXES.iter().any(|(p, _)| token.starts_with(p)) {
         Some(ProviderKind::BitbucketCloud)
     } else {
         None
@@ -180,10 +177,7 @@ mod tests {
         let gh = ProviderKind::Github;
         assert_eq!(detect(gh, &t("ghp_abc")), TokenKind::Classic);
         assert_eq!(detect(gh, &t("gho_abc")), TokenKind::Oauth);
-        assert_eq!(
-            detect(gh, &t("github_pat_11ABC_def")),
-            TokenKind::FineGrained
-        );
+        assert_eq!(detect(gh, &t("github_pat_11ABC_def")), TokenKind::FineGrained);
         assert_eq!(detect(gh, &t("ghu_abc")), TokenKind::AppUser);
         assert_eq!(detect(gh, &t("ghs_abc")), TokenKind::AppInstallation);
         assert_eq!(detect(gh, &t("ghr_abc")), TokenKind::AppRefresh);
@@ -217,18 +211,9 @@ mod tests {
     #[test]
     fn prefixes_that_name_a_provider() {
         assert_eq!(provider_by_prefix(&t("ghp_x")), Some(ProviderKind::Github));
-        assert_eq!(
-            provider_by_prefix(&t("github_pat_x")),
-            Some(ProviderKind::Github)
-        );
-        assert_eq!(
-            provider_by_prefix(&t("glpat-x")),
-            Some(ProviderKind::Gitlab)
-        );
-        assert_eq!(
-            provider_by_prefix(&t("ATCTx")),
-            Some(ProviderKind::BitbucketCloud)
-        );
+        assert_eq!(provider_by_prefix(&t("github_pat_x")), Some(ProviderKind::Github));
+        assert_eq!(provider_by_prefix(&t("glpat-x")), Some(ProviderKind::Gitlab));
+        assert_eq!(provider_by_prefix(&t("ATCTx")), Some(ProviderKind::BitbucketCloud));
         assert_eq!(provider_by_prefix(&t("my-password")), None);
     }
 }

@@ -28,25 +28,16 @@ impl Context<'_> {
     }
 
     fn provider_name(&self) -> &'static str {
-        self.provider
-            .map(|p| p.kind.display_name())
-            .unwrap_or("the provider")
+        self.provider.map(|p| p.kind.display_name()).unwrap_or("the provider")
     }
 
     fn token_words(&self) -> String {
-        let kind = self
-            .verdict
-            .token_kind
-            .and_then(kind_words)
-            .unwrap_or("token");
+        let kind = self.verdict.token_kind.and_then(kind_words).unwrap_or("token");
         format!("{} {kind}", self.provider_name())
     }
 
     fn field(&self) -> String {
-        self.token_field
-            .map(|f| f.key())
-            .unwrap_or("password")
-            .to_owned()
+        self.token_field.map(|f| f.key()).unwrap_or("password").to_owned()
     }
 
     fn role(&self) -> Role {
@@ -95,12 +86,7 @@ fn enc(s: &str) -> String {
 }
 
 /// A link to the provider's token form with the role's scopes pre-selected, where the provider has one.
-pub fn token_form_link(
-    provider: &Provider,
-    family: ScopeFamily,
-    role: Role,
-    description: &str,
-) -> Option<String> {
+pub fn token_form_link(provider: &Provider, family: ScopeFamily, role: Role, description: &str) -> Option<String> {
     let scopes = required(family, role).join(",");
     match (provider.kind, family) {
         (ProviderKind::Github, ScopeFamily::GithubClassic) => Some(format!(
@@ -130,10 +116,7 @@ fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
     let role = ctx.role();
     let secret = ctx.secret();
     let scopes = required(family, role).join(", ");
-    match ctx
-        .provider
-        .and_then(|p| token_form_link(p, family, role, &secret))
-    {
+    match ctx.provider.and_then(|p| token_form_link(p, family, role, &secret)) {
         Some(link) => format!(
             "Create a token with the scopes the {role} role needs ({scopes}) at {link} and put it in Secret {secret}."
         ),
@@ -166,11 +149,7 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
             format!(
                 "{}{owner} for role {role} lacks {}: {}; it has {}. {}",
                 ctx.token_words(),
-                if missing.len() == 1 {
-                    "scope"
-                } else {
-                    "scopes"
-                },
+                if missing.len() == 1 { "scope" } else { "scopes" },
                 missing.join(", "),
                 list(&ctx.verdict.scopes),
                 advice(ctx, *family)
@@ -195,14 +174,8 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
             ctx.provider_name(),
             ctx.provider_name()
         ),
-        Problem::ProviderFailed {
-            detail,
-            rate_limited,
-        } => {
-            let api = ctx
-                .provider
-                .map(|p| format!(" at {}", p.api_url))
-                .unwrap_or_default();
+        Problem::ProviderFailed { detail, rate_limited } => {
+            let api = ctx.provider.map(|p| format!(" at {}", p.api_url)).unwrap_or_default();
             let what = if *rate_limited {
                 "is rate limiting scopegate"
             } else {
@@ -212,9 +185,7 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
                 OnFailure::Deny => {
                     "onProviderError is deny, so the Secret is refused until the token can be checked; try again shortly"
                 }
-                OnFailure::Allow => {
-                    "onProviderError is allow, so the Secret is admitted unverified"
-                }
+                OnFailure::Allow => "onProviderError is allow, so the Secret is admitted unverified",
             };
             format!(
                 "{}{api} {what} ({detail}); the token was not verified. {then}.",
@@ -234,9 +205,9 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
         Problem::UnknownHost { host } => format!(
             "{host} is not a configured Git provider, so the token was not checked (add it under providers in scopegate's configuration)."
         ),
-        Problem::NotGit { repo_type } => format!(
-            "a {repo_type} repository: its password is not a Git token, so scopegate did not check it."
-        ),
+        Problem::NotGit { repo_type } => {
+            format!("a {repo_type} repository: its password is not a Git token, so scopegate did not check it.")
+        }
         Problem::SkipNotAllowed { user } => format!(
             "the Secret asks to skip validation (scopegate.dev/skip-validation: \"true\"), but {user} is not in skipValidation.allowedUsers and none of its groups is in skipValidation.allowedGroups. \
              Remove the annotation, or ask a platform administrator to apply it."
@@ -385,22 +356,13 @@ mod tests {
 
     #[test]
     fn warnings_split_at_spaces_and_keep_links_whole() {
-        let link = format!(
-            "https://github.com/settings/tokens/new?scopes={}",
-            "x".repeat(150)
-        );
+        let link = format!("https://github.com/settings/tokens/new?scopes={}", "x".repeat(150));
         let text = format!("{} {link} {}", "word ".repeat(40), "tail ".repeat(30));
         let parts = split_warning(&text);
         assert!(parts.len() >= 2);
         assert!(parts.iter().all(|p| p.chars().count() <= MAX_WARNING));
-        assert!(
-            parts.iter().any(|p| p.contains(&link)),
-            "the link is in one piece"
-        );
-        assert_eq!(
-            parts.join(" "),
-            text.split_whitespace().collect::<Vec<_>>().join(" ")
-        );
+        assert!(parts.iter().any(|p| p.contains(&link)), "the link is in one piece");
+        assert_eq!(parts.join(" "), text.split_whitespace().collect::<Vec<_>>().join(" "));
         let huge = "y".repeat(600);
         let parts = split_warning(&huge);
         assert_eq!(parts.len(), 3);

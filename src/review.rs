@@ -40,9 +40,7 @@ pub enum BadReview {
     NotJson(String),
     #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
     NotAReview(String),
-    #[error(
-        "apiVersion {0:?} is not supported: scopegate answers admission.k8s.io/v1 AdmissionReview only"
-    )]
+    #[error("apiVersion {0:?} is not supported: scopegate answers admission.k8s.io/v1 AdmissionReview only")]
     Version(String),
     #[error("the AdmissionReview has no request")]
     NoRequest,
@@ -60,10 +58,7 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> 
         }
     })?;
     if review.types.kind != "AdmissionReview" {
-        return Err(BadReview::NotAReview(format!(
-            "kind is {:?}",
-            review.types.kind
-        )));
+        return Err(BadReview::NotAReview(format!("kind is {:?}", review.types.kind)));
     }
     if review.types.api_version != "admission.k8s.io/v1" {
         return Err(BadReview::Version(review.types.api_version));
@@ -109,15 +104,15 @@ fn redact_serde(msg: &str) -> String {
 /// Serialise a response review. kube-core writes `response.patch` (Go `[]byte`) as an array of numbers;
 /// the API server's decoder accepts that, but the documented wire form is a base64 string, which is what
 /// scopegate sends.
-pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Value {
+pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Result<Value, serde_json::Error> {
     use base64::Engine as _;
-    let mut v = serde_json::to_value(review).unwrap_or_else(|_| Value::Null);
+    let mut v = serde_json::to_value(review)?;
     if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref())
         && let Some(slot) = v.pointer_mut("/response/patch")
     {
         *slot = Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
     }
-    v
+    Ok(v)
 }
 
 /// Parse the API server's `?timeout=` (a Go duration such as `10s`, `1m0s` or `2.5s`).
@@ -255,22 +250,14 @@ fn warnings<'a>(subject: &str, texts: impl Iterator<Item = &'a str>) -> Option<V
 }
 
 /// The validating webhook: enforce, warn or record, by mode.
-fn validate(
-    res: AdmissionResponse,
-    decision: &Decision,
-    mode: Mode,
-    secret: &SecretObject,
-) -> AdmissionResponse {
+fn validate(res: AdmissionResponse, decision: &Decision, mode: Mode, secret: &SecretObject) -> AdmissionResponse {
     let subject = report::subject(&secret.namespace, secret.display_name());
     let denials: Vec<(u16, &str)> = decision.denials().collect();
     match mode {
         Mode::Audit => res,
         Mode::Warn => {
             let mut res = res;
-            res.warnings = warnings(
-                &subject,
-                denials.iter().map(|(_, m)| *m).chain(decision.warnings()),
-            );
+            res.warnings = warnings(&subject, denials.iter().map(|(_, m)| *m).chain(decision.warnings()));
             res
         }
         Mode::Enforce => {
@@ -284,16 +271,8 @@ fn validate(
             } else {
                 403
             };
-            let reason = if code == 400 {
-                "BadRequest"
-            } else {
-                "Forbidden"
-            };
-            let text = denials
-                .iter()
-                .map(|(_, m)| *m)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let reason = if code == 400 { "BadRequest" } else { "Forbidden" };
+            let text = denials.iter().map(|(_, m)| *m).collect::<Vec<_>>().join(" ");
             deny(res, code, reason, format!("{subject}: {text}"))
         }
     }
@@ -371,9 +350,7 @@ pub fn annotation_patch(obj: &DynamicObject, wanted: &BTreeMap<&'static str, Str
             && !annotation::INPUTS.contains(&key.as_str())
             && !wanted.contains_key(key.as_str())
         {
-            ops.push(PatchOperation::Remove(RemoveOperation {
-                path: pointer(key),
-            }));
+            ops.push(PatchOperation::Remove(RemoveOperation { path: pointer(key) }));
         }
     }
     for (key, value) in wanted {
@@ -388,12 +365,7 @@ pub fn annotation_patch(obj: &DynamicObject, wanted: &BTreeMap<&'static str, Str
 }
 
 /// The mutating webhook: never denies a well-formed request; records the verdict in annotations.
-fn mutate(
-    res: AdmissionResponse,
-    decision: &Decision,
-    verdict: &Verdict,
-    obj: &DynamicObject,
-) -> AdmissionResponse {
+fn mutate(res: AdmissionResponse, decision: &Decision, verdict: &Verdict, obj: &DynamicObject) -> AdmissionResponse {
     let patch = annotation_patch(obj, &annotations(verdict, decision.checked_at));
     // The mutation replaces the role annotation with the effective role, so the validating webhook
     // can no longer see a weaker ask: say it here.
@@ -439,14 +411,11 @@ mod tests {
                 path: pointer("x"),
             })]))
             .unwrap();
-        let v = to_json(&res.into_review());
+        let v = to_json(&res.into_review()).unwrap();
         let p = v["response"]["patch"].as_str().unwrap();
         use base64::Engine as _;
         let decoded = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
-        assert_eq!(
-            decoded,
-            br#"[{"op":"remove","path":"/metadata/annotations/x"}]"#
-        );
+        assert_eq!(decoded, br#"[{"op":"remove","path":"/metadata/annotations/x"}]"#);
         assert_eq!(v["response"]["patchType"], "JSONPatch");
         assert_eq!(v["response"]["uid"], "b9d17c49-1b2c-421a-8ae8-3b3d252d2f61");
     }

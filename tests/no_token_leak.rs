@@ -37,12 +37,7 @@ async fn no_token_in_trace_logs() {
     let gh = MockServer::start().await;
     let stand = Github::on(&gh);
     stand
-        .classic(
-            OK,
-            "bot",
-            "repo, admin:repo_hook",
-            Some("2027-01-01 00:00:00 UTC"),
-        )
+        .classic(OK, "bot", "repo, admin:repo_hook", Some("2027-01-01 00:00:00 UTC"))
         .await;
     stand.classic(SHORT, "bot", "repo", None).await;
     stand.bad_credentials(BAD).await;
@@ -54,9 +49,7 @@ async fn no_token_in_trace_logs() {
         .respond_with(ResponseTemplate::new(500))
         .mount(&gh)
         .await;
-    Gitlab::on(&gh)
-        .token(GITLAB, &["read_repository"], None)
-        .await;
+    Gitlab::on(&gh).token(GITLAB, &["read_repository"], None).await;
 
     let dir = tempfile::tempdir().unwrap();
     let mut req = scopegate::certs::CertRequest::new("scopegate", "scopegate");
@@ -170,12 +163,7 @@ async fn no_token_in_trace_logs() {
     let bad_body = format!(
         r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"x","operation":"{IN_BAD_BODY}"}}}}"#
     );
-    let r = client
-        .post(url("/validate"))
-        .body(bad_body)
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(url("/validate")).body(bad_body).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(!r.text().await.unwrap().contains(IN_BAD_BODY));
 
@@ -190,12 +178,7 @@ async fn no_token_in_trace_logs() {
         .unwrap();
     assert!(exit.success(), "a SIGTERM stop exits 0: {exit:?}");
     let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     let logs = reader.join().unwrap() + &stdout;
 
     // The logs are real: trace output from the server and its HTTP stack, one line per review.
@@ -206,27 +189,9 @@ async fn no_token_in_trace_logs() {
         "one line per review"
     );
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    for t in [
-        OK,
-        SHORT,
-        BAD,
-        FAILING,
-        NEWLINE,
-        GITLAB,
-        IN_BAD_BODY,
-        BEARER,
-        SKIPPED,
-    ] {
-        for form in [
-            t.to_owned(),
-            b64(t),
-            b64(&format!("{t}\n")),
-            format!("Bearer {t}"),
-        ] {
-            assert!(
-                !logs.contains(&form),
-                "a token form appears in the logs: {form}"
-            );
+    for t in [OK, SHORT, BAD, FAILING, NEWLINE, GITLAB, IN_BAD_BODY, BEARER, SKIPPED] {
+        for form in [t.to_owned(), b64(t), b64(&format!("{t}\n")), format!("Bearer {t}")] {
+            assert!(!logs.contains(&form), "a token form appears in the logs: {form}");
         }
         // Even a fragment long enough to be useful must not appear.
         assert!(

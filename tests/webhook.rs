@@ -49,10 +49,7 @@ async fn a_runtime_token_with_its_scopes_is_admitted_and_annotated() {
     let review = ReviewBuilder::create(secret.clone());
     let v = h.validate(&review).await;
     assert_eq!(v["allowed"], true, "{v}");
-    assert!(
-        v.get("patch").is_none(),
-        "the validating webhook never patches"
-    );
+    assert!(v.get("patch").is_none(), "the validating webhook never patches");
     assert!(warnings(&v).is_empty(), "{v}");
 
     let m = h.mutate(&review).await;
@@ -124,22 +121,14 @@ async fn a_revoked_token_is_invalid() {
 #[tokio::test]
 async fn read_and_write_roles_need_only_repo_on_github() {
     let (_gh, h) = github_setup().await;
-    for t in [
-        "repository",
-        "repo-creds",
-        "repository-write",
-        "repo-write-creds",
-    ] {
+    for t in ["repository", "repo-creds", "repository-write", "repo-write-creds"] {
         let s = SecretBuilder::argocd("acme-repo", t)
             .https("https://github.com/acme/app.git", "x", RUNTIME_NO_HOOK)
             .build();
         let v = h.validate(&ReviewBuilder::create(s.clone())).await;
         assert_eq!(v["allowed"], true, "{t}: {v}");
         let review = ReviewBuilder::create(s);
-        let a = patched_annotations(
-            &review.build()["request"]["object"],
-            &h.mutate(&review).await,
-        );
+        let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
         let want = if t.contains("write") { "write" } else { "read" };
         assert_eq!(a["scopegate.dev/role"], want, "{t}");
     }
@@ -177,21 +166,13 @@ async fn gitlab_user_tokens_need_write_repository_and_read_api() {
         msg.contains("https://gitlab.com/-/user_settings/personal_access_tokens?name=codefresh%2Fgit-default-65f1c0d2&scopes=write_repository,read_api"),
         "{msg}"
     );
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &h.mutate(&review).await,
-    );
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/role"], "user");
     assert_eq!(a["scopegate.dev/expires-at"], "2027-08-15T00:00:00Z");
     assert_eq!(a["scopegate.dev/scopes"], "read_api,read_repository");
 
-    let v = h
-        .validate(&ReviewBuilder::create(user("glpat-userTokenApi")))
-        .await;
-    assert_eq!(
-        v["allowed"], true,
-        "api implies write_repository and read_api: {v}"
-    );
+    let v = h.validate(&ReviewBuilder::create(user("glpat-userTokenApi"))).await;
+    assert_eq!(v["allowed"], true, "api implies write_repository and read_api: {v}");
 
     let review = ReviewBuilder::create(user("glpat-revoked"));
     let v = h.validate(&review).await;
@@ -219,11 +200,7 @@ async fn generate_name_git_default_secrets_are_user_tokens() {
 async fn bitbucket_cloud_access_tokens_report_scopes_in_headers() {
     let bb_server = MockServer::start().await;
     BitbucketCloud::on(&bb_server)
-        .access_token(
-            "ATCTT3xFfGN0RepoWrite",
-            "repository:write",
-            "repo_access_token",
-        )
+        .access_token("ATCTT3xFfGN0RepoWrite", "repository:write", "repo_access_token")
         .await;
     let h = Harness::start(&providers_yaml(&bb_server)).await;
     let push = SecretBuilder::argocd("push", "repository-write")
@@ -235,19 +212,12 @@ async fn bitbucket_cloud_access_tokens_report_scopes_in_headers() {
         .build();
     let review = ReviewBuilder::create(push);
     assert_eq!(h.validate(&review).await["allowed"], true);
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &h.mutate(&review).await,
-    );
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/token-kind"], "repo-access-token");
     assert_eq!(a["scopegate.dev/provider"], "bitbucket-cloud");
 
     let runtime = SecretBuilder::argocd("runtime-repo-creds-secret", "repo-creds")
-        .https(
-            "https://bitbucket.org/acme",
-            "x-token-auth",
-            "ATCTT3xFfGN0RepoWrite",
-        )
+        .https("https://bitbucket.org/acme", "x-token-auth", "ATCTT3xFfGN0RepoWrite")
         .build();
     let v = h.validate(&ReviewBuilder::create(runtime)).await;
     assert_eq!(v["allowed"], false);
@@ -264,22 +234,14 @@ async fn bitbucket_cloud_access_tokens_report_scopes_in_headers() {
         .iter()
         .map(|r| r.url.path().to_owned())
         .collect();
-    assert!(
-        paths.contains(&"/2.0/repositories/acme/gitops".to_owned()),
-        "{paths:?}"
-    );
-    assert!(
-        paths.contains(&"/2.0/repositories/acme".to_owned()),
-        "{paths:?}"
-    );
+    assert!(paths.contains(&"/2.0/repositories/acme/gitops".to_owned()), "{paths:?}");
+    assert!(paths.contains(&"/2.0/repositories/acme".to_owned()), "{paths:?}");
 }
 
 #[tokio::test]
 async fn warn_mode_admits_with_the_same_text_as_warnings() {
     let gh = MockServer::start().await;
-    Github::on(&gh)
-        .classic(RUNTIME_NO_HOOK, "alice", "repo", None)
-        .await;
+    Github::on(&gh).classic(RUNTIME_NO_HOOK, "alice", "repo", None).await;
     let enforce = Harness::start(&providers_yaml(&gh)).await;
     let warn = Harness::start(&format!("mode: warn\n{}", providers_yaml(&gh))).await;
     let audit = Harness::start(&format!("mode: audit\n{}", providers_yaml(&gh))).await;
@@ -288,15 +250,11 @@ async fn warn_mode_admits_with_the_same_text_as_warnings() {
     let warned = warn.validate(&review).await;
     assert_eq!(warned["allowed"], true);
     let w = warnings(&warned);
-    assert!(
-        w.len() >= 2,
-        "a long message becomes several warnings: {w:?}"
-    );
+    assert!(w.len() >= 2, "a long message becomes several warnings: {w:?}");
     assert!(w.iter().all(|x| x.chars().count() <= 256), "{w:?}");
     assert!(
         w.iter()
-            .any(|x| x
-                .contains("https://github.com/settings/tokens/new?scopes=repo,admin:repo_hook")),
+            .any(|x| x.contains("https://github.com/settings/tokens/new?scopes=repo,admin:repo_hook")),
         "links stay whole: {w:?}"
     );
     let joined = w.join(" ");
@@ -307,10 +265,7 @@ async fn warn_mode_admits_with_the_same_text_as_warnings() {
     assert_eq!(audited["allowed"], true);
     assert!(warnings(&audited).is_empty());
     // The mutating webhook records the verdict in every mode.
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &audit.mutate(&review).await,
-    );
+    let a = patched_annotations(&review.build()["request"]["object"], &audit.mutate(&review).await);
     assert_eq!(a["scopegate.dev/verdict"], "insufficient");
 }
 
@@ -320,9 +275,7 @@ async fn dry_run_gets_exactly_the_same_answer() {
     for token in [RUNTIME_OK, RUNTIME_NO_HOOK, REVOKED] {
         let secret = runtime_secret(token);
         for webhook in ["validate", "mutate"] {
-            let real = h
-                .review(webhook, &ReviewBuilder::create(secret.clone()))
-                .await;
+            let real = h.review(webhook, &ReviewBuilder::create(secret.clone())).await;
             let dry = h
                 .review(webhook, &ReviewBuilder::create(secret.clone()).dry_run())
                 .await;
@@ -368,8 +321,7 @@ async fn forged_annotations_are_replaced_or_removed() {
     assert_eq!(a["team"], "platform", "other annotations are untouched");
     let w = warnings(&m);
     assert!(
-        w.iter()
-            .any(|x| x.contains("scopegate.dev/role \"read\" ignored")),
+        w.iter().any(|x| x.contains("scopegate.dev/role \"read\" ignored")),
         "{w:?}"
     );
 }
@@ -393,8 +345,7 @@ async fn a_role_annotation_can_only_make_the_check_stricter() {
     assert_eq!(v["allowed"], false, "a weaker ask is ignored");
     let w = warnings(&v);
     assert!(
-        w.iter()
-            .any(|x| x.contains("ignored") && x.contains("stricter")),
+        w.iter().any(|x| x.contains("ignored") && x.contains("stricter")),
         "{w:?}"
     );
 }
@@ -421,18 +372,14 @@ async fn skip_validation_is_honoured_only_for_allowed_users_and_groups() {
             .any(|w| w.contains("onus of a valid and secure token is on you")),
         "{v}"
     );
-    let a = patched_annotations(
-        &by_alice.build()["request"]["object"],
-        &h.mutate(&by_alice).await,
-    );
+    let a = patched_annotations(&by_alice.build()["request"]["object"], &h.mutate(&by_alice).await);
     assert_eq!(a["scopegate.dev/verdict"], "skipped");
     assert_eq!(
         a["scopegate.dev/skip-validation"], "true",
         "the input annotation is kept"
     );
 
-    let by_admin_group =
-        ReviewBuilder::create(s.clone()).user("bob", &["platform-admins", "system:authenticated"]);
+    let by_admin_group = ReviewBuilder::create(s.clone()).user("bob", &["platform-admins", "system:authenticated"]);
     assert_eq!(h.validate(&by_admin_group).await["allowed"], true);
 
     let by_mallory = ReviewBuilder::create(s.clone()).user("mallory", &["system:authenticated"]);
@@ -458,9 +405,7 @@ async fn skipped_secrets_cost_no_provider_call() {
         .https("https://github.com/acme/app", "x", "ghp_whatever")
         .annotation("scopegate.dev/skip-validation", "true")
         .build();
-    let v = h
-        .validate(&ReviewBuilder::create(s).user("alice", &[]))
-        .await;
+    let v = h.validate(&ReviewBuilder::create(s).user("alice", &[])).await;
     assert_eq!(v["allowed"], true);
     assert!(gh.received_requests().await.unwrap().is_empty());
 }
@@ -471,23 +416,14 @@ async fn updates_that_keep_the_credential_are_not_blocked() {
     let old = runtime_secret(RUNTIME_NO_HOOK);
     let mut relabelled = old.clone();
     relabelled["metadata"]["labels"]["app.kubernetes.io/part-of"] = json!("argocd");
-    let review = ReviewBuilder::update(old.clone(), relabelled.clone())
-        .user("system:serviceaccount:argocd:argocd-server", &[]);
+    let review =
+        ReviewBuilder::update(old.clone(), relabelled.clone()).user("system:serviceaccount:argocd:argocd-server", &[]);
     let v = h.validate(&review).await;
     assert_eq!(v["allowed"], true, "{v}");
     let w = warnings(&v).join(" ");
-    assert!(
-        w.contains("existing violation") && w.contains("admin:repo_hook"),
-        "{w}"
-    );
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &h.mutate(&review).await,
-    );
-    assert_eq!(
-        a["scopegate.dev/verdict"], "insufficient",
-        "annotations are refreshed"
-    );
+    assert!(w.contains("existing violation") && w.contains("admin:repo_hook"), "{w}");
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
+    assert_eq!(a["scopegate.dev/verdict"], "insufficient", "annotations are refreshed");
 
     // The same credential written as stringData is the same credential.
     let as_string_data = SecretBuilder::argocd("runtime-repo-creds-secret", "repo-creds")
@@ -496,16 +432,13 @@ async fn updates_that_keep_the_credential_are_not_blocked() {
         .string_data("password", RUNTIME_NO_HOOK)
         .build();
     assert_eq!(
-        h.validate(&ReviewBuilder::update(old.clone(), as_string_data))
-            .await["allowed"],
+        h.validate(&ReviewBuilder::update(old.clone(), as_string_data)).await["allowed"],
         true
     );
 
     // Changing the token is judged like a CREATE.
     let changed = runtime_secret(REVOKED);
-    let v = h
-        .validate(&ReviewBuilder::update(old.clone(), changed))
-        .await;
+    let v = h.validate(&ReviewBuilder::update(old.clone(), changed)).await;
     assert_eq!(v["allowed"], false);
     // Changing the URL too.
     let moved = SecretBuilder::argocd("runtime-repo-creds-secret", "repo-creds")
@@ -520,14 +453,8 @@ async fn updates_that_keep_the_credential_are_not_blocked() {
 #[tokio::test]
 async fn updates_are_judged_strictly_when_existing_violations_are_not_allowed() {
     let gh = MockServer::start().await;
-    Github::on(&gh)
-        .classic(RUNTIME_NO_HOOK, "alice", "repo", None)
-        .await;
-    let h = Harness::start(&format!(
-        "allowExistingViolations: false\n{}",
-        providers_yaml(&gh)
-    ))
-    .await;
+    Github::on(&gh).classic(RUNTIME_NO_HOOK, "alice", "repo", None).await;
+    let h = Harness::start(&format!("allowExistingViolations: false\n{}", providers_yaml(&gh))).await;
     let old = runtime_secret(RUNTIME_NO_HOOK);
     let mut relabelled = old.clone();
     relabelled["metadata"]["labels"]["x"] = json!("y");
@@ -554,10 +481,7 @@ async fn credentials_that_are_not_tokens_are_admitted_without_a_call() {
                 .data("url", "https://github.com/argoproj")
                 .data("githubAppID", "1")
                 .data("githubAppInstallationID", "2")
-                .data(
-                    "githubAppPrivateKey",
-                    "-----BEGIN RSA PRIVATE KEY-----\n...\n",
-                ),
+                .data("githubAppPrivateKey", "-----BEGIN RSA PRIVATE KEY-----\n...\n"),
             "github-app",
         ),
         (
@@ -568,8 +492,7 @@ async fn credentials_that_are_not_tokens_are_admitted_without_a_call() {
             "tls-client-cert",
         ),
         (
-            SecretBuilder::argocd("none", "repository")
-                .data("url", "https://github.com/argoproj/private-repo"),
+            SecretBuilder::argocd("none", "repository").data("url", "https://github.com/argoproj/private-repo"),
             "none",
         ),
     ];
@@ -578,10 +501,7 @@ async fn credentials_that_are_not_tokens_are_admitted_without_a_call() {
         let v = h.validate(&review).await;
         assert_eq!(v["allowed"], true, "{kind}: {v}");
         assert!(warnings(&v).is_empty(), "{kind}");
-        let a = patched_annotations(
-            &review.build()["request"]["object"],
-            &h.mutate(&review).await,
-        );
+        let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
         assert_eq!(a["scopegate.dev/verdict"], "not-a-token", "{kind}");
         assert_eq!(a["scopegate.dev/token-kind"], kind);
     }
@@ -603,14 +523,8 @@ async fn unknown_hosts_are_admitted_with_a_warning_and_never_called() {
     let v = h.validate(&review).await;
     assert_eq!(v["allowed"], true);
     let w = warnings(&v).join(" ");
-    assert!(
-        w.contains("gitea.corp.example is not a configured Git provider"),
-        "{w}"
-    );
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &h.mutate(&review).await,
-    );
+    assert!(w.contains("gitea.corp.example is not a configured Git provider"), "{w}");
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/verdict"], "unverified");
     assert!(a["scopegate.dev/reason"].contains("not a configured Git provider"));
     assert!(
@@ -624,19 +538,11 @@ async fn a_token_for_another_provider_is_not_sent_anywhere() {
     let gh = MockServer::start().await;
     let h = Harness::start(&providers_yaml(&gh)).await;
     let s = SecretBuilder::argocd("mixup", "repository")
-        .https(
-            "https://github.com/acme/app",
-            "x",
-            "glpat-ThisIsAGitlabToken",
-        )
+        .https("https://github.com/acme/app", "x", "glpat-ThisIsAGitlabToken")
         .build();
     let v = h.validate(&ReviewBuilder::create(s)).await;
     assert_eq!(v["allowed"], false);
-    assert!(
-        message(&v).contains("looks like a GitLab token"),
-        "{}",
-        message(&v)
-    );
+    assert!(message(&v).contains("looks like a GitLab token"), "{}", message(&v));
     assert!(gh.received_requests().await.unwrap().is_empty());
 }
 
@@ -682,10 +588,7 @@ async fn malformed_secrets_are_denied_with_400_naming_the_field() {
     assert!(msg.contains("echo -n"), "{msg}");
     assert!(msg.contains("authentication required"), "{msg}");
     assert!(!msg.contains("ghp_TrailingNewline"), "{msg}");
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &h.mutate(&review).await,
-    );
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/verdict"], "invalid");
     assert!(gh.received_requests().await.unwrap().is_empty());
 }
@@ -741,14 +644,8 @@ async fn fine_grained_tokens_are_unverified_never_ok() {
     );
     let v = h.validate(&review).await;
     assert_eq!(v["allowed"], true);
-    assert!(
-        warnings(&v).join(" ").contains("could not be verified"),
-        "{v}"
-    );
-    let a = patched_annotations(
-        &review.build()["request"]["object"],
-        &h.mutate(&review).await,
-    );
+    assert!(warnings(&v).join(" ").contains("could not be verified"), "{v}");
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/verdict"], "unverified");
     assert_eq!(a["scopegate.dev/token-kind"], "fine-grained");
     assert_eq!(a["scopegate.dev/expires-at"], "2027-03-30T15:00:00Z");

@@ -12,11 +12,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/fixtures/shared/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read(format!("{}/tests/fixtures/shared/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 async fn plain() -> Harness {
@@ -44,8 +40,7 @@ async fn bodies_that_are_not_admission_reviews_get_400_with_a_json_reason() {
         for (body, want) in &cases {
             let (status, text) = h.post_raw(path, body.clone()).await;
             assert_eq!(status, 400, "{path} {text}");
-            let v: Value =
-                serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body: {text}"));
+            let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body: {text}"));
             let e = v["error"].as_str().unwrap();
             assert!(e.contains(want), "{want:?} not in {e:?}");
             assert!(
@@ -111,18 +106,8 @@ async fn speaks_http2_when_offered_and_http1_otherwise() {
         .data("sshPrivateKey", "k")
         .build();
     let body = ReviewBuilder::create(s).build();
-    let r = h
-        .client
-        .post(h.url("/validate"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        r.version(),
-        reqwest::Version::HTTP_2,
-        "ALPN h2 is negotiated"
-    );
+    let r = h.client.post(h.url("/validate")).json(&body).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN h2 is negotiated");
     assert_eq!(r.status(), 200);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let h1 = reqwest::Client::builder()
@@ -130,12 +115,7 @@ async fn speaks_http2_when_offered_and_http1_otherwise() {
         .http1_only()
         .build()
         .unwrap();
-    let r = h1
-        .post(h.url("/validate"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = h1.post(h.url("/validate")).json(&body).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_11);
     assert_eq!(r.status(), 200);
 }
@@ -158,10 +138,7 @@ fn secret() -> Value {
 
 async fn with_github_answer(template: ResponseTemplate, extra_yaml: &str) -> (MockServer, Harness) {
     let gh = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(template)
-        .mount(&gh)
-        .await;
+    Mock::given(method("GET")).respond_with(template).mount(&gh).await;
     let h = Harness::start(&format!("{extra_yaml}{}", providers_yaml(&gh))).await;
     (gh, h)
 }
@@ -169,10 +146,7 @@ async fn with_github_answer(template: ResponseTemplate, extra_yaml: &str) -> (Mo
 #[tokio::test]
 async fn provider_errors_are_unverified_and_on_provider_error_decides() {
     let cases = [
-        (
-            ResponseTemplate::new(500).set_body_string("oops"),
-            "HTTP 500",
-        ),
+        (ResponseTemplate::new(500).set_body_string("oops"), "HTTP 500"),
         (
             ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"})),
             "Service Unavailable",
@@ -201,29 +175,19 @@ async fn provider_errors_are_unverified_and_on_provider_error_decides() {
             "{want:?}: {msg}"
         );
         assert!(msg.contains("onProviderError is deny"), "{msg}");
-        let a = patched_annotations(
-            &review.build()["request"]["object"],
-            &deny.mutate(&review).await,
-        );
-        assert_eq!(
-            a["scopegate.dev/verdict"], "unverified",
-            "{want}: never invalid"
-        );
+        let a = patched_annotations(&review.build()["request"]["object"], &deny.mutate(&review).await);
+        assert_eq!(a["scopegate.dev/verdict"], "unverified", "{want}: never invalid");
 
         let (_gh, allow) = with_github_answer(template, "onProviderError: allow\n").await;
         let v = allow.validate(&review).await;
         assert_eq!(v["allowed"], true);
-        assert!(
-            warnings(&v).join(" ").contains("admitted unverified"),
-            "{v}"
-        );
+        assert!(warnings(&v).join(" ").contains("admitted unverified"), "{v}");
     }
 }
 
 fn github_rate_limited() -> ResponseTemplate {
     scopegate_testkit::standin::github_rate_headers(
-        ResponseTemplate::new(403)
-            .set_body_json(json!({"message": "API rate limit exceeded for user ID 1."})),
+        ResponseTemplate::new(403).set_body_json(json!({"message": "API rate limit exceeded for user ID 1."})),
         0,
     )
 }
@@ -252,11 +216,7 @@ async fn a_slow_provider_is_cut_off_by_the_provider_timeout() {
     .await;
     let v = h.validate(&ReviewBuilder::create(secret())).await;
     assert_eq!(v["allowed"], false);
-    assert!(
-        message(&v).contains("no answer within 300ms"),
-        "{}",
-        message(&v)
-    );
+    assert!(message(&v).contains("no answer within 300ms"), "{}", message(&v));
 }
 
 #[tokio::test]
@@ -280,8 +240,7 @@ async fn the_api_servers_timeout_bounds_the_review() {
 async fn redirects_are_not_followed() {
     let elsewhere = MockServer::start().await;
     let (_gh, h) = with_github_answer(
-        ResponseTemplate::new(302)
-            .insert_header("location", format!("{}/user", elsewhere.uri()).as_str()),
+        ResponseTemplate::new(302).insert_header("location", format!("{}/user", elsewhere.uri()).as_str()),
         "",
     )
     .await;
@@ -297,14 +256,9 @@ async fn redirects_are_not_followed() {
 #[tokio::test]
 async fn the_token_travels_only_in_the_authorization_header() {
     let gh = MockServer::start().await;
-    Github::on(&gh)
-        .classic(TOKEN, "octocat", "repo", None)
-        .await;
+    Github::on(&gh).classic(TOKEN, "octocat", "repo", None).await;
     let h = Harness::start(&providers_yaml(&gh)).await;
-    assert_eq!(
-        h.validate(&ReviewBuilder::create(secret())).await["allowed"],
-        true
-    );
+    assert_eq!(h.validate(&ReviewBuilder::create(secret())).await["allowed"], true);
     let reqs = gh.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
@@ -312,10 +266,7 @@ async fn the_token_travels_only_in_the_authorization_header() {
     assert_eq!(r.url.path(), "/user");
     assert!(!r.url.as_str().contains(TOKEN));
     assert!(r.body.is_empty());
-    assert_eq!(
-        r.headers.get("authorization").unwrap(),
-        &format!("Bearer {TOKEN}")
-    );
+    assert_eq!(r.headers.get("authorization").unwrap(), &format!("Bearer {TOKEN}"));
     assert!(
         r.headers
             .get("user-agent")

@@ -87,10 +87,7 @@ pub enum Problem {
     /// A field cannot be used as written.
     Malformed(Malformed),
     /// The token lacks required scopes.
-    Insufficient {
-        family: ScopeFamily,
-        missing: Vec<String>,
-    },
+    Insufficient { family: ScopeFamily, missing: Vec<String> },
     /// The provider refused the token, or it cannot work at all.
     Invalid { detail: String },
     /// The token's prefix belongs to another provider than the URL's host; it was not sent anywhere.
@@ -156,9 +153,7 @@ pub fn severity(problem: &Problem, config: &Config) -> Severity {
 /// Which scope table applies to a token kind, if any.
 pub fn family_of(provider: ProviderKind, kind: TokenKind) -> Option<ScopeFamily> {
     match (provider, kind) {
-        (ProviderKind::Github, TokenKind::Classic | TokenKind::Oauth) => {
-            Some(ScopeFamily::GithubClassic)
-        }
+        (ProviderKind::Github, TokenKind::Classic | TokenKind::Oauth) => Some(ScopeFamily::GithubClassic),
         (ProviderKind::Gitlab, TokenKind::Personal | TokenKind::Project | TokenKind::Group) => {
             Some(ScopeFamily::Gitlab)
         }
@@ -192,9 +187,7 @@ pub fn evaluate(
             let problem = match e {
                 IntrospectError::Rejected { detail } => {
                     v.outcome = Outcome::Invalid;
-                    Problem::Invalid {
-                        detail: detail.clone(),
-                    }
+                    Problem::Invalid { detail: detail.clone() }
                 }
                 IntrospectError::RateLimited { detail, .. } => Problem::ProviderFailed {
                     detail: detail.clone(),
@@ -204,9 +197,7 @@ pub fn evaluate(
                     detail: detail.clone(),
                     rate_limited: false,
                 },
-                IntrospectError::NotIntrospectable { reason } => Problem::Unverified {
-                    reason: reason.clone(),
-                },
+                IntrospectError::NotIntrospectable { reason } => Problem::Unverified { reason: reason.clone() },
             };
             return (v, Some(problem));
         }
@@ -218,25 +209,16 @@ pub fn evaluate(
     if let Some(exp) = grant.expires_at
         && exp <= now
     {
-        let detail = format!(
-            "the token expired at {}",
-            exp.round(jiff::Unit::Second).unwrap_or(exp)
-        );
+        let detail = format!("the token expired at {}", exp.round(jiff::Unit::Second).unwrap_or(exp));
         v.outcome = Outcome::Invalid;
         v.reason = Some(detail.clone());
         return (v, Some(Problem::Invalid { detail }));
     }
     if let Some(reason) = &grant.unverified {
         v.reason = Some(reason.clone());
-        return (
-            v,
-            Some(Problem::Unverified {
-                reason: reason.clone(),
-            }),
-        );
+        return (v, Some(Problem::Unverified { reason: reason.clone() }));
     }
-    let (Some(family), Some(scopes)) = (family_of(provider, grant.kind), grant.scopes.as_ref())
-    else {
+    let (Some(family), Some(scopes)) = (family_of(provider, grant.kind), grant.scopes.as_ref()) else {
         let reason = format!(
             "scopegate has no scope table for {} {}s",
             provider.display_name(),
@@ -245,11 +227,7 @@ pub fn evaluate(
         v.reason = Some(reason.clone());
         return (v, Some(Problem::Unverified { reason }));
     };
-    v.missing = scopes::missing(
-        family,
-        required(family, role),
-        scopes.iter().map(String::as_str),
-    );
+    v.missing = scopes::missing(family, required(family, role), scopes.iter().map(String::as_str));
     if v.missing.is_empty() {
         v.outcome = Outcome::Ok;
         (v, None)
@@ -267,12 +245,7 @@ mod tests {
 
     fn grant(kind: TokenKind, scopes: &[&str]) -> Result<Grant, IntrospectError> {
         let mut g = Grant::new(kind);
-        g.scopes = Some(
-            scopes
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<BTreeSet<_>>(),
-        );
+        g.scopes = Some(scopes.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
         g.owner = Some("octocat".into());
         Ok(g)
     }
@@ -328,13 +301,7 @@ mod tests {
     fn an_expired_grant_is_invalid() {
         let mut g = grant(TokenKind::Classic, &["repo"]).unwrap();
         g.expires_at = Some("2026-11-01T00:00:00Z".parse().unwrap());
-        let (v, p) = evaluate(
-            ProviderKind::Github,
-            TokenKind::Classic,
-            Role::Read,
-            &Ok(g),
-            now(),
-        );
+        let (v, p) = evaluate(ProviderKind::Github, TokenKind::Classic, Role::Read, &Ok(g), now());
         assert_eq!(v.outcome, Outcome::Invalid);
         assert!(matches!(p, Some(Problem::Invalid { .. })));
         assert!(v.reason.unwrap().contains("2026-11-01"));
@@ -343,12 +310,7 @@ mod tests {
     #[test]
     fn errors_map_to_verdicts() {
         let cases = [
-            (
-                IntrospectError::Rejected {
-                    detail: "401".into(),
-                },
-                Outcome::Invalid,
-            ),
+            (IntrospectError::Rejected { detail: "401".into() }, Outcome::Invalid),
             (
                 IntrospectError::RateLimited {
                     detail: "429".into(),
@@ -357,15 +319,11 @@ mod tests {
                 Outcome::Unverified,
             ),
             (
-                IntrospectError::Unavailable {
-                    detail: "500".into(),
-                },
+                IntrospectError::Unavailable { detail: "500".into() },
                 Outcome::Unverified,
             ),
             (
-                IntrospectError::NotIntrospectable {
-                    reason: "n/a".into(),
-                },
+                IntrospectError::NotIntrospectable { reason: "n/a".into() },
                 Outcome::Unverified,
             ),
         ];
@@ -387,13 +345,7 @@ mod tests {
     fn unverifiable_grants_are_never_ok() {
         let mut g = Grant::new(TokenKind::FineGrained);
         g.unverified = Some("no permissions API".into());
-        let (v, _) = evaluate(
-            ProviderKind::Github,
-            TokenKind::FineGrained,
-            Role::Read,
-            &Ok(g),
-            now(),
-        );
+        let (v, _) = evaluate(ProviderKind::Github, TokenKind::FineGrained, Role::Read, &Ok(g), now());
         assert_eq!(v.outcome, Outcome::Unverified);
         // A kind without a table, even with scopes, is unverified.
         let (v, _) = evaluate(
@@ -413,9 +365,7 @@ mod tests {
             detail: String::new(),
             rate_limited: false,
         };
-        let unverified = Problem::Unverified {
-            reason: String::new(),
-        };
+        let unverified = Problem::Unverified { reason: String::new() };
         assert_eq!(severity(&failed, &c), Severity::Deny(403));
         assert_eq!(severity(&unverified, &c), Severity::Warn);
         c.on_provider_error = OnFailure::Allow;
@@ -428,9 +378,6 @@ mod tests {
             whitespace: false,
         });
         assert_eq!(severity(&m, &c), Severity::Deny(400));
-        assert_eq!(
-            severity(&Problem::UnknownHost { host: "x".into() }, &c),
-            Severity::Warn
-        );
+        assert_eq!(severity(&Problem::UnknownHost { host: "x".into() }, &c), Severity::Warn);
     }
 }

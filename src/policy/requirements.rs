@@ -32,13 +32,7 @@ pub struct Requirement {
     pub scopes: &'static [&'static str],
 }
 
-const BITBUCKET_RUNTIME: &[&str] = &[
-    "account",
-    "team",
-    "webhook",
-    "repository:write",
-    "repository:admin",
-];
+const BITBUCKET_RUNTIME: &[&str] = &["account", "team", "webhook", "repository:write", "repository:admin"];
 
 pub static REQUIREMENTS: &[Requirement] = &[
     // GitHub and GitHub Enterprise, classic tokens.
@@ -137,10 +131,7 @@ mod tests {
     // One test per cell of the seed's tables, so a change to any cell names itself.
     #[test]
     fn github_runtime() {
-        assert_eq!(
-            required(GithubClassic, Role::Runtime),
-            ["repo", "admin:repo_hook"]
-        );
+        assert_eq!(required(GithubClassic, Role::Runtime), ["repo", "admin:repo_hook"]);
     }
     #[test]
     fn github_user() {
@@ -160,10 +151,7 @@ mod tests {
     }
     #[test]
     fn gitlab_user_reads_the_seeds_api_read_as_read_api() {
-        assert_eq!(
-            required(Gitlab, Role::User),
-            ["write_repository", "read_api"]
-        );
+        assert_eq!(required(Gitlab, Role::User), ["write_repository", "read_api"]);
     }
     #[test]
     fn gitlab_write() {
@@ -178,13 +166,7 @@ mod tests {
         // Account: Read, Workspace membership: Read, Webhooks: Read and write, Repositories: Write, Admin.
         assert_eq!(
             required(BitbucketCloud, Role::Runtime),
-            [
-                "account",
-                "team",
-                "webhook",
-                "repository:write",
-                "repository:admin"
-            ]
+            ["account", "team", "webhook", "repository:write", "repository:admin"]
         );
     }
     #[test]

@@ -94,10 +94,7 @@ pub fn implied(family: ScopeFamily, scope: &str) -> &'static [&'static str] {
 }
 
 /// Every scope the granted ones carry, themselves included.
-pub fn closure<'a>(
-    family: ScopeFamily,
-    granted: impl IntoIterator<Item = &'a str>,
-) -> BTreeSet<String> {
+pub fn closure<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut todo: Vec<String> = granted.into_iter().map(str::to_owned).collect();
     while let Some(s) = todo.pop() {
@@ -112,11 +109,7 @@ pub fn closure<'a>(
 }
 
 /// The required scopes the granted ones do not carry, in the requirement's order.
-pub fn missing<'a>(
-    family: ScopeFamily,
-    required: &[&str],
-    granted: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
+pub fn missing<'a>(family: ScopeFamily, required: &[&str], granted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let have = closure(family, granted);
     required
         .iter()
@@ -186,10 +179,7 @@ mod tests {
             closure(Gitlab, ["write_repository"]),
             set(&["write_repository", "read_repository"])
         );
-        assert_eq!(
-            closure(Gitlab, ["read_repository"]),
-            set(&["read_repository"])
-        );
+        assert_eq!(closure(Gitlab, ["read_repository"]), set(&["read_repository"]));
         assert!(!closure(Gitlab, ["read_api"]).contains("write_repository"));
     }
 
@@ -205,12 +195,7 @@ mod tests {
         );
         assert_eq!(
             closure(BitbucketCloud, ["pullrequest:write"]),
-            set(&[
-                "pullrequest:write",
-                "pullrequest",
-                "repository:write",
-                "repository"
-            ])
+            set(&["pullrequest:write", "pullrequest", "repository:write", "repository"])
         );
         assert!(closure(BitbucketCloud, ["webhook"]).len() == 1);
     }
@@ -222,18 +207,11 @@ mod tests {
             ["repo", "admin:repo_hook"]
         );
         assert_eq!(
-            missing(
-                GithubClassic,
-                &["repo", "admin:repo_hook"],
-                ["repo", "write:repo_hook"]
-            ),
+            missing(GithubClassic, &["repo", "admin:repo_hook"], ["repo", "write:repo_hook"]),
             ["admin:repo_hook"]
         );
         assert!(missing(Gitlab, &["write_repository", "read_api"], ["api"]).is_empty());
-        assert_eq!(
-            missing(Gitlab, &["api"], ["read_api", "write_repository"]),
-            ["api"]
-        );
+        assert_eq!(missing(Gitlab, &["api"], ["read_api", "write_repository"]), ["api"]);
         assert_eq!(
             missing(
                 BitbucketCloud,
@@ -252,12 +230,7 @@ mod tests {
                 let (weaker, stricter) = (pair[0], pair[1]);
                 let strict_grant = required(family, stricter);
                 assert!(
-                    missing(
-                        family,
-                        required(family, weaker),
-                        strict_grant.iter().copied()
-                    )
-                    .is_empty(),
+                    missing(family, required(family, weaker), strict_grant.iter().copied()).is_empty(),
                     "{family:?}: {stricter:?} does not cover {weaker:?}"
                 );
             }

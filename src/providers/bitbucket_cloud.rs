@@ -16,7 +16,9 @@ pub async fn introspect(
         TokenKind::AccessToken => {}
         TokenKind::ApiToken => {
             return Err(IntrospectError::NotIntrospectable {
-                reason: "Bitbucket Cloud API tokens (ATAT…) are not inspected yet: their scopes are not reported in headers".into(),
+                reason:
+                    "Bitbucket Cloud API tokens (ATAT…) are not inspected yet: their scopes are not reported in headers"
+                        .into(),
             });
         }
         TokenKind::AppPassword => {
@@ -31,25 +33,16 @@ pub async fn introspect(
         }
     }
     // The repository itself when the URL names one, else its workspace: the documented read-only calls.
-    let segs: Vec<&str> = req
-        .repo_path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .take(2)
-        .collect();
+    let segs: Vec<&str> = req.repo_path.split('/').filter(|s| !s.is_empty()).take(2).collect();
     let mut path = vec!["repositories"];
     path.extend(segs.iter().copied());
     let resp = client
         .get(api_url(provider, &path), Auth::Bearer(req.token), &[])
         .await?;
     if resp.status == StatusCode::UNAUTHORIZED {
-        let text = resp
-            .error_text(req.token)
-            .unwrap_or_else(|| "Unauthorized".into());
+        let text = resp.error_text(req.token).unwrap_or_else(|| "Unauthorized".into());
         return Err(IntrospectError::Rejected {
-            detail: format!(
-                "Bitbucket Cloud answered 401 ({text}): the token is wrong, revoked or expired"
-            ),
+            detail: format!("Bitbucket Cloud answered 401 ({text}): the token is wrong, revoked or expired"),
         });
     }
     if resp.status.is_server_error() || resp.rate_limited().is_some() {

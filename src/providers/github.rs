@@ -38,45 +38,33 @@ pub async fn introspect(
         }
         TokenKind::AppRefresh => {
             return Err(IntrospectError::Rejected {
-                detail: "a GitHub App refresh token (ghr_) cannot authenticate Git or API requests"
-                    .into(),
+                detail: "a GitHub App refresh token (ghr_) cannot authenticate Git or API requests".into(),
             });
         }
         _ => {}
     }
     let resp = client
-        .get(
-            api_url(provider, &["user"]),
-            Auth::Bearer(req.token),
-            HEADERS,
-        )
+        .get(api_url(provider, &["user"]), Auth::Bearer(req.token), HEADERS)
         .await?;
     match resp.status {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED => {
-            let text = resp
-                .error_text(req.token)
-                .unwrap_or_else(|| "Bad credentials".into());
+            let text = resp.error_text(req.token).unwrap_or_else(|| "Bad credentials".into());
             return Err(IntrospectError::Rejected {
-                detail: format!(
-                    "GitHub answered 401 ({text}): the token is wrong, revoked or expired"
-                ),
+                detail: format!("GitHub answered 401 ({text}): the token is wrong, revoked or expired"),
             });
         }
         _ => return Err(unexpected("GitHub", &resp, req.token)),
     }
-    let user: User =
-        serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
-            detail: "GitHub answered GET /user with something that is not a user".into(),
-        })?;
+    let user: User = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
+        detail: "GitHub answered GET /user with something that is not a user".into(),
+    })?;
     let scopes: Option<BTreeSet<String>> = resp.header("x-oauth-scopes").map(parse_scopes);
     let expires_at = match resp.header("github-authentication-token-expiration") {
         None => None,
-        Some(v) => Some(
-            parse_expiration(v).ok_or_else(|| IntrospectError::Unavailable {
-                detail: format!("GitHub sent an expiration date scopegate cannot read: {v:?}"),
-            })?,
-        ),
+        Some(v) => Some(parse_expiration(v).ok_or_else(|| IntrospectError::Unavailable {
+            detail: format!("GitHub sent an expiration date scopegate cannot read: {v:?}"),
+        })?),
     };
     let kind = match (req.kind, &scopes) {
         (TokenKind::Unknown, Some(_)) => TokenKind::Classic,
@@ -84,10 +72,12 @@ pub async fn introspect(
     };
     let unverified = match (kind, &scopes) {
         (TokenKind::FineGrained, _) => Some(
-            "GitHub lists no permissions for fine-grained tokens; only its validity, owner and expiry were checked".to_owned(),
+            "GitHub lists no permissions for fine-grained tokens; only its validity, owner and expiry were checked"
+                .to_owned(),
         ),
         (TokenKind::AppUser, _) => Some(
-            "a GitHub App user access token carries the app's permissions, which GitHub does not list to the token".to_owned(),
+            "a GitHub App user access token carries the app's permissions, which GitHub does not list to the token"
+                .to_owned(),
         ),
         (_, None) => Some("GitHub did not report the token's scopes (no X-OAuth-Scopes header)".to_owned()),
         _ => None,
@@ -141,21 +131,15 @@ mod tests {
     #[test]
     fn both_expiration_formats() {
         assert_eq!(
-            parse_expiration("2025-02-04 16:42:10 UTC")
-                .unwrap()
-                .to_string(),
+            parse_expiration("2025-02-04 16:42:10 UTC").unwrap().to_string(),
             "2025-02-04T16:42:10Z"
         );
         assert_eq!(
-            parse_expiration("2027-03-31 00:00:00 +0900")
-                .unwrap()
-                .to_string(),
+            parse_expiration("2027-03-31 00:00:00 +0900").unwrap().to_string(),
             "2027-03-30T15:00:00Z"
         );
         assert_eq!(
-            parse_expiration("2024-02-19 10:58:06 +0100")
-                .unwrap()
-                .to_string(),
+            parse_expiration("2024-02-19 10:58:06 +0100").unwrap().to_string(),
             "2024-02-19T09:58:06Z"
         );
         assert!(parse_expiration("tomorrow").is_none());

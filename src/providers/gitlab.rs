@@ -32,9 +32,10 @@ pub async fn introspect(
     match req.kind {
         TokenKind::DeployToken => {
             return Err(IntrospectError::NotIntrospectable {
-                reason: "GitLab deploy tokens (gldt-) cannot be used with the GitLab API, so their scopes cannot be read; \
+                reason:
+                    "GitLab deploy tokens (gldt-) cannot be used with the GitLab API, so their scopes cannot be read; \
                          Argo CD needs the token's own username (gitlab+deploy-token-N) with it"
-                    .into(),
+                        .into(),
             });
         }
         TokenKind::CiJobToken => {
@@ -59,13 +60,9 @@ pub async fn introspect(
     match resp.status {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED => {
-            let text = resp
-                .error_text(req.token)
-                .unwrap_or_else(|| "401 Unauthorized".into());
+            let text = resp.error_text(req.token).unwrap_or_else(|| "401 Unauthorized".into());
             return Err(IntrospectError::Rejected {
-                detail: format!(
-                    "GitLab answered 401 ({text}): the token is wrong, revoked or expired"
-                ),
+                detail: format!("GitLab answered 401 ({text}): the token is wrong, revoked or expired"),
             });
         }
         StatusCode::BAD_REQUEST => {
@@ -77,17 +74,15 @@ pub async fn introspect(
         }
         StatusCode::NOT_FOUND => {
             return Err(IntrospectError::NotIntrospectable {
-                reason: "GitLab has no /personal_access_tokens/self here (GitLab before 15.5, or a wrong apiUrl)".into(),
+                reason: "GitLab has no /personal_access_tokens/self here (GitLab before 15.5, or a wrong apiUrl)"
+                    .into(),
             });
         }
         _ => return Err(unexpected("GitLab", &resp, req.token)),
     }
-    let info: SelfInfo =
-        serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
-            detail:
-                "GitLab answered /personal_access_tokens/self with something that is not a token"
-                    .into(),
-        })?;
+    let info: SelfInfo = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
+        detail: "GitLab answered /personal_access_tokens/self with something that is not a token".into(),
+    })?;
     if info.revoked == Some(true) {
         return Err(IntrospectError::Rejected {
             detail: "GitLab reports the token revoked".into(),
@@ -105,11 +100,9 @@ pub async fn introspect(
     }
     let expires_at = match info.expires_at.as_deref() {
         None => None,
-        Some(d) => Some(
-            parse_expiry_date(d).ok_or_else(|| IntrospectError::Unavailable {
-                detail: format!("GitLab sent an expiry date scopegate cannot read: {d:?}"),
-            })?,
-        ),
+        Some(d) => Some(parse_expiry_date(d).ok_or_else(|| IntrospectError::Unavailable {
+            detail: format!("GitLab sent an expiry date scopegate cannot read: {d:?}"),
+        })?),
     };
     Ok(Grant {
         kind: req.kind,
@@ -144,9 +137,7 @@ mod tests {
             "2025-08-15T00:00:00Z"
         );
         assert_eq!(
-            parse_expiry_date("2025-08-15T10:00:00Z")
-                .unwrap()
-                .to_string(),
+            parse_expiry_date("2025-08-15T10:00:00Z").unwrap().to_string(),
             "2025-08-15T10:00:00Z"
         );
         assert!(parse_expiry_date("soon").is_none());

@@ -98,10 +98,7 @@ pub(crate) struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
     }
 
     /// The provider's own error text, for a message: `message`, `error_description` or `error.message`,
@@ -186,11 +183,8 @@ impl ProviderClient {
         }
         let Auth::Bearer(token) = auth;
         let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                IntrospectError::Rejected {
-                    detail: "the token contains characters that cannot be sent in an HTTP header"
-                        .into(),
-                }
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| IntrospectError::Rejected {
+                detail: "the token contains characters that cannot be sent in an HTTP header".into(),
             })?;
         value.set_sensitive(true);
         req = req.header(http::header::AUTHORIZATION, value);
@@ -215,10 +209,7 @@ impl ProviderClient {
 
     fn transport_error(&self, e: &reqwest::Error) -> IntrospectError {
         let detail = if e.is_timeout() {
-            format!(
-                "no answer within {}",
-                humantime::format_duration(self.timeout)
-            )
+            format!("no answer within {}", humantime::format_duration(self.timeout))
         } else if e.is_connect() {
             format!("cannot connect: {}", root_cause(e))
         } else {
@@ -228,11 +219,7 @@ impl ProviderClient {
     }
 
     /// Ask the provider about a token.
-    pub async fn introspect(
-        &self,
-        provider: &Provider,
-        req: &Request<'_>,
-    ) -> Result<Grant, IntrospectError> {
+    pub async fn introspect(&self, provider: &Provider, req: &Request<'_>) -> Result<Grant, IntrospectError> {
         match provider.kind {
             ProviderKind::Github => github::introspect(self, provider, req).await,
             ProviderKind::Gitlab => gitlab::introspect(self, provider, req).await,
@@ -268,10 +255,7 @@ pub(crate) fn unexpected(name: &str, resp: &Response, token: &Token) -> Introspe
             retry_after,
         };
     }
-    let text = resp
-        .error_text(token)
-        .map(|t| format!(": {t}"))
-        .unwrap_or_default();
+    let text = resp.error_text(token).map(|t| format!(": {t}")).unwrap_or_default();
     IntrospectError::Unavailable {
         detail: format!("{name} answered HTTP {}{text}", resp.status.as_u16()),
     }
@@ -305,28 +289,14 @@ mod tests {
                 .rate_limited()
                 .is_some()
         );
-        assert!(
-            resp(403, &[("retry-after", "60")], "")
-                .rate_limited()
-                .is_some()
-        );
-        assert!(
-            resp(403, &[("ratelimit-remaining", "0")], "")
-                .rate_limited()
-                .is_some()
-        );
-        assert_eq!(
-            resp(403, &[("x-ratelimit-remaining", "4999")], "").rate_limited(),
-            None
-        );
+        assert!(resp(403, &[("retry-after", "60")], "").rate_limited().is_some());
+        assert!(resp(403, &[("ratelimit-remaining", "0")], "").rate_limited().is_some());
+        assert_eq!(resp(403, &[("x-ratelimit-remaining", "4999")], "").rate_limited(), None);
         assert_eq!(resp(401, &[], "").rate_limited(), None);
         let reset = (Timestamp::now().as_second() + 120).to_string();
         let wait = resp(
             403,
-            &[
-                ("x-ratelimit-remaining", "0"),
-                ("x-ratelimit-reset", &reset),
-            ],
+            &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)],
             "",
         )
         .rate_limited()
@@ -358,13 +328,9 @@ mod tests {
             "Token is expired."
         );
         assert_eq!(
-            resp(
-                401,
-                &[],
-                r#"{"type":"error","error":{"message":"Token is invalid"}}"#
-            )
-            .error_text(&t)
-            .unwrap(),
+            resp(401, &[], r#"{"type":"error","error":{"message":"Token is invalid"}}"#)
+                .error_text(&t)
+                .unwrap(),
             "Token is invalid"
         );
         assert_eq!(
@@ -375,14 +341,7 @@ mod tests {
         );
         assert!(resp(500, &[], "<html>").error_text(&t).is_none());
         let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(500));
-        assert!(
-            resp(500, &[], &long)
-                .error_text(&t)
-                .unwrap()
-                .chars()
-                .count()
-                <= 201
-        );
+        assert!(resp(500, &[], &long).error_text(&t).unwrap().chars().count() <= 201);
     }
 
     #[test]
@@ -400,9 +359,6 @@ mod tests {
             api_url: Url::parse("http://127.0.0.1:1/gh/").unwrap(),
             ..p
         };
-        assert_eq!(
-            api_url(&p, &["user"]).as_str(),
-            "http://127.0.0.1:1/gh/user"
-        );
+        assert_eq!(api_url(&p, &["user"]).as_str(), "http://127.0.0.1:1/gh/user");
     }
 }

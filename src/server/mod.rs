@@ -63,11 +63,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn validate(
-    State(state): State<Arc<AppState>>,
-    RawQuery(q): RawQuery,
-    body: Body,
-) -> Response {
+async fn validate(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery, body: Body) -> Response {
     handle(&state, Webhook::Validate, q.as_deref(), body).await
 }
 
@@ -88,7 +84,10 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "no such endpoint: scopegate serves POST /validate, POST /mutate, GET /healthz and GET /readyz".into())
+    error(
+        StatusCode::NOT_FOUND,
+        "no such endpoint: scopegate serves POST /validate, POST /mutate, GET /healthz and GET /readyz".into(),
+    )
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -109,10 +108,7 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
         Err(_) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than {} MiB or was cut off",
-                    MAX_BODY >> 20
-                ),
+                format!("the body is larger than {} MiB or was cut off", MAX_BODY >> 20),
             );
         }
     };
@@ -137,7 +133,17 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
         duration_ms = start.elapsed().as_secs_f64() * 1000.0,
         "admission review"
     );
-    Json(review::to_json(&answer)).into_response()
+    match review::to_json(&answer) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => {
+            // Not reachable with kube's types; if it were, the API server's failurePolicy decides.
+            tracing::error!(uid = %req.uid, error = %e, "cannot serialise the response");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot serialise the response".into(),
+            )
+        }
+    }
 }
 
 /// A bound, not yet running, server.
@@ -197,8 +203,7 @@ impl Server {
             let app = app.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                {
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         debug!(%peer, error = %e, "TLS handshake failed");
@@ -210,8 +215,7 @@ impl Server {
                     }
                 };
                 let builder = auto::Builder::new(TokioExecutor::new());
-                let conn =
-                    builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+                let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
                     debug!(%peer, error = %e, "connection ended with an error");
                 }
@@ -220,10 +224,7 @@ impl Server {
         state.ready.store(false, Ordering::Release);
         drop(listener);
         info!("stopping: no new connections; waiting for in-flight reviews");
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
             warn!("in-flight reviews did not finish in time");
         }
         info!("stopped");

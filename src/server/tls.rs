@@ -39,12 +39,8 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsEr
     let signing_key = rustls::crypto::ring::sign::any_supported_type(&key_der)
         .map_err(|e| file_error(key, format!("unusable private key: {e}")))?;
     let ck = CertifiedKey::new(chain, signing_key);
-    ck.keys_match().map_err(|e| {
-        file_error(
-            cert,
-            format!("does not match the key in {}: {e}", key.display()),
-        )
-    })?;
+    ck.keys_match()
+        .map_err(|e| file_error(cert, format!("does not match the key in {}: {e}", key.display())))?;
     Ok(ck)
 }
 

@@ -80,13 +80,7 @@ impl Harness {
 
     /// POST a body; the status and the JSON answer.
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let resp = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.client.post(self.url(path)).json(body).send().await.unwrap();
         let status = resp.status();
         let v = resp.json::<Value>().await.unwrap();
         (status, v)
@@ -107,18 +101,12 @@ impl Harness {
 
     /// The `response` of a review sent to a webhook; asserts HTTP 200 and the uid.
     pub async fn review(&self, webhook: &str, review: &ReviewBuilder) -> Value {
-        let (status, v) = self
-            .post(&format!("/{webhook}?timeout=10s"), &review.build())
-            .await;
+        let (status, v) = self.post(&format!("/{webhook}?timeout=10s"), &review.build()).await;
         assert_eq!(status, StatusCode::OK, "{v}");
         assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(v["kind"], "AdmissionReview");
         let resp = v["response"].clone();
-        assert_eq!(
-            resp["uid"],
-            review.uid(),
-            "the response echoes the request uid"
-        );
+        assert_eq!(resp["uid"], review.uid(), "the response echoes the request uid");
         resp
     }
 
@@ -172,9 +160,7 @@ pub fn apply_patch(object: &Value, response: &Value) -> Value {
 pub fn patch_text(response: &Value) -> String {
     response["patch"]
         .as_str()
-        .map(|p| {
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(p).unwrap()).unwrap()
-        })
+        .map(|p| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(p).unwrap()).unwrap())
         .unwrap_or_default()
 }
 
@@ -187,8 +173,5 @@ pub fn warnings(response: &Value) -> Vec<String> {
 }
 
 pub fn message(response: &Value) -> String {
-    response["status"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    response["status"]["message"].as_str().unwrap_or_default().to_owned()
 }

@@ -90,9 +90,7 @@ impl ReviewBuilder {
             } else {
                 &self.object
             };
-            o.pointer(&format!("/metadata/{k}"))
-                .cloned()
-                .unwrap_or(Value::Null)
+            o.pointer(&format!("/metadata/{k}")).cloned().unwrap_or(Value::Null)
         };
         let name = meta("name");
         let options_kind = match self.operation {
@@ -100,7 +98,8 @@ impl ReviewBuilder {
             "UPDATE" => "UpdateOptions",
             _ => "DeleteOptions",
         };
-        let mut options = json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"});
+        let mut options =
+            json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1", "fieldManager": "kubectl-client-side-apply"});
         if self.dry_run {
             options["dryRun"] = json!(["All"]);
         }

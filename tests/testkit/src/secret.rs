@@ -75,9 +75,7 @@ impl SecretBuilder {
 
     /// `url`, `username` and `password`, the usual HTTPS credential.
     pub fn https(self, url: &str, username: &str, token: &str) -> Self {
-        self.data("url", url)
-            .data("username", username)
-            .data("password", token)
+        self.data("url", url).data("username", username).data("password", token)
     }
 
     pub fn build(self) -> Value {
@@ -104,4 +102,35 @@ impl SecretBuilder {
         }
         s
     }
+}
+
+/// A manifest as the API server hands it to admission: `stringData` folded into base64 `data`
+/// ("StringData overwrites Data" in the v1 → internal conversion). Non-string values (a YAML `1`)
+/// become their text.
+pub fn admitted(mut secret: Value) -> Value {
+    if let Some(Value::Object(sd)) = secret.as_object_mut().and_then(|o| o.remove("stringData")) {
+        let data = secret
+            .as_object_mut()
+            .map(|o| o.entry("data").or_insert_with(|| Value::Object(Map::new())));
+        if let Some(Value::Object(d)) = data {
+            for (k, v) in sd {
+                let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                d.insert(k, b64(&s).into());
+            }
+        }
+    }
+    secret
+}
+
+/// Every document of a YAML stream (`---`-separated), as JSON.
+pub fn yaml_documents(text: &str) -> anyhow::Result<Vec<Value>> {
+    use serde::Deserialize as _;
+    let mut out = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(text) {
+        let v = Value::deserialize(doc)?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }

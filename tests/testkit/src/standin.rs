@@ -113,8 +113,7 @@ impl<'a> Github<'a> {
     }
 
     pub async fn bad_credentials(&self, token: &str) {
-        self.user_answers(token, Self::bad_credentials_answer())
-            .await;
+        self.user_answers(token, Self::bad_credentials_answer()).await;
     }
 
     /// Every token not mounted otherwise gets 401.
@@ -135,12 +134,7 @@ pub struct Gitlab<'a> {
 }
 
 /// `GET /personal_access_tokens/self`, as the GitLab docs show it.
-pub fn gitlab_token_info(
-    scopes: &[&str],
-    expires_at: Option<&str>,
-    active: bool,
-    revoked: bool,
-) -> Value {
+pub fn gitlab_token_info(scopes: &[&str], expires_at: Option<&str>, active: bool, revoked: bool) -> Value {
     json!({
         "id": 4, "name": "Test Token", "revoked": revoked,
         "created_at": "2020-07-23T14:31:47.729Z", "description": "Test Token description",
@@ -180,8 +174,7 @@ impl<'a> Gitlab<'a> {
     pub async fn token(&self, token: &str, scopes: &[&str], expires_at: Option<&str>) {
         self.self_answers(
             token,
-            ResponseTemplate::new(200)
-                .set_body_json(gitlab_token_info(scopes, expires_at, true, false)),
+            ResponseTemplate::new(200).set_body_json(gitlab_token_info(scopes, expires_at, true, false)),
         )
         .await;
     }
@@ -196,8 +189,7 @@ impl<'a> Gitlab<'a> {
     }
 
     pub async fn unauthorized(&self, token: &str, description: Option<&str>) {
-        self.self_answers(token, Self::unauthorized_answer(description))
-            .await;
+        self.self_answers(token, Self::unauthorized_answer(description)).await;
     }
 
     pub async fn reject_others(&self) {
@@ -243,9 +235,7 @@ impl<'a> BitbucketCloud<'a> {
             .insert_header("x-accepted-oauth-scopes", "repository")
             .insert_header("x-credential-type", credential_type)
             .insert_header("x-oauth-scopes", scopes)
-            .set_body_json(
-                json!({"type": "repository", "full_name": "ws/repo", "is_private": true}),
-            );
+            .set_body_json(json!({"type": "repository", "full_name": "ws/repo", "is_private": true}));
         Mock::given(method("GET"))
             .and(wiremock::matchers::path_regex(format!(
                 "^{}/repositories(/.*)?$",

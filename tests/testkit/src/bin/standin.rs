@@ -24,8 +24,12 @@ async fn mount_examples(server: &MockServer) {
         Some("2027-01-15 09:30:00 +0100"),
     )
     .await;
-    gh.fine_grained("github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003", "alice", "2027-03-31 00:00:00 +0900")
-        .await;
+    gh.fine_grained(
+        "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003",
+        "alice",
+        "2027-03-31 00:00:00 +0900",
+    )
+    .await;
     gh.reject_others().await;
     let gl = Gitlab::with_prefix(server, "/gitlab/api/v4");
     gl.token(
@@ -47,11 +51,8 @@ async fn mount_examples(server: &MockServer) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:18480".into());
-    let listener =
-        TcpListener::bind(&addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18480".into());
+    let listener = TcpListener::bind(&addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let server = MockServer::builder().listener(listener).start().await;
     mount_examples(&server).await;
     eprintln!(
