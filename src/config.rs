@@ -45,6 +45,16 @@ pub enum OnUnverified {
     Deny,
 }
 
+/// What to do with scopes or permissions beyond the role's needs that are dangerous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExcessPolicy {
+    #[default]
+    Warn,
+    Deny,
+    Ignore,
+}
+
 /// The Git hosting products scopegate can ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -52,6 +62,8 @@ pub enum ProviderKind {
     Github,
     Gitlab,
     BitbucketCloud,
+    /// Bitbucket Data Center / Server.
+    BitbucketServer,
 }
 
 impl ProviderKind {
@@ -60,6 +72,7 @@ impl ProviderKind {
             ProviderKind::Github => "github",
             ProviderKind::Gitlab => "gitlab",
             ProviderKind::BitbucketCloud => "bitbucket-cloud",
+            ProviderKind::BitbucketServer => "bitbucket-server",
         }
     }
 
@@ -69,6 +82,7 @@ impl ProviderKind {
             ProviderKind::Github => "GitHub",
             ProviderKind::Gitlab => "GitLab",
             ProviderKind::BitbucketCloud => "Bitbucket Cloud",
+            ProviderKind::BitbucketServer => "Bitbucket Data Center",
         }
     }
 }
@@ -85,15 +99,10 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Lower-case host, with `:port` when the Secret URLs carry one.
     pub host: String,
-    /// API base URL without a trailing slash.
+    /// API base URL.
     pub api_url: Url,
-}
-
-impl Provider {
-    /// `{api_url}/{path}`, for a path relative to the API base (no leading slash).
-    pub fn api(&self, path: &str) -> String {
-        format!("{}/{}", self.api_url.as_str().trim_end_matches('/'), path)
-    }
+    /// Where the host serves Git over HTTPS (for the Git-protocol probes); `https://HOST` by default.
+    pub git_url: Url,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +122,14 @@ pub struct Config {
     pub allow_existing_violations: bool,
     /// How long one provider call may take.
     pub provider_timeout: Duration,
+    /// Warn when a token expires within this many days.
+    pub expiry_warning_days: u32,
+    pub excess_privileges: ExcessPolicy,
+    /// Provider logins that are service or robot accounts (the seed recommends one for runtime tokens).
+    pub service_accounts: BTreeSet<String>,
+    /// The Shared Configuration Repository (a repository URL), which the runtime token must be able to
+    /// write; probed for credential templates whose prefix covers it.
+    pub shared_configuration_repo: Option<String>,
 }
 
 impl Default for Config {
@@ -161,6 +178,18 @@ struct RawConfig {
     allow_existing_violations: bool,
     #[serde(default)]
     provider_timeout: Option<String>,
+    #[serde(default = "default_expiry_warning_days")]
+    expiry_warning_days: u32,
+    #[serde(default)]
+    excess_privileges: ExcessPolicy,
+    #[serde(default)]
+    service_accounts: Vec<String>,
+    #[serde(default)]
+    shared_configuration_repo: Option<String>,
+}
+
+fn default_expiry_warning_days() -> u32 {
+    14
 }
 
 impl Default for RawConfig {
@@ -173,6 +202,10 @@ impl Default for RawConfig {
             skip_validation: RawSkipValidation::default(),
             allow_existing_violations: true,
             provider_timeout: None,
+            expiry_warning_days: default_expiry_warning_days(),
+            excess_privileges: ExcessPolicy::default(),
+            service_accounts: Vec::new(),
+            shared_configuration_repo: None,
         }
     }
 }
@@ -187,6 +220,8 @@ struct RawProvider {
     kind: ProviderKind,
     host: String,
     api_url: String,
+    #[serde(default)]
+    git_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +270,10 @@ impl Config {
             let host = normalize_host(&p.host)
                 .ok_or_else(|| invalid(format!("{key}.host"), format!("not a host name: {:?}", p.host)))?;
             let api_url = parse_api_url(&p.api_url).map_err(|m| invalid(format!("{key}.apiUrl"), m))?;
+            let git_url = match &p.git_url {
+                Some(g) => parse_api_url(g).map_err(|m| invalid(format!("{key}.gitUrl"), m))?,
+                None => default_git_url(&host).map_err(|m| invalid(format!("{key}.host"), m))?,
+            };
             if providers.iter().any(|q| q.host == host) {
                 return Err(invalid(
                     format!("{key}.host"),
@@ -245,15 +284,18 @@ impl Config {
                 kind: p.kind,
                 host,
                 api_url,
+                git_url,
             });
         }
         for (kind, host, api) in DEFAULT_PROVIDERS {
             if !providers.iter().any(|p| p.host == host) {
                 let api_url = parse_api_url(api).map_err(|m| invalid("providers", m))?;
+                let git_url = default_git_url(host).map_err(|m| invalid("providers", m))?;
                 providers.push(Provider {
                     kind,
                     host: host.to_string(),
                     api_url,
+                    git_url,
                 });
             }
         }
@@ -271,6 +313,16 @@ impl Config {
                 "must be more than 0s and at most 30s (the API server's longest webhook timeout)",
             ));
         }
+        let service_accounts = non_empty_set(&raw.service_accounts, "serviceAccounts")?;
+        let shared_configuration_repo = match &raw.shared_configuration_repo {
+            None => None,
+            Some(s) => {
+                let u = crate::credential::RepoUrl::parse(s)
+                    .filter(|u| !u.path.is_empty())
+                    .ok_or_else(|| invalid("sharedConfigurationRepo", format!("not a repository URL: {s:?}")))?;
+                Some(u.display())
+            }
+        };
         Ok(Config {
             mode: raw.mode,
             on_provider_error: raw.on_provider_error,
@@ -279,6 +331,10 @@ impl Config {
             skip_validation,
             allow_existing_violations: raw.allow_existing_violations,
             provider_timeout,
+            expiry_warning_days: raw.expiry_warning_days,
+            excess_privileges: raw.excess_privileges,
+            service_accounts,
+            shared_configuration_repo,
         })
     }
 
@@ -317,6 +373,20 @@ pub fn normalize_host(host: &str) -> Option<String> {
     let parsed = Url::parse(&format!("https://{h}/")).ok()?;
     parsed.host_str()?;
     Some(h)
+}
+
+fn default_git_url(host: &str) -> Result<Url, String> {
+    Url::parse(&format!("https://{host}")).map_err(|e| format!("not a host name ({e}): {host:?}"))
+}
+
+/// The configured GitHub provider whose API base URL is `api` (for `githubAppEnterpriseBaseUrl`).
+impl Config {
+    pub fn provider_for_api(&self, api: &str) -> Option<&Provider> {
+        let want = api.trim().trim_end_matches('/');
+        self.providers
+            .iter()
+            .find(|p| p.api_url.as_str().trim_end_matches('/').eq_ignore_ascii_case(want))
+    }
 }
 
 /// An API base URL: `https://`, or `http://` on a loopback address; no credentials, query or fragment.
@@ -365,13 +435,12 @@ mod tests {
         assert!(c.allow_existing_violations);
         assert_eq!(c.providers.len(), 3);
         let gh = c.provider_for_host("github.com").unwrap();
-        assert_eq!(gh.api("user"), "https://api.github.com/user");
+        assert_eq!(gh.api_url.as_str(), "https://api.github.com/");
         assert_eq!(
-            c.provider_for_host("gitlab.com")
-                .unwrap()
-                .api("personal_access_tokens/self"),
-            "https://gitlab.com/api/v4/personal_access_tokens/self"
+            c.provider_for_host("gitlab.com").unwrap().api_url.as_str(),
+            "https://gitlab.com/api/v4"
         );
+
         assert_eq!(
             c.provider_for_host("bitbucket.org").unwrap().kind,
             ProviderKind::BitbucketCloud
@@ -409,7 +478,7 @@ skipValidation:
         assert_eq!(c.on_provider_error, OnFailure::Allow);
         assert_eq!(c.providers.len(), 4);
         let ghe = c.provider_for_host("ghe.example.com").unwrap();
-        assert_eq!(ghe.api("user"), "https://ghe.example.com/api/v3/user");
+        assert_eq!(ghe.api_url.as_str(), "https://ghe.example.com/api/v3/");
         assert!(c.skip_validation.allowed_users.contains("alice"));
         assert!(c.skip_validation.allowed_groups.contains("platform-admins"));
     }
@@ -422,8 +491,8 @@ skipValidation:
         .unwrap();
         assert_eq!(c.providers.len(), 3);
         assert_eq!(
-            c.provider_for_host("github.com").unwrap().api("user"),
-            "http://127.0.0.1:9999/user"
+            c.provider_for_host("github.com").unwrap().api_url.as_str(),
+            "http://127.0.0.1:9999/"
         );
     }
 
@@ -462,6 +531,39 @@ skipValidation:
         assert!(e.contains("https"), "{e}");
         let e = err("providers:\n  - kind: gitlab\n    host: 'a/b'\n    apiUrl: https://g.corp\n");
         assert!(e.contains("providers[0].host"), "{e}");
+    }
+
+    #[test]
+    fn token_kind_keys() {
+        let c = Config::from_yaml(
+            "expiryWarningDays: 30\nexcessPrivileges: deny\nserviceAccounts: [gitops-bot]\nsharedConfigurationRepo: https://github.com/acme/isc.git\nproviders:\n  - kind: bitbucket-server\n    host: bitbucket.corp\n    apiUrl: https://bitbucket.corp/rest/api/1.0\n    gitUrl: https://bitbucket.corp/git\n",
+        )
+        .unwrap();
+        assert_eq!(c.expiry_warning_days, 30);
+        assert_eq!(c.excess_privileges, ExcessPolicy::Deny);
+        assert!(c.service_accounts.contains("gitops-bot"));
+        assert_eq!(
+            c.shared_configuration_repo.as_deref(),
+            Some("https://github.com/acme/isc.git")
+        );
+        let dc = c.provider_for_host("bitbucket.corp").unwrap();
+        assert_eq!(dc.kind, ProviderKind::BitbucketServer);
+        assert_eq!(dc.git_url.as_str(), "https://bitbucket.corp/git");
+        assert_eq!(
+            c.provider_for_host("github.com").unwrap().git_url.as_str(),
+            "https://github.com/"
+        );
+        assert_eq!(Config::default().expiry_warning_days, 14);
+        assert_eq!(Config::default().excess_privileges, ExcessPolicy::Warn);
+        assert!(c.provider_for_api("https://bitbucket.corp/rest/api/1.0/").is_some());
+        let e = err("sharedConfigurationRepo: https://github.com\n");
+        assert!(e.contains("sharedConfigurationRepo"), "{e}");
+        let e = err("excessPrivileges: sometimes\n");
+        assert!(e.contains("excessPrivileges"), "{e}");
+        let e = err(
+            "providers:\n  - {kind: github, host: g.corp, apiUrl: https://g.corp/api/v3, gitUrl: 'http://g.corp'}\n",
+        );
+        assert!(e.contains("providers[0].gitUrl"), "{e}");
     }
 
     #[test]

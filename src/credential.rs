@@ -21,6 +21,9 @@ pub const USER_SECRET_PREFIX: &str = "git-default-";
 pub const ROLE_ANNOTATION: &str = "scopegate.dev/role";
 /// Annotation asking to skip validation.
 pub const SKIP_ANNOTATION: &str = "scopegate.dev/skip-validation";
+/// Annotation naming the repositories to probe for a credential template (URLs or paths, comma- or
+/// space-separated).
+pub const PROBE_ANNOTATION: &str = "scopegate.dev/probe-repositories";
 
 /// The value of the Argo CD secret-type label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,11 +342,23 @@ pub struct Credential {
     pub token_field: TokenField,
 }
 
+/// A credential Secret that holds GitHub App credentials.
+#[derive(Debug, Clone)]
+pub struct AppCredential {
+    pub secret_type: Option<SecretType>,
+    pub role: RoleChoice,
+    pub url: RepoUrl,
+    pub app_id: u64,
+    pub installation_id: Option<u64>,
+    pub private_key: Token,
+    /// `githubAppEnterpriseBaseUrl`: the GitHub Enterprise API the app lives on.
+    pub enterprise_base_url: Option<String>,
+}
+
 /// What a credential Secret holds when it is not a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonToken {
     SshKey,
-    GithubApp,
     TlsClientCert,
     CloudIdentity,
     None,
@@ -353,7 +368,6 @@ impl NonToken {
     pub fn as_str(self) -> &'static str {
         match self {
             NonToken::SshKey => "ssh-key",
-            NonToken::GithubApp => "github-app",
             NonToken::TlsClientCert => "tls-client-cert",
             NonToken::CloudIdentity => "cloud-identity",
             NonToken::None => "none",
@@ -376,6 +390,8 @@ pub enum Subject {
     },
     /// A token to check.
     Token(Box<Credential>),
+    /// GitHub App credentials to check.
+    GithubApp(Box<AppCredential>),
 }
 
 /// The role a Secret's token plays, from its name and label, and the annotation asking for a stricter one.
@@ -454,6 +470,103 @@ fn whitespace_problem(secret: &SecretObject, key: &str, value: &str) -> Option<M
     })
 }
 
+fn github_app(secret: &SecretObject, role: RoleChoice, url: Option<RepoUrl>) -> Subject {
+    let number =
+        |key: &str| -> Result<Option<u64>, Malformed> {
+            match secret.field(key)? {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Ok(None),
+                Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                    Malformed::new(secret.field_name(key), "is not a number (the GitHub App's numeric ID)")
+                }),
+            }
+        };
+    let app = (|| -> Result<AppCredential, Malformed> {
+        let app_id = number("githubAppID")?.ok_or_else(|| {
+            Malformed::new(
+                "githubAppID".into(),
+                "is missing: a GitHub App credential needs the app's ID",
+            )
+        })?;
+        let installation_id = number("githubAppInstallationID")?;
+        let private_key = secret
+            .field("githubAppPrivateKey")?
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| {
+                Malformed::new(
+                    "githubAppPrivateKey".into(),
+                    "is missing: a GitHub App credential needs the app's private key",
+                )
+            })?;
+        {
+            use rustls_pki_types::pem::PemObject;
+            if rustls_pki_types::PrivateKeyDer::from_pem_slice(private_key.as_bytes()).is_err() {
+                return Err(Malformed::new(
+                    secret.field_name("githubAppPrivateKey"),
+                    "is not a PEM private key (the .pem file GitHub gives when the key is generated)",
+                ));
+            }
+        }
+
+        let url = url.clone().ok_or_else(|| Malformed::new("url".into(), "is missing"))?;
+        let enterprise_base_url = secret
+            .field("githubAppEnterpriseBaseUrl")?
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        Ok(AppCredential {
+            secret_type: secret.secret_type(),
+            role: role.clone(),
+            url,
+            app_id,
+            installation_id,
+            private_key: Token::new(private_key.to_string()),
+            enterprise_base_url,
+        })
+    })();
+    match app {
+        Ok(a) => Subject::GithubApp(Box::new(a)),
+        Err(problem) => Subject::Malformed { role, problem },
+    }
+}
+
+/// The repositories (paths on the credential's host) whose permissions are probed for a credential:
+/// those named in `scopegate.dev/probe-repositories`; else a repository Secret's own repository; else,
+/// for a credential template, the Shared Configuration Repository when the template's prefix covers it.
+pub fn probe_targets(secret: &SecretObject, url: &RepoUrl, shared_repo: Option<&str>) -> Vec<String> {
+    if let Some(list) = secret.annotations.get(PROBE_ANNOTATION) {
+        return list
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .filter_map(|item| {
+                if item.contains("://") || item.contains('@') {
+                    RepoUrl::parse(item)
+                        .filter(|u| u.host == url.host)
+                        .map(|u| u.repo_path())
+                } else {
+                    Some(item.trim_matches('/').trim_end_matches(".git").to_owned())
+                }
+            })
+            .filter(|p| !p.is_empty())
+            .collect();
+    }
+    let template = secret.secret_type().is_some_and(SecretType::is_template);
+    if !template {
+        let own = url.repo_path();
+        return if own.is_empty() { Vec::new() } else { vec![own] };
+    }
+    shared_repo
+        .and_then(RepoUrl::parse)
+        .filter(|shared| shared.host == url.host && shared.path.len() > url.path.len())
+        .filter(|shared| {
+            let prefix = url.repo_path();
+            let shared_path = shared.repo_path();
+            prefix.is_empty() || shared_path.starts_with(&format!("{prefix}/"))
+        })
+        .map(|shared| vec![shared.repo_path()])
+        .unwrap_or_default()
+}
+
 /// Classify a Secret.
 pub fn classify(secret: &SecretObject) -> Subject {
     if !secret.is_handled() {
@@ -494,10 +607,12 @@ pub fn classify(secret: &SecretObject) -> Subject {
         None => None,
     };
     let Some((token_field, token)) = token else {
+        let is_app = secret.has_field("githubAppPrivateKey") || secret.has_field("githubAppID");
+        if is_app && !secret.has_field("sshPrivateKey") {
+            return github_app(secret, role, url);
+        }
         let what = if secret.has_field("sshPrivateKey") {
             NonToken::SshKey
-        } else if secret.has_field("githubAppPrivateKey") || secret.has_field("githubAppID") {
-            NonToken::GithubApp
         } else if secret.has_field("tlsClientCertData") {
             NonToken::TlsClientCert
         } else if secret.has_field("gcpServiceAccountKey")
@@ -703,6 +818,57 @@ mod tests {
     }
 
     #[test]
+    fn github_app_credentials() {
+        let s = repo_secret(
+            "app",
+            "repo-creds",
+            json!({"url": b64("https://github.com/acme"), "githubAppID": b64("123"), "githubAppInstallationID": b64("45"), "githubAppPrivateKey": b64(include_str!("../tests/fixtures/keys/github-app-test.pem"))}),
+        );
+        let Subject::GithubApp(a) = classify(&s) else {
+            panic!("expected an app")
+        };
+        assert_eq!((a.app_id, a.installation_id), (123, Some(45)));
+        assert_eq!(a.enterprise_base_url, None);
+        let s = repo_secret(
+            "app",
+            "repository",
+            json!({"url": b64("https://github.com/acme/x"), "githubAppID": b64("<your app ID here>"), "githubAppPrivateKey": b64("k")}),
+        );
+        assert_eq!(malformed(&s).field, "data.githubAppID");
+        let s = repo_secret(
+            "app",
+            "repository",
+            json!({"url": b64("https://github.com/acme/x"), "githubAppID": b64("1")}),
+        );
+        assert_eq!(malformed(&s).field, "githubAppPrivateKey");
+    }
+
+    #[test]
+    fn probe_targets_follow_the_secret() {
+        let url = RepoUrl::parse("https://github.com/acme/app.git").unwrap();
+        let repo = repo_secret("r", "repository", json!({}));
+        assert_eq!(probe_targets(&repo, &url, None), ["acme/app"]);
+        let prefix = RepoUrl::parse("https://github.com/acme").unwrap();
+        let creds = repo_secret("c", "repo-creds", json!({}));
+        assert!(probe_targets(&creds, &prefix, None).is_empty());
+        assert_eq!(
+            probe_targets(&creds, &prefix, Some("https://github.com/acme/isc.git")),
+            ["acme/isc"]
+        );
+        assert!(probe_targets(&creds, &prefix, Some("https://github.com/other/isc")).is_empty());
+        assert!(probe_targets(&creds, &prefix, Some("https://gitlab.com/acme/isc")).is_empty());
+        let mut annotated = creds.clone();
+        annotated.annotations.insert(
+            PROBE_ANNOTATION.into(),
+            "https://github.com/acme/one.git, acme/two\nhttps://gitlab.com/x/y".into(),
+        );
+        assert_eq!(
+            probe_targets(&annotated, &prefix, Some("https://github.com/acme/isc")),
+            ["acme/one", "acme/two"]
+        );
+    }
+
+    #[test]
     fn non_token_credentials() {
         let cases = [
             (
@@ -710,8 +876,8 @@ mod tests {
                 NonToken::SshKey,
             ),
             (
-                json!({"url": b64("https://github.com/o"), "githubAppID": b64("1"), "githubAppPrivateKey": b64("k")}),
-                NonToken::GithubApp,
+                json!({"url": b64("git@github.com:o/r.git"), "sshPrivateKey": b64("-----BEGIN"), "githubAppID": b64("1")}),
+                NonToken::SshKey,
             ),
             (
                 json!({"url": b64("https://git.corp/o"), "tlsClientCertData": b64("c")}),

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use crate::config::{Config, Provider};
-use crate::credential::{self, Credential, CredentialFields, SKIP_ANNOTATION, SecretObject, Subject};
-use crate::kind;
-use crate::policy::{self, Outcome, Problem, Severity, Verdict};
+use crate::config::{Config, Provider, ProviderKind};
+use crate::credential::{self, AppCredential, Credential, CredentialFields, SKIP_ANNOTATION, SecretObject, Subject};
+use crate::kind::{self, TokenKind};
+use crate::policy::{self, Outcome, Problem, ScopeFamily, Severity, Verdict};
+use crate::providers::github_app::AppRequest;
 use crate::providers::{Grant, IntrospectError, ProviderClient, Request};
 use crate::report;
 
@@ -59,11 +60,11 @@ impl Decision {
     pub fn denials(&self) -> impl Iterator<Item = (u16, &str)> {
         self.findings.iter().filter_map(|f| match f.severity {
             Severity::Deny(code) => Some((code, f.message.as_str())),
-            Severity::Warn => None,
+            Severity::Warn | Severity::Silent => None,
         })
     }
 
-    /// The warnings that are not denials.
+    /// The warnings that are not denials (silent findings excluded).
     pub fn warnings(&self) -> impl Iterator<Item = &str> {
         self.findings
             .iter()
@@ -114,6 +115,10 @@ impl Engine {
                 let (v, p, scene) = self.judge_token(&cred, secret, ctx, checked_at).await;
                 (cred.role.clone(), v, p, scene)
             }
+            Subject::GithubApp(app) => {
+                let (v, p, scene) = self.judge_app(&app, secret, ctx, checked_at).await;
+                (app.role.clone(), v, p, scene)
+            }
         };
         if let Some(asked) = &role.ignored_request {
             problems.push(Problem::RoleIgnored {
@@ -132,6 +137,7 @@ impl Engine {
             verdict: &verdict,
             token_field: scene.token_field,
             repo_url: scene.repo_url.clone(),
+            repo_owner: scene.repo_owner.clone(),
             config: &self.config,
         };
         let findings = problems
@@ -162,6 +168,23 @@ impl Engine {
         }
     }
 
+    /// The skip annotation, honoured or refused: `true` when the check stops here (honoured).
+    fn skip(&self, secret: &SecretObject, ctx: &ReviewContext, problems: &mut Vec<Problem>) -> bool {
+        if secret
+            .annotations
+            .get(SKIP_ANNOTATION)
+            .is_none_or(|v| v.trim() != "true")
+        {
+            return false;
+        }
+        if self.may_skip(secret, ctx) {
+            problems.push(Problem::Skipped { user: requester(ctx) });
+            return true;
+        }
+        problems.push(Problem::SkipNotAllowed { user: requester(ctx) });
+        false
+    }
+
     async fn judge_token(
         &self,
         cred: &Credential,
@@ -175,6 +198,7 @@ impl Engine {
             provider: provider.clone(),
             token_field: Some(cred.token_field),
             repo_url: Some(cred.url.display()),
+            repo_owner: cred.url.path.first().cloned(),
         };
         let mut problems = Vec::new();
         let mut v = Verdict::new(Outcome::Unverified, Some(role));
@@ -182,18 +206,9 @@ impl Engine {
         if let Some(p) = &provider {
             v.token_kind = Some(kind::detect(p.kind, &cred.token).as_str());
         }
-
-        if secret
-            .annotations
-            .get(SKIP_ANNOTATION)
-            .is_some_and(|v| v.trim() == "true")
-        {
-            if self.may_skip(secret, ctx) {
-                v.outcome = Outcome::Skipped;
-                problems.push(Problem::Skipped { user: requester(ctx) });
-                return (v, problems, scene);
-            }
-            problems.push(Problem::SkipNotAllowed { user: requester(ctx) });
+        if self.skip(secret, ctx, &mut problems) {
+            v.outcome = Outcome::Skipped;
+            return (v, problems, scene);
         }
         if matches!(cred.repo_type.as_str(), "helm" | "oci") || cred.url.scheme == "oci" {
             let repo_type = if cred.url.scheme == "oci" {
@@ -224,26 +239,87 @@ impl Engine {
         }
         let kind = kind::detect(provider.kind, &cred.token);
         let repo_path = cred.url.repo_path();
+        let targets = credential::probe_targets(secret, &cred.url, self.config.shared_configuration_repo.as_deref());
+        let wanted = match provider.kind {
+            ProviderKind::Github => policy::required(ScopeFamily::GithubPermissions, role),
+            ProviderKind::BitbucketServer => policy::required(ScopeFamily::BitbucketServer, role),
+            _ => &[],
+        };
         let request = Request {
             kind,
             token: &cred.token,
             username: cred.username.as_deref(),
+            field: cred.token_field,
             repo_path: &repo_path,
+            targets: &targets,
+            wanted,
         };
-        let result = self.introspect(&provider, &request, ctx.deadline).await;
-        let (v, problem) = policy::evaluate(provider.kind, kind, role, &result, now);
-        problems.extend(problem);
+        let result = self
+            .bounded(ctx.deadline, self.client.introspect(&provider, &request))
+            .await;
+        let (v, found) = policy::evaluate(provider.kind, kind, role, &result, now, &self.config);
+        problems.extend(found);
         scene.provider = Some(provider);
         (v, problems, scene)
     }
 
-    async fn introspect(
+    async fn judge_app(
         &self,
-        provider: &Provider,
-        req: &Request<'_>,
+        app: &AppCredential,
+        secret: &SecretObject,
+        ctx: &ReviewContext,
+        now: Timestamp,
+    ) -> (Verdict, Vec<Problem>, Scene) {
+        let role = app.role.effective;
+        let provider = match &app.enterprise_base_url {
+            Some(api) => self.config.provider_for_api(api),
+            None => self.config.provider_for_host(&app.url.host),
+        }
+        .filter(|p| p.kind == ProviderKind::Github)
+        .cloned();
+        let mut scene = Scene {
+            provider: provider.clone(),
+            token_field: None,
+            repo_url: Some(app.url.display()),
+            repo_owner: app.url.path.first().cloned(),
+        };
+        let mut problems = Vec::new();
+        let mut v = Verdict::new(Outcome::Unverified, Some(role));
+        v.provider = provider.as_ref().map(|p| p.kind);
+        v.token_kind = Some(TokenKind::GithubApp.as_str());
+        if self.skip(secret, ctx, &mut problems) {
+            v.outcome = Outcome::Skipped;
+            return (v, problems, scene);
+        }
+        let Some(provider) = provider else {
+            problems.push(Problem::UnknownHost {
+                host: app.enterprise_base_url.clone().unwrap_or_else(|| app.url.host.clone()),
+            });
+            return (v, problems, scene);
+        };
+        let targets = credential::probe_targets(secret, &app.url, self.config.shared_configuration_repo.as_deref());
+        let request = AppRequest {
+            app_id: app.app_id,
+            installation_id: app.installation_id,
+            private_key: &app.private_key,
+            owner: app.url.path.first().map(String::as_str),
+            targets: &targets,
+        };
+        let result = self
+            .bounded(ctx.deadline, self.client.introspect_app(&provider, &request))
+            .await;
+        let (v, found) = policy::evaluate(provider.kind, TokenKind::GithubApp, role, &result, now, &self.config);
+        problems.extend(found);
+        scene.provider = Some(provider);
+        (v, problems, scene)
+    }
+
+    /// A provider call, cut off at the admission deadline.
+    async fn bounded(
+        &self,
         deadline: Option<Instant>,
+        call: impl std::future::Future<Output = Result<Grant, IntrospectError>>,
     ) -> Result<Grant, IntrospectError> {
-        let call = self.client.introspect(provider, req);
         match deadline {
             None => call.await,
             Some(d) => tokio::time::timeout_at(d, call).await.unwrap_or_else(|_| {
@@ -275,6 +351,8 @@ struct Scene {
     provider: Option<Provider>,
     token_field: Option<credential::TokenField>,
     repo_url: Option<String>,
+    /// The organisation or user the URL points into (for pre-filled token forms).
+    repo_owner: Option<String>,
 }
 
 fn requester(ctx: &ReviewContext) -> String {

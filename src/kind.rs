@@ -29,6 +29,10 @@ pub enum TokenKind {
     WorkspaceAccessToken,
     ApiToken,
     AppPassword,
+    // GitHub App credentials (app ID + private key), as Argo CD stores them.
+    GithubApp,
+    // Bitbucket Data Center
+    HttpAccessToken,
     Unknown,
 }
 
@@ -53,6 +57,8 @@ impl TokenKind {
             TokenKind::WorkspaceAccessToken => "workspace-access-token",
             TokenKind::ApiToken => "api-token",
             TokenKind::AppPassword => "app-password",
+            TokenKind::GithubApp => "github-app",
+            TokenKind::HttpAccessToken => "http-access-token",
             TokenKind::Unknown => "unknown",
         }
     }
@@ -78,6 +84,8 @@ impl TokenKind {
             TokenKind::WorkspaceAccessToken => "workspace access token",
             TokenKind::ApiToken => "API token",
             TokenKind::AppPassword => "app password",
+            TokenKind::GithubApp => "GitHub App installation",
+            TokenKind::HttpAccessToken => "HTTP access token",
             TokenKind::Unknown => "token",
         }
     }
@@ -136,6 +144,8 @@ pub fn provider_by_prefix(token: &Token) -> Option<ProviderKind> {
         Some(ProviderKind::Gitlab)
     } else if BITBUCKET_CLOUD_PREFIXES.iter().any(|(p, _)| token.starts_with(p)) {
         Some(ProviderKind::BitbucketCloud)
+    } else if token.starts_with("BBDC-") {
+        Some(ProviderKind::BitbucketServer)
     } else {
         None
     }
@@ -161,6 +171,40 @@ pub fn detect(provider: ProviderKind, token: &Token) -> TokenKind {
             .find(|(p, _)| token.starts_with(p))
             .map(|&(_, k)| k)
             .unwrap_or(TokenKind::Unknown),
+        // `BBDC-…` since Bitbucket 8; older tokens are base64 of `id:secret`. Either way an HTTP access token.
+        ProviderKind::BitbucketServer => TokenKind::HttpAccessToken,
+    }
+}
+
+impl TokenKind {
+    /// Every kind, for lookups by name.
+    pub const ALL: [TokenKind; 21] = [
+        TokenKind::Classic,
+        TokenKind::Oauth,
+        TokenKind::FineGrained,
+        TokenKind::AppUser,
+        TokenKind::AppInstallation,
+        TokenKind::AppRefresh,
+        TokenKind::Personal,
+        TokenKind::Project,
+        TokenKind::Group,
+        TokenKind::DeployToken,
+        TokenKind::CiJobToken,
+        TokenKind::OtherGitlabToken,
+        TokenKind::AccessToken,
+        TokenKind::RepoAccessToken,
+        TokenKind::ProjectAccessToken,
+        TokenKind::WorkspaceAccessToken,
+        TokenKind::ApiToken,
+        TokenKind::AppPassword,
+        TokenKind::GithubApp,
+        TokenKind::HttpAccessToken,
+        TokenKind::Unknown,
+    ];
+
+    /// The kind with this annotation name.
+    pub fn from_name(name: &str) -> Option<TokenKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -214,6 +258,15 @@ mod tests {
         assert_eq!(provider_by_prefix(&t("github_pat_x")), Some(ProviderKind::Github));
         assert_eq!(provider_by_prefix(&t("glpat-x")), Some(ProviderKind::Gitlab));
         assert_eq!(provider_by_prefix(&t("ATCTx")), Some(ProviderKind::BitbucketCloud));
+        assert_eq!(provider_by_prefix(&t("BBDC-x")), Some(ProviderKind::BitbucketServer));
+        assert_eq!(
+            detect(ProviderKind::BitbucketServer, &t("MjUyOTcz")),
+            TokenKind::HttpAccessToken
+        );
+        assert_eq!(
+            TokenKind::from_name("repo-access-token"),
+            Some(TokenKind::RepoAccessToken)
+        );
         assert_eq!(provider_by_prefix(&t("my-password")), None);
     }
 }

@@ -15,6 +15,8 @@ pub struct Context<'a> {
     pub verdict: &'a Verdict,
     pub token_field: Option<TokenField>,
     pub repo_url: Option<String>,
+    /// The organisation or user the URL points into.
+    pub repo_owner: Option<String>,
     pub config: &'a Config,
 }
 
@@ -46,31 +48,7 @@ impl Context<'_> {
 }
 
 fn kind_words(kind: &str) -> Option<&'static str> {
-    use crate::kind::TokenKind::*;
-    [
-        Classic,
-        Oauth,
-        FineGrained,
-        AppUser,
-        AppInstallation,
-        AppRefresh,
-        Personal,
-        Project,
-        Group,
-        DeployToken,
-        CiJobToken,
-        OtherGitlabToken,
-        AccessToken,
-        RepoAccessToken,
-        ProjectAccessToken,
-        WorkspaceAccessToken,
-        ApiToken,
-        AppPassword,
-        Unknown,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == kind)
-    .map(|k| k.describe())
+    crate::kind::TokenKind::from_name(kind).map(|k| k.describe())
 }
 
 fn list(items: &[String]) -> String {
@@ -83,6 +61,21 @@ fn list(items: &[String]) -> String {
 
 fn enc(s: &str) -> String {
     byte_serialize(s.as_bytes()).collect()
+}
+
+/// GitHub's fine-grained token form, pre-filled with the owner and exactly the role's permissions
+/// (one query parameter per permission, `read` or `write`).
+pub fn fine_grained_form_link(host: &str, role: Role, owner: Option<&str>, name: &str) -> String {
+    let mut link = format!("https://{host}/settings/personal-access-tokens/new?name={}", enc(name));
+    if let Some(o) = owner {
+        link.push_str(&format!("&target_name={}", enc(o)));
+    }
+    for p in required(ScopeFamily::GithubPermissions, role) {
+        if let Some((perm, level)) = p.split_once(':') {
+            link.push_str(&format!("&{perm}={level}"));
+        }
+    }
+    link
 }
 
 /// A link to the provider's token form with the role's scopes pre-selected, where the provider has one.
@@ -103,29 +96,51 @@ pub fn token_form_link(provider: &Provider, family: ScopeFamily, role: Role, des
     }
 }
 
-fn family_for(provider: &Provider) -> ScopeFamily {
-    match provider.kind {
-        ProviderKind::Github => ScopeFamily::GithubClassic,
-        ProviderKind::Gitlab => ScopeFamily::Gitlab,
-        ProviderKind::BitbucketCloud => ScopeFamily::BitbucketCloud,
-    }
+/// The family a new token would belong to, for advice after a refusal.
+fn family_for(ctx: &Context<'_>) -> Option<ScopeFamily> {
+    let provider = ctx.provider?;
+    let kind = ctx.verdict.token_kind.and_then(crate::kind::TokenKind::from_name);
+    kind.and_then(|k| crate::policy::family_of(provider.kind, k))
+        .or(Some(match provider.kind {
+            ProviderKind::Github => ScopeFamily::GithubClassic,
+            ProviderKind::Gitlab => ScopeFamily::Gitlab,
+            ProviderKind::BitbucketCloud => ScopeFamily::BitbucketCloud,
+            ProviderKind::BitbucketServer => ScopeFamily::BitbucketServer,
+        }))
 }
 
-/// What to do to get a token that passes.
+/// What to do to get a credential that passes.
 fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
     let role = ctx.role();
     let secret = ctx.secret();
     let scopes = required(family, role).join(", ");
-    match ctx.provider.and_then(|p| token_form_link(p, family, role, &secret)) {
-        Some(link) => format!(
+    if let Some(link) = ctx.provider.and_then(|p| token_form_link(p, family, role, &secret)) {
+        return format!(
             "Create a token with the scopes the {role} role needs ({scopes}) at {link} and put it in Secret {secret}."
+        );
+    }
+    match family {
+        ScopeFamily::GithubPermissions if ctx.verdict.token_kind == Some("github-app") => format!(
+            "Give the GitHub App the permissions the {role} role needs ({scopes}) in its settings (Permissions & events), \
+             have the installation accept them, and make sure it includes the repository."
         ),
-        None => match family {
-            ScopeFamily::BitbucketCloud => format!(
-                "Create a repository, project or workspace access token with the scopes {scopes} (Bitbucket: Repository settings > Security > Access tokens) and put it in Secret {secret}."
-            ),
-            _ => format!("Use a token with the scopes {scopes} in Secret {secret}."),
-        },
+        ScopeFamily::GithubPermissions => {
+            let host = ctx.provider.map(|p| p.host.as_str()).unwrap_or("github.com");
+            format!(
+                "Create a fine-grained token with the permissions the {role} role needs ({scopes}) on the repositories Argo CD uses at {} and put it in Secret {secret}.",
+                fine_grained_form_link(host, role, ctx.repo_owner.as_deref(), &secret)
+            )
+        }
+        ScopeFamily::BitbucketCloud => format!(
+            "Create a repository, project or workspace access token with the scopes {scopes} (Bitbucket: Repository settings > Security > Access tokens) and put it in Secret {secret}."
+        ),
+        ScopeFamily::BitbucketApiToken => format!(
+            "Create an API token with scopes for Bitbucket ({scopes}) at https://id.atlassian.com/manage-profile/security/api-tokens and put it in Secret {secret}."
+        ),
+        ScopeFamily::BitbucketServer => format!(
+            "Create an HTTP access token with {scopes} permission (Bitbucket: Manage account, or the repository's or project's settings > HTTP access tokens) and put it in Secret {secret}."
+        ),
+        _ => format!("Use a token with the scopes {scopes} in Secret {secret}."),
     }
 }
 
@@ -139,32 +154,42 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
             m.field, m.problem
         ),
         Problem::Malformed(m) => format!("{} {}.", m.field, m.problem),
-        Problem::Insufficient { family, missing } => {
+        Problem::Insufficient { family, missing, why } => {
             let owner = ctx
                 .verdict
                 .owner
                 .as_deref()
                 .map(|o| format!(" (owner {o})"))
                 .unwrap_or_default();
+            let noun = match family {
+                ScopeFamily::GithubPermissions | ScopeFamily::BitbucketServer => "permission",
+                _ => "scope",
+            };
+            let because = if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", why.join("; "))
+            };
             format!(
-                "{}{owner} for role {role} lacks {}: {}; it has {}. {}",
+                "{}{owner} for role {role} lacks {noun}{}: {}{because}; it has {}. {}",
                 ctx.token_words(),
-                if missing.len() == 1 { "scope" } else { "scopes" },
+                if missing.len() == 1 { "" } else { "s" },
                 missing.join(", "),
                 list(&ctx.verdict.scopes),
                 advice(ctx, *family)
             )
         }
         Problem::Invalid { detail } => {
-            let todo = match ctx.provider {
-                Some(p) => advice(ctx, family_for(p)),
+            let todo = match family_for(ctx) {
+                Some(f) => advice(ctx, f),
                 None => format!("Put a valid token in Secret {}.", ctx.secret()),
             };
-            format!(
-                "{} in {} is not usable: {detail}. {todo}",
-                ctx.token_words(),
-                ctx.field()
-            )
+            let what = if ctx.token_field.is_some() {
+                format!(" in {}", ctx.field())
+            } else {
+                String::new()
+            };
+            format!("{}{what} is not usable: {detail}. {todo}", ctx.token_words())
         }
         Problem::ForeignToken { token_provider } => format!(
             "the token in {} looks like a {} token, but {} is on {}; scopegate did not send it there. Use a {} token for this repository.",
@@ -217,6 +242,28 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
         ),
         Problem::RoleIgnored { asked, derived } => format!(
             "scopegate.dev/role {asked:?} ignored: a Secret may only ask for a stricter role than {derived} (read < write < user < runtime)."
+        ),
+        Problem::ExpiresSoon { at, days } => format!(
+            "the {} expires on {at} ({}); replace it before Argo CD starts failing.",
+            ctx.token_words(),
+            match days {
+                0 => "within a day".to_owned(),
+                1 => "in 1 day".to_owned(),
+                d => format!("in {d} days"),
+            }
+        ),
+        Problem::Excess { scopes } => format!(
+            "the {} carries {} the {role} role does not need and that are dangerous: {}. Create one with only the scopes it needs{}",
+            ctx.token_words(),
+            if scopes.len() == 1 { "a scope" } else { "scopes" },
+            scopes.join(", "),
+            match ctx.config.excess_privileges {
+                crate::config::ExcessPolicy::Deny => " (excessPrivileges is deny).",
+                _ => ".",
+            }
+        ),
+        Problem::PersonalRuntimeToken { owner } => format!(
+            "the runtime token acts as {owner}, a person's account: use a service or robot account for the GitOps Runtime              (list service accounts under serviceAccounts in scopegate's configuration to mark them)."
         ),
     }
 }
@@ -274,7 +321,25 @@ mod tests {
             kind,
             host: host.into(),
             api_url: url::Url::parse(&format!("https://api.{host}")).unwrap(),
+            git_url: url::Url::parse(&format!("https://{host}")).unwrap(),
         }
+    }
+
+    #[test]
+    fn fine_grained_link_prefills_owner_and_permissions() {
+        assert_eq!(
+            fine_grained_form_link(
+                "github.com",
+                Role::Runtime,
+                Some("acme"),
+                "argocd/runtime-repo-creds-secret"
+            ),
+            "https://github.com/settings/personal-access-tokens/new?name=argocd%2Fruntime-repo-creds-secret&target_name=acme&administration=write&contents=write&metadata=read&webhooks=write"
+        );
+        assert!(
+            fine_grained_form_link("github.com", Role::Read, None, "x")
+                .ends_with("?name=x&contents=read&metadata=read")
+        );
     }
 
     #[test]
@@ -333,12 +398,14 @@ mod tests {
             verdict: &v,
             token_field: Some(TokenField::Password),
             repo_url: None,
+            repo_owner: Some("acme".into()),
             config: &config,
         };
         let m = message(
             &Problem::Insufficient {
                 family: ScopeFamily::GithubClassic,
                 missing: v.missing.clone(),
+                why: vec![],
             },
             &ctx,
         );

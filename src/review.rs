@@ -287,12 +287,13 @@ pub mod annotation {
     pub const ROLE: &str = "scopegate.dev/role";
     pub const SCOPES: &str = "scopegate.dev/scopes";
     pub const MISSING: &str = "scopegate.dev/missing";
+    pub const EXCESS: &str = "scopegate.dev/excess";
     pub const EXPIRES_AT: &str = "scopegate.dev/expires-at";
     pub const OWNER: &str = "scopegate.dev/owner";
     pub const REASON: &str = "scopegate.dev/reason";
     pub const CHECKED_AT: &str = "scopegate.dev/checked-at";
     /// Annotations people write for scopegate to read; never touched.
-    pub const INPUTS: &[&str] = &[crate::credential::SKIP_ANNOTATION];
+    pub const INPUTS: &[&str] = &[crate::credential::SKIP_ANNOTATION, crate::credential::PROBE_ANNOTATION];
 }
 
 /// The annotations for a verdict.
@@ -314,6 +315,7 @@ pub fn annotations(v: &Verdict, checked_at: jiff::Timestamp) -> BTreeMap<&'stati
     scopes.sort();
     a.insert(SCOPES, scopes.join(","));
     a.insert(MISSING, v.missing.join(","));
+    a.insert(EXCESS, v.excess.join(","));
     if let Some(t) = v.expires_at {
         a.insert(EXPIRES_AT, second(t));
     }

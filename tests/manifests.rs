@@ -113,11 +113,11 @@ async fn argo_cd_documentation_secrets() {
         ),
         (
             ("argocd-docs-argocd-repo-creds.yaml", "github-creds"),
-            ("not-a-token", true),
+            ("invalid", false),
         ),
         (
             ("argocd-docs-argocd-repo-creds.yaml", "github-enterprise-creds"),
-            ("not-a-token", true),
+            ("invalid", false),
         ),
         (
             ("argocd-docs-argocd-repo-creds.yaml", "private-oci-repo"),
@@ -137,11 +137,11 @@ async fn argo_cd_documentation_secrets() {
         ),
         (
             ("argocd-docs-repository-githubapp.yaml", "github-repo"),
-            ("not-a-token", true),
+            ("invalid", false),
         ),
         (
             ("argocd-docs-repository-githubapp.yaml", "github-enterprise-repo"),
-            ("not-a-token", true),
+            ("invalid", false),
         ),
         (
             (
@@ -178,14 +178,14 @@ async fn argo_cd_documentation_secrets() {
                 "argocd-docs-repository-write-githubapp-push-pull.yaml",
                 "my-push-secret",
             ),
-            ("not-a-token", true),
+            ("invalid", false),
         ),
         (
             (
                 "argocd-docs-repository-write-githubapp-push-pull.yaml",
                 "my-pull-secret",
             ),
-            ("not-a-token", true),
+            ("invalid", false),
         ),
     ]
     .into_iter()

@@ -32,7 +32,7 @@ async fn github_setup() -> (MockServer, Harness) {
         )
         .await;
     stand.bad_credentials(REVOKED).await;
-    let h = Harness::start(&providers_yaml(&gh)).await;
+    let h = Harness::start(&format!("serviceAccounts: [gitops-bot]\n{}", providers_yaml(&gh))).await;
     (gh, h)
 }
 
@@ -477,14 +477,6 @@ async fn credentials_that_are_not_tokens_are_admitted_without_a_call() {
             "ssh-key",
         ),
         (
-            SecretBuilder::argocd("app", "repo-creds")
-                .data("url", "https://github.com/argoproj")
-                .data("githubAppID", "1")
-                .data("githubAppInstallationID", "2")
-                .data("githubAppPrivateKey", "-----BEGIN RSA PRIVATE KEY-----\n...\n"),
-            "github-app",
-        ),
-        (
             SecretBuilder::argocd("tls", "repository")
                 .data("url", "https://git.corp/repo")
                 .data("tlsClientCertData", "cert")
@@ -630,7 +622,7 @@ async fn secrets_scopegate_does_not_handle_are_admitted_untouched() {
 }
 
 #[tokio::test]
-async fn fine_grained_tokens_are_unverified_never_ok() {
+async fn a_fine_grained_template_without_a_repository_to_probe_is_unverified_never_ok() {
     let gh = MockServer::start().await;
     let fine = "github_pat_11ABCDEFG0123456789abc_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVW";
     Github::on(&gh)
@@ -638,13 +630,13 @@ async fn fine_grained_tokens_are_unverified_never_ok() {
         .await;
     let h = Harness::start(&providers_yaml(&gh)).await;
     let review = ReviewBuilder::create(
-        SecretBuilder::argocd("fg", "repository")
-            .https("https://github.com/acme/app", "x", fine)
+        SecretBuilder::argocd("fg", "repo-creds")
+            .https("https://github.com/acme", "x", fine)
             .build(),
     );
     let v = h.validate(&review).await;
     assert_eq!(v["allowed"], true);
-    assert!(warnings(&v).join(" ").contains("could not be verified"), "{v}");
+    assert!(warnings(&v).join(" ").contains("no repository to probe"), "{v}");
     let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/verdict"], "unverified");
     assert_eq!(a["scopegate.dev/token-kind"], "fine-grained");

@@ -11,10 +11,10 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::config::{Config, OnFailure, OnUnverified, ProviderKind};
+use crate::config::{Config, ExcessPolicy, OnFailure, OnUnverified, ProviderKind};
 use crate::credential::{Malformed, Role};
 use crate::kind::TokenKind;
-use crate::providers::{Grant, IntrospectError};
+use crate::providers::{Check, Grant, IntrospectError};
 pub use requirements::{ScopeFamily, required};
 
 /// The verdict values, as annotated.
@@ -55,10 +55,12 @@ pub struct Verdict {
     /// A [`TokenKind`] name, or what the credential is when it is not a token (`ssh-key`, …).
     pub token_kind: Option<&'static str>,
     pub role: Option<Role>,
-    /// Granted scopes as the provider reported them, sorted.
+    /// Granted scopes (or permissions) as the provider reported them, or as probes established them; sorted.
     pub scopes: Vec<String>,
-    /// Required scopes the token lacks, in the requirement's order.
+    /// What the role needs and the token lacks, in the requirement's order.
     pub missing: Vec<String>,
+    /// Dangerous scopes the role does not need.
+    pub excess: Vec<String>,
     pub expires_at: Option<Timestamp>,
     pub owner: Option<String>,
     /// One line on why the verdict is not `ok`, when there is more to say than the verdict.
@@ -74,6 +76,7 @@ impl Verdict {
             role,
             scopes: Vec::new(),
             missing: Vec::new(),
+            excess: Vec::new(),
             expires_at: None,
             owner: None,
             reason: None,
@@ -86,15 +89,19 @@ impl Verdict {
 pub enum Problem {
     /// A field cannot be used as written.
     Malformed(Malformed),
-    /// The token lacks required scopes.
-    Insufficient { family: ScopeFamily, missing: Vec<String> },
+    /// The token lacks what the role needs; `why` says what refused, where probes did.
+    Insufficient {
+        family: ScopeFamily,
+        missing: Vec<String>,
+        why: Vec<String>,
+    },
     /// The provider refused the token, or it cannot work at all.
     Invalid { detail: String },
     /// The token's prefix belongs to another provider than the URL's host; it was not sent anywhere.
     ForeignToken { token_provider: ProviderKind },
     /// The provider could not be asked.
     ProviderFailed { detail: String, rate_limited: bool },
-    /// The provider answered but what the token may do cannot be established.
+    /// The provider answered but what the token may do cannot be (fully) established.
     Unverified { reason: String },
     /// The URL's host is not a configured provider; nothing was asked.
     UnknownHost { host: String },
@@ -106,6 +113,12 @@ pub enum Problem {
     Skipped { user: String },
     /// The role annotation asked for a weaker role, or for no role at all.
     RoleIgnored { asked: String, derived: Role },
+    /// The token expires within `expiryWarningDays`.
+    ExpiresSoon { at: Timestamp, days: i64 },
+    /// Dangerous scopes beyond the role's needs.
+    Excess { scopes: Vec<String> },
+    /// A runtime token that acts as a person rather than a service or robot account.
+    PersonalRuntimeToken { owner: String },
 }
 
 impl Problem {
@@ -125,6 +138,8 @@ pub enum Severity {
     /// Deny, with this HTTP status code in `status.code`.
     Deny(u16),
     Warn,
+    /// Recorded (annotations, reports), not said at admission.
+    Silent,
 }
 
 /// What the configuration makes of a problem.
@@ -143,47 +158,52 @@ pub fn severity(problem: &Problem, config: &Config) -> Severity {
             OnUnverified::Deny => Severity::Deny(403),
             OnUnverified::Allow => Severity::Warn,
         },
+        Problem::Excess { .. } => match config.excess_privileges {
+            ExcessPolicy::Deny => Severity::Deny(403),
+            ExcessPolicy::Warn => Severity::Warn,
+            ExcessPolicy::Ignore => Severity::Silent,
+        },
         Problem::UnknownHost { .. }
         | Problem::NotGit { .. }
         | Problem::Skipped { .. }
-        | Problem::RoleIgnored { .. } => Severity::Warn,
+        | Problem::RoleIgnored { .. }
+        | Problem::ExpiresSoon { .. }
+        | Problem::PersonalRuntimeToken { .. } => Severity::Warn,
     }
 }
 
-/// Which scope table applies to a token kind, if any.
+/// Which requirement table applies to a token kind, if any.
 pub fn family_of(provider: ProviderKind, kind: TokenKind) -> Option<ScopeFamily> {
+    use TokenKind::*;
     match (provider, kind) {
-        (ProviderKind::Github, TokenKind::Classic | TokenKind::Oauth) => Some(ScopeFamily::GithubClassic),
-        (ProviderKind::Gitlab, TokenKind::Personal | TokenKind::Project | TokenKind::Group) => {
-            Some(ScopeFamily::Gitlab)
+        (ProviderKind::Github, Classic | Oauth) => Some(ScopeFamily::GithubClassic),
+        (ProviderKind::Github, FineGrained | GithubApp) => Some(ScopeFamily::GithubPermissions),
+        (ProviderKind::Gitlab, Personal | Project | Group) => Some(ScopeFamily::Gitlab),
+        (ProviderKind::BitbucketCloud, AccessToken | RepoAccessToken | ProjectAccessToken | WorkspaceAccessToken) => {
+            Some(ScopeFamily::BitbucketCloud)
         }
-        (
-            ProviderKind::BitbucketCloud,
-            TokenKind::AccessToken
-            | TokenKind::RepoAccessToken
-            | TokenKind::ProjectAccessToken
-            | TokenKind::WorkspaceAccessToken,
-        ) => Some(ScopeFamily::BitbucketCloud),
+        (ProviderKind::BitbucketCloud, ApiToken) => Some(ScopeFamily::BitbucketApiToken),
+        (ProviderKind::BitbucketServer, HttpAccessToken) => Some(ScopeFamily::BitbucketServer),
         _ => None,
     }
 }
 
-/// Judge what the provider said about a token in a role.
+/// Judge what the provider said about a credential in a role.
 pub fn evaluate(
     provider: ProviderKind,
     kind: TokenKind,
     role: Role,
     result: &Result<Grant, IntrospectError>,
     now: Timestamp,
-) -> (Verdict, Option<Problem>) {
+    config: &Config,
+) -> (Verdict, Vec<Problem>) {
     let mut v = Verdict::new(Outcome::Unverified, Some(role));
     v.provider = Some(provider);
     v.token_kind = Some(kind.as_str());
     let grant = match result {
         Ok(g) => g,
         Err(e) => {
-            let reason = e.to_string();
-            v.reason = Some(reason.clone());
+            v.reason = Some(e.to_string());
             let problem = match e {
                 IntrospectError::Rejected { detail } => {
                     v.outcome = Outcome::Invalid;
@@ -199,48 +219,132 @@ pub fn evaluate(
                 },
                 IntrospectError::NotIntrospectable { reason } => Problem::Unverified { reason: reason.clone() },
             };
-            return (v, Some(problem));
+            return (v, vec![problem]);
         }
     };
     v.token_kind = Some(grant.kind.as_str());
     v.owner = grant.owner.clone();
     v.expires_at = grant.expires_at;
-    v.scopes = grant.scopes.iter().flatten().cloned().collect();
-    if let Some(exp) = grant.expires_at
-        && exp <= now
+    let mut problems = Vec::new();
+    if let Some(exp) = grant.expires_at {
+        let at = exp.round(jiff::Unit::Second).unwrap_or(exp);
+        if exp <= now {
+            let detail = format!("the token expired at {at}");
+            v.outcome = Outcome::Invalid;
+            v.reason = Some(detail.clone());
+            return (v, vec![Problem::Invalid { detail }]);
+        }
+        let days = (exp.as_second() - now.as_second()) / 86_400;
+        if days < i64::from(config.expiry_warning_days) {
+            problems.push(Problem::ExpiresSoon { at, days });
+        }
+    }
+    if role == Role::Runtime
+        && let Some(owner) = &grant.owner
+        && grant.owner_is_bot != Some(true)
+        && !config.service_accounts.contains(owner)
     {
-        let detail = format!("the token expired at {}", exp.round(jiff::Unit::Second).unwrap_or(exp));
-        v.outcome = Outcome::Invalid;
-        v.reason = Some(detail.clone());
-        return (v, Some(Problem::Invalid { detail }));
+        problems.push(Problem::PersonalRuntimeToken { owner: owner.clone() });
+    }
+    let family = family_of(provider, grant.kind);
+    if let (Some(f), Some(scopes)) = (family, &grant.scopes) {
+        v.scopes = scopes.iter().cloned().collect();
+        v.excess = scopes::excess(f, role, scopes.iter().map(String::as_str));
+    } else {
+        v.scopes = grant
+            .checks
+            .iter()
+            .filter(|(_, c)| **c == Check::Granted)
+            .map(|(k, _)| k.clone())
+            .collect();
+    }
+    if !v.excess.is_empty() {
+        problems.push(Problem::Excess {
+            scopes: v.excess.clone(),
+        });
     }
     if let Some(reason) = &grant.unverified {
         v.reason = Some(reason.clone());
-        return (v, Some(Problem::Unverified { reason: reason.clone() }));
+        problems.insert(0, Problem::Unverified { reason: reason.clone() });
+        return (v, problems);
     }
-    let (Some(family), Some(scopes)) = (family_of(provider, grant.kind), grant.scopes.as_ref()) else {
+    let Some(family) = family else {
         let reason = format!(
-            "scopegate has no scope table for {} {}s",
+            "scopegate has no requirement table for {} {}s",
             provider.display_name(),
             grant.kind.describe()
         );
         v.reason = Some(reason.clone());
-        return (v, Some(Problem::Unverified { reason }));
+        problems.insert(0, Problem::Unverified { reason });
+        return (v, problems);
     };
-    v.missing = scopes::missing(family, required(family, role), scopes.iter().map(String::as_str));
-    if v.missing.is_empty() {
-        v.outcome = Outcome::Ok;
-        (v, None)
+
+    let needed = required(family, role);
+    let mut why = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
+    if let Some(scopes) = &grant.scopes {
+        v.missing = scopes::missing(family, needed, scopes.iter().map(String::as_str));
     } else {
-        v.outcome = Outcome::Insufficient;
-        let missing = v.missing.clone();
-        (v, Some(Problem::Insufficient { family, missing }))
+        for r in needed {
+            match grant.checks.get(*r) {
+                Some(Check::Granted) => {}
+                Some(Check::Denied(w)) => {
+                    v.missing.push((*r).to_owned());
+                    why.push(w.clone());
+                }
+                Some(Check::Unknown(w)) => unknown.push(format!("{r}: {w}")),
+                None => unknown.push(format!("{r}: not probed")),
+            }
+        }
     }
+    if let Some(access) = &grant.access {
+        let min = requirements::gitlab_bot_access(role);
+        match (access.level, &access.error) {
+            (_, Some(e)) => unknown.push(format!("the bot's role on {}: {e}", access.project)),
+            (Some(l), None) if l >= min => {}
+            (level, None) => {
+                v.missing
+                    .push(format!("role:{}", requirements::gitlab_access_name(min)));
+                why.push(format!(
+                    "the token's bot has {} on {} and the {role} role needs {}",
+                    level.map(requirements::gitlab_access_name).unwrap_or("no access"),
+                    access.project,
+                    requirements::gitlab_access_name(min)
+                ));
+            }
+        }
+    }
+    for repo in &grant.unreachable {
+        v.missing.push(format!("access:{repo}"));
+        why.push(format!("the credential does not reach {repo}"));
+    }
+    if !v.missing.is_empty() {
+        v.outcome = Outcome::Insufficient;
+        if !why.is_empty() {
+            v.reason = Some(why.join("; "));
+        }
+        problems.insert(
+            0,
+            Problem::Insufficient {
+                family,
+                missing: v.missing.clone(),
+                why,
+            },
+        );
+    } else if !unknown.is_empty() {
+        let reason = unknown.join("; ");
+        v.reason = Some(reason.clone());
+        problems.insert(0, Problem::Unverified { reason });
+    } else {
+        v.outcome = Outcome::Ok;
+    }
+    (v, problems)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::Access;
     use std::collections::BTreeSet;
 
     fn grant(kind: TokenKind, scopes: &[&str]) -> Result<Grant, IntrospectError> {
@@ -254,57 +358,67 @@ mod tests {
         "2026-11-25T12:00:00Z".parse().unwrap()
     }
 
+    fn eval(
+        provider: ProviderKind,
+        kind: TokenKind,
+        role: Role,
+        r: &Result<Grant, IntrospectError>,
+    ) -> (Verdict, Vec<Problem>) {
+        evaluate(provider, kind, role, r, now(), &Config::default())
+    }
+
     #[test]
     fn enough_scopes_is_ok() {
-        let (v, p) = evaluate(
+        let (v, p) = eval(
             ProviderKind::Github,
             TokenKind::Classic,
-            Role::Runtime,
-            &grant(TokenKind::Classic, &["repo", "admin:repo_hook", "user"]),
-            now(),
+            Role::Write,
+            &grant(TokenKind::Classic, &["repo", "user"]),
         );
         assert_eq!(v.outcome, Outcome::Ok);
-        assert_eq!(v.scopes, ["admin:repo_hook", "repo", "user"]);
-        assert!(v.missing.is_empty() && p.is_none());
+        assert_eq!(v.scopes, ["repo", "user"]);
+        assert!(v.missing.is_empty() && p.is_empty());
         assert_eq!(v.owner.as_deref(), Some("octocat"));
     }
 
     #[test]
     fn missing_scopes_are_insufficient() {
-        let (v, p) = evaluate(
+        let (v, p) = eval(
             ProviderKind::Github,
             TokenKind::Classic,
             Role::Runtime,
             &grant(TokenKind::Classic, &["repo"]),
-            now(),
         );
         assert_eq!(v.outcome, Outcome::Insufficient);
         assert_eq!(v.missing, ["admin:repo_hook"]);
-        assert_eq!(
-            p,
-            Some(Problem::Insufficient {
-                family: ScopeFamily::GithubClassic,
-                missing: vec!["admin:repo_hook".into()]
-            })
-        );
-        let (v, _) = evaluate(
+        assert!(matches!(&p[0], Problem::Insufficient { missing, .. } if missing == &["admin:repo_hook"]));
+        let (v, _) = eval(
             ProviderKind::Gitlab,
             TokenKind::Personal,
             Role::User,
             &grant(TokenKind::Personal, &["read_repository"]),
-            now(),
         );
         assert_eq!(v.missing, ["write_repository", "read_api"]);
     }
 
     #[test]
-    fn an_expired_grant_is_invalid() {
+    fn an_expired_grant_is_invalid_and_a_soon_expiring_one_warns() {
         let mut g = grant(TokenKind::Classic, &["repo"]).unwrap();
         g.expires_at = Some("2026-11-01T00:00:00Z".parse().unwrap());
-        let (v, p) = evaluate(ProviderKind::Github, TokenKind::Classic, Role::Read, &Ok(g), now());
+        let (v, p) = eval(ProviderKind::Github, TokenKind::Classic, Role::Read, &Ok(g.clone()));
         assert_eq!(v.outcome, Outcome::Invalid);
-        assert!(matches!(p, Some(Problem::Invalid { .. })));
+        assert!(matches!(p[0], Problem::Invalid { .. }));
         assert!(v.reason.unwrap().contains("2026-11-01"));
+        g.expires_at = Some("2026-12-02T00:00:00Z".parse().unwrap());
+        let (v, p) = eval(ProviderKind::Github, TokenKind::Classic, Role::Read, &Ok(g.clone()));
+        assert_eq!(v.outcome, Outcome::Ok);
+        assert!(matches!(p[0], Problem::ExpiresSoon { days: 6, .. }), "{p:?}");
+        g.expires_at = Some("2027-06-02T00:00:00Z".parse().unwrap());
+        assert!(
+            eval(ProviderKind::Github, TokenKind::Classic, Role::Read, &Ok(g))
+                .1
+                .is_empty()
+        );
     }
 
     #[test]
@@ -328,15 +442,9 @@ mod tests {
             ),
         ];
         for (e, want) in cases {
-            let (v, p) = evaluate(
-                ProviderKind::Github,
-                TokenKind::Classic,
-                Role::Read,
-                &Err(e.clone()),
-                now(),
-            );
+            let (v, p) = eval(ProviderKind::Github, TokenKind::Classic, Role::Read, &Err(e.clone()));
             assert_eq!(v.outcome, want, "{e:?}");
-            assert!(p.is_some());
+            assert_eq!(p.len(), 1);
             assert_eq!(v.reason.as_deref(), Some(e.to_string().as_str()));
         }
     }
@@ -344,18 +452,119 @@ mod tests {
     #[test]
     fn unverifiable_grants_are_never_ok() {
         let mut g = Grant::new(TokenKind::FineGrained);
-        g.unverified = Some("no permissions API".into());
-        let (v, _) = evaluate(ProviderKind::Github, TokenKind::FineGrained, Role::Read, &Ok(g), now());
+        g.unverified = Some("no repository to probe".into());
+        let (v, _) = eval(ProviderKind::Github, TokenKind::FineGrained, Role::Read, &Ok(g));
         assert_eq!(v.outcome, Outcome::Unverified);
-        // A kind without a table, even with scopes, is unverified.
-        let (v, _) = evaluate(
+        let (v, _) = eval(
             ProviderKind::Github,
             TokenKind::AppUser,
             Role::Read,
             &grant(TokenKind::AppUser, &["repo"]),
-            now(),
         );
         assert_eq!(v.outcome, Outcome::Unverified);
+    }
+
+    fn probed(checks: &[(&str, Check)]) -> Result<Grant, IntrospectError> {
+        let mut g = Grant::new(TokenKind::FineGrained);
+        for (k, c) in checks {
+            g.checks.insert((*k).to_owned(), c.clone());
+        }
+        Ok(g)
+    }
+
+    #[test]
+    fn probed_permissions() {
+        let gh = ProviderKind::Github;
+        let fg = TokenKind::FineGrained;
+        let all = probed(&[("contents:read", Check::Granted), ("metadata:read", Check::Granted)]);
+        assert_eq!(eval(gh, fg, Role::Read, &all).0.outcome, Outcome::Ok);
+        let denied = probed(&[
+            ("contents:read", Check::Denied("403 on acme/app".into())),
+            ("metadata:read", Check::Granted),
+        ]);
+        let (v, p) = eval(gh, fg, Role::Read, &denied);
+        assert_eq!(v.outcome, Outcome::Insufficient);
+        assert_eq!(v.missing, ["contents:read"]);
+        assert!(matches!(&p[0], Problem::Insufficient { why, .. } if why[0].contains("acme/app")));
+        let unknown = probed(&[
+            ("administration:write", Check::Granted),
+            ("contents:write", Check::Granted),
+            ("metadata:read", Check::Granted),
+            ("webhooks:write", Check::Unknown("no read-only probe".into())),
+        ]);
+        let (v, _) = eval(gh, fg, Role::Runtime, &unknown);
+        assert_eq!(v.outcome, Outcome::Unverified, "one unknown permission is never ok");
+        assert!(v.reason.unwrap().contains("webhooks:write"));
+        // A refusal wins over an unknown.
+        let both = probed(&[
+            ("contents:write", Check::Denied("x".into())),
+            ("metadata:read", Check::Unknown("y".into())),
+        ]);
+        assert_eq!(eval(gh, fg, Role::Write, &both).0.outcome, Outcome::Insufficient);
+    }
+
+    #[test]
+    fn gitlab_bots_need_a_role_on_the_project() {
+        let mut g = grant(TokenKind::Project, &["write_repository"]).unwrap();
+        g.access = Some(Access {
+            project: "acme/app".into(),
+            level: Some(20),
+            error: None,
+        });
+        let (v, p) = eval(ProviderKind::Gitlab, TokenKind::Project, Role::Write, &Ok(g.clone()));
+        assert_eq!(v.outcome, Outcome::Insufficient);
+        assert_eq!(v.missing, ["role:Developer"]);
+        assert!(matches!(&p[0], Problem::Insufficient { why, .. } if why[0].contains("Reporter")));
+        g.access = Some(Access {
+            project: "acme/app".into(),
+            level: Some(30),
+            error: None,
+        });
+        assert_eq!(
+            eval(ProviderKind::Gitlab, TokenKind::Project, Role::Write, &Ok(g.clone()))
+                .0
+                .outcome,
+            Outcome::Ok
+        );
+        g.access = Some(Access {
+            project: "acme/app".into(),
+            level: None,
+            error: Some("needs read_api".into()),
+        });
+        assert_eq!(
+            eval(ProviderKind::Gitlab, TokenKind::Project, Role::Write, &Ok(g))
+                .0
+                .outcome,
+            Outcome::Unverified
+        );
+    }
+
+    #[test]
+    fn excess_and_personal_runtime_tokens() {
+        let (v, p) = eval(
+            ProviderKind::Github,
+            TokenKind::Classic,
+            Role::Runtime,
+            &grant(TokenKind::Classic, &["repo", "admin:repo_hook", "delete_repo"]),
+        );
+        assert_eq!(v.outcome, Outcome::Ok);
+        assert_eq!(v.excess, ["delete_repo"]);
+        assert!(p.iter().any(|p| matches!(p, Problem::Excess { .. })));
+        assert!(
+            p.iter()
+                .any(|p| matches!(p, Problem::PersonalRuntimeToken { owner } if owner == "octocat"))
+        );
+        let mut c = Config::default();
+        c.service_accounts.insert("octocat".into());
+        let (_, p) = evaluate(
+            ProviderKind::Github,
+            TokenKind::Classic,
+            Role::Runtime,
+            &grant(TokenKind::Classic, &["repo", "admin:repo_hook"]),
+            now(),
+            &c,
+        );
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]
@@ -366,12 +575,18 @@ mod tests {
             rate_limited: false,
         };
         let unverified = Problem::Unverified { reason: String::new() };
+        let excess = Problem::Excess { scopes: vec![] };
         assert_eq!(severity(&failed, &c), Severity::Deny(403));
         assert_eq!(severity(&unverified, &c), Severity::Warn);
+        assert_eq!(severity(&excess, &c), Severity::Warn);
         c.on_provider_error = OnFailure::Allow;
         c.on_unverified = OnUnverified::Deny;
+        c.excess_privileges = ExcessPolicy::Deny;
         assert_eq!(severity(&failed, &c), Severity::Warn);
         assert_eq!(severity(&unverified, &c), Severity::Deny(403));
+        assert_eq!(severity(&excess, &c), Severity::Deny(403));
+        c.excess_privileges = ExcessPolicy::Ignore;
+        assert_eq!(severity(&excess, &c), Severity::Silent);
         let m = Problem::Malformed(Malformed {
             field: "url".into(),
             problem: String::new(),

@@ -76,21 +76,44 @@ const BITBUCKET_CLOUD: &[(&str, &[&str])] = &[
     ("snippet:write", &["snippet"]),
 ];
 
+/// Bitbucket Data Center: a higher permission includes the lower ones, and a project permission
+/// applies to every repository in the project.
+const BITBUCKET_SERVER: &[(&str, &[&str])] = &[
+    ("REPO_ADMIN", &["REPO_WRITE"]),
+    ("REPO_WRITE", &["REPO_READ"]),
+    ("PROJECT_ADMIN", &["PROJECT_WRITE", "REPO_ADMIN"]),
+    ("PROJECT_WRITE", &["PROJECT_READ", "REPO_WRITE"]),
+    ("PROJECT_READ", &["REPO_READ"]),
+];
+
 fn edges(family: ScopeFamily) -> &'static [(&'static str, &'static [&'static str])] {
     match family {
         ScopeFamily::GithubClassic => GITHUB,
         ScopeFamily::Gitlab => GITLAB,
         ScopeFamily::BitbucketCloud => BITBUCKET_CLOUD,
+        ScopeFamily::BitbucketServer => BITBUCKET_SERVER,
+        // Atlassian's granular API-token scopes imply nothing: write does not even imply read.
+        ScopeFamily::BitbucketApiToken => &[],
+        // Levels are a rule, not a list: see `implied`.
+        ScopeFamily::GithubPermissions => &[],
     }
 }
 
 /// The scopes `scope` directly implies.
-pub fn implied(family: ScopeFamily, scope: &str) -> &'static [&'static str] {
+pub fn implied(family: ScopeFamily, scope: &str) -> Vec<String> {
+    if family == ScopeFamily::GithubPermissions {
+        // GitHub permission levels: `name:admin` ⊃ `name:write` ⊃ `name:read`.
+        return match scope.rsplit_once(':') {
+            Some((name, "admin")) => vec![format!("{name}:write")],
+            Some((name, "write")) => vec![format!("{name}:read")],
+            _ => Vec::new(),
+        };
+    }
     edges(family)
         .iter()
         .find(|(s, _)| *s == scope)
-        .map(|(_, c)| *c)
-        .unwrap_or(&[])
+        .map(|(_, c)| c.iter().map(|s| (*s).to_owned()).collect())
+        .unwrap_or_default()
 }
 
 /// Every scope the granted ones carry, themselves included.
@@ -99,8 +122,8 @@ pub fn closure<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a st
     let mut todo: Vec<String> = granted.into_iter().map(str::to_owned).collect();
     while let Some(s) = todo.pop() {
         for child in implied(family, &s) {
-            if !out.contains(*child) {
-                todo.push((*child).to_owned());
+            if !out.contains(&child) {
+                todo.push(child);
             }
         }
         out.insert(s);
@@ -115,6 +138,21 @@ pub fn missing<'a>(family: ScopeFamily, required: &[&str], granted: impl IntoIte
         .iter()
         .filter(|r| !have.contains(**r))
         .map(|r| (*r).to_owned())
+        .collect()
+}
+
+/// The dangerous scopes the grant carries that the role does not need (see `requirements::DANGEROUS`).
+pub fn excess<'a>(
+    family: ScopeFamily,
+    role: crate::credential::Role,
+    granted: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let have = closure(family, granted);
+    let needed = closure(family, super::requirements::required(family, role).iter().copied());
+    super::requirements::DANGEROUS
+        .iter()
+        .filter(|(f, scope, upto)| *f == family && role <= *upto && have.contains(*scope) && !needed.contains(*scope))
+        .map(|(_, scope, _)| (*scope).to_owned())
         .collect()
 }
 
@@ -222,10 +260,75 @@ mod tests {
         );
     }
 
+    #[test]
+    fn github_permission_levels() {
+        assert_eq!(
+            closure(GithubPermissions, ["contents:write"]),
+            set(&["contents:write", "contents:read"])
+        );
+        assert_eq!(
+            closure(GithubPermissions, ["administration:admin"]),
+            set(&["administration:admin", "administration:write", "administration:read"])
+        );
+        assert_eq!(closure(GithubPermissions, ["metadata:read"]), set(&["metadata:read"]));
+    }
+
+    #[test]
+    fn bitbucket_api_token_scopes_imply_nothing() {
+        assert_eq!(
+            closure(BitbucketApiToken, ["write:repository:bitbucket"]),
+            set(&["write:repository:bitbucket"])
+        );
+        assert_eq!(
+            missing(
+                BitbucketApiToken,
+                required(BitbucketApiToken, Role::Write),
+                ["write:repository:bitbucket"]
+            ),
+            ["read:repository:bitbucket"]
+        );
+    }
+
+    #[test]
+    fn bitbucket_server_permissions_nest() {
+        assert_eq!(
+            closure(BitbucketServer, ["REPO_ADMIN"]),
+            set(&["REPO_ADMIN", "REPO_WRITE", "REPO_READ"])
+        );
+        assert!(closure(BitbucketServer, ["PROJECT_READ"]).contains("REPO_READ"));
+        assert!(!closure(BitbucketServer, ["PROJECT_READ"]).contains("REPO_WRITE"));
+    }
+
+    #[test]
+    fn excess_is_dangerous_and_unneeded() {
+        assert_eq!(
+            excess(GithubClassic, Role::Read, ["repo", "delete_repo", "workflow", "user"]),
+            ["delete_repo", "workflow"]
+        );
+        assert_eq!(
+            excess(GithubClassic, Role::Write, ["repo", "workflow"]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            excess(GithubClassic, Role::Runtime, ["repo", "admin:repo_hook", "admin:org"]),
+            ["admin:org"]
+        );
+        assert_eq!(excess(Gitlab, Role::Runtime, ["api", "sudo"]), ["sudo"]);
+        assert_eq!(
+            excess(GithubPermissions, Role::Read, ["administration:write", "contents:read"]),
+            ["administration:write"]
+        );
+        assert!(excess(GithubPermissions, Role::Runtime, ["administration:write"]).is_empty());
+        assert_eq!(
+            excess(BitbucketCloud, Role::Write, ["repository:write", "repository:delete"]),
+            ["repository:delete"]
+        );
+    }
+
     /// The roles form a chain: whatever satisfies a stricter role satisfies every weaker one.
     #[test]
     fn stricter_roles_include_weaker_ones() {
-        for family in [GithubClassic, Gitlab, BitbucketCloud] {
+        for family in ScopeFamily::ALL {
             for pair in Role::ALL.windows(2) {
                 let (weaker, stricter) = (pair[0], pair[1]);
                 let strict_grant = required(family, stricter);

@@ -1,17 +1,35 @@
-//! GitHub and GitHub Enterprise Server: `GET /user` tells whether the token is valid, who it acts as and
-//! when it expires; for classic and OAuth tokens the `X-OAuth-Scopes` header lists its scopes.
+//! GitHub and GitHub Enterprise Server.
+//!
+//! `GET /user` tells whether a token is valid, who it acts as and when it expires; for classic and OAuth
+//! tokens the `X-OAuth-Scopes` header lists its scopes. No API lists a fine-grained token's permissions,
+//! so they are established per repository by probes that change nothing:
+//!
+//! | permission            | probe (all `GET`)                                                    | granted       | refused |
+//! |-----------------------|----------------------------------------------------------------------|---------------|---------|
+//! | Metadata read         | `/repos/{o}/{r}`                                                     | 200           | 403, 404 (the repository is not visible to the token) |
+//! | Contents read         | `/repos/{o}/{r}/commits?per_page=1`                                  | 200, 409 (empty repository) | 403 |
+//! | Contents write        | `{gitUrl}/{o}/{r}.git/info/refs?service=git-receive-pack` (the first request of `git push`) | 200 advertisement | 403, 404 |
+//! | Webhooks read         | `/repos/{o}/{r}/hooks?per_page=1`                                    | 200           | 403     |
+//! | Webhooks write        | none: every webhook `GET` needs only read                            | —             | when read is refused |
+//! | Administration read   | `/repos/{o}/{r}/rulesets/rule-suites?per_page=1`                     | 200           | 403     |
+//! | Administration write  | `/repos/{o}/{r}/rulesets/{id}/history` for a ruleset listed by `/repos/{o}/{r}/rulesets` (the `GET` that GitHub documents as requiring Administration: write) | 200 | 403, or read refused |
+//!
+//! What no probe can establish stays unknown, with the reason; the policy then reports `unverified`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use http::StatusCode;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Auth, Grant, IntrospectError, ProviderClient, Request, api_url, unexpected};
+use super::{
+    Auth, Check, Grant, IntrospectError, ProviderClient, Request, Response, api_url, git_repo_url, merge_check,
+    parse_scope_list, unexpected,
+};
 use crate::config::Provider;
 use crate::kind::TokenKind;
 
-const HEADERS: &[(&str, &str)] = &[
+pub(crate) const HEADERS: &[(&str, &str)] = &[
     ("accept", "application/vnd.github+json"),
     ("x-github-api-version", "2022-11-28"),
 ];
@@ -59,7 +77,7 @@ pub async fn introspect(
     let user: User = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
         detail: "GitHub answered GET /user with something that is not a user".into(),
     })?;
-    let scopes: Option<BTreeSet<String>> = resp.header("x-oauth-scopes").map(parse_scopes);
+    let scopes: Option<BTreeSet<String>> = resp.header("x-oauth-scopes").map(parse_scope_list);
     let expires_at = match resp.header("github-authentication-token-expiration") {
         None => None,
         Some(v) => Some(parse_expiration(v).ok_or_else(|| IntrospectError::Unavailable {
@@ -68,37 +86,233 @@ pub async fn introspect(
     };
     let kind = match (req.kind, &scopes) {
         (TokenKind::Unknown, Some(_)) => TokenKind::Classic,
+        (TokenKind::Unknown, None) => TokenKind::FineGrained,
         (k, _) => k,
     };
-    let unverified = match (kind, &scopes) {
-        (TokenKind::FineGrained, _) => Some(
-            "GitHub lists no permissions for fine-grained tokens; only its validity, owner and expiry were checked"
-                .to_owned(),
-        ),
-        (TokenKind::AppUser, _) => Some(
-            "a GitHub App user access token carries the app's permissions, which GitHub does not list to the token"
-                .to_owned(),
-        ),
-        (_, None) => Some("GitHub did not report the token's scopes (no X-OAuth-Scopes header)".to_owned()),
-        _ => None,
-    };
-    Ok(Grant {
-        kind,
-        scopes: if unverified.is_some() { None } else { scopes },
-        expires_at,
-        owner: Some(user.login),
-        owner_is_bot: user.kind.map(|k| k.eq_ignore_ascii_case("bot")),
-        unverified,
+    let mut grant = Grant::new(kind);
+    grant.expires_at = expires_at;
+    grant.owner = Some(user.login);
+    grant.owner_is_bot = user.kind.map(|k| k.eq_ignore_ascii_case("bot"));
+    match (kind, scopes) {
+        (TokenKind::FineGrained, _) => fine_grained(client, provider, req, &mut grant).await?,
+        (TokenKind::AppUser, _) => {
+            grant.unverified = Some(
+                "a GitHub App user access token carries the app's permissions, which GitHub does not list to the token"
+                    .into(),
+            );
+        }
+        (_, None) => {
+            grant.unverified = Some("GitHub did not report the token's scopes (no X-OAuth-Scopes header)".into());
+        }
+        (_, Some(s)) => grant.scopes = Some(s),
+    }
+    Ok(grant)
+}
+
+/// Establish the wanted permissions of a fine-grained token on each target repository.
+async fn fine_grained(
+    client: &ProviderClient,
+    provider: &Provider,
+    req: &Request<'_>,
+    grant: &mut Grant,
+) -> Result<(), IntrospectError> {
+    if req.targets.is_empty() {
+        grant.unverified = Some(
+            "no repository to probe: a credential template's permissions are checked on the repositories named in \
+             scopegate.dev/probe-repositories or on the configured sharedConfigurationRepo, and this Secret names none"
+                .into(),
+        );
+        return Ok(());
+    }
+    let mut checks = BTreeMap::new();
+    for target in req.targets {
+        for (cap, check) in probe_repository(client, provider, req, target).await? {
+            merge_check(&mut checks, &cap, check);
+        }
+    }
+    grant.checks = checks;
+    Ok(())
+}
+
+fn owner_repo(target: &str) -> Option<(&str, &str)> {
+    let mut it = target.split('/').filter(|s| !s.is_empty());
+    let owner = it.next()?;
+    let repo = it.next()?;
+    Some((owner, repo.strip_suffix(".git").unwrap_or(repo)))
+}
+
+/// Classify an API probe: 2xx (or an extra "granted" status) → granted, 403 → refused.
+fn classify(resp: &Response, what: &str, target: &str, also_granted: &[u16]) -> Result<Check, IntrospectError> {
+    if let Some(retry_after) = resp.rate_limited() {
+        return Err(IntrospectError::RateLimited {
+            detail: format!("GitHub is rate limiting (HTTP {})", resp.status.as_u16()),
+            retry_after,
+        });
+    }
+    let s = resp.status.as_u16();
+    Ok(if resp.status.is_success() || also_granted.contains(&s) {
+        Check::Granted
+    } else if s == 403 {
+        Check::Denied(format!("GitHub refused {what} on {target} (403)"))
+    } else if s >= 500 {
+        return Err(IntrospectError::Unavailable {
+            detail: format!("GitHub answered HTTP {s} while probing {target}"),
+        });
+    } else {
+        Check::Unknown(format!("GitHub answered HTTP {s} to the {what} probe on {target}"))
     })
 }
 
-/// `X-OAuth-Scopes: repo, user` → {repo, user}. An empty header means no scopes.
-pub fn parse_scopes(v: &str) -> BTreeSet<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+#[derive(Deserialize)]
+struct Ruleset {
+    id: u64,
+}
+
+/// Probe one repository for the wanted permissions.
+async fn probe_repository(
+    client: &ProviderClient,
+    provider: &Provider,
+    req: &Request<'_>,
+    target: &str,
+) -> Result<BTreeMap<String, Check>, IntrospectError> {
+    let mut out = BTreeMap::new();
+    let wants = |name: &str| req.wanted.iter().any(|w| w.split(':').next() == Some(name));
+    let Some((owner, repo)) = owner_repo(target) else {
+        for w in req.wanted {
+            out.insert(
+                (*w).to_owned(),
+                Check::Unknown(format!("{target} is not an owner/repository path")),
+            );
+        }
+        return Ok(out);
+    };
+    let bearer = Auth::Bearer(req.token);
+    let get = |segments: Vec<&str>, query: Option<&str>| {
+        let mut url = api_url(provider, &segments);
+        url.set_query(query);
+        client.get(url, bearer, HEADERS)
+    };
+
+    // Metadata: can the token see the repository at all?
+    let resp = get(vec!["repos", owner, repo], None).await?;
+    match resp.status.as_u16() {
+        200 => {
+            out.insert("metadata:read".into(), Check::Granted);
+        }
+        403 | 404 => {
+            let why = format!(
+                "{owner}/{repo} is not visible to the token (HTTP {}): it is not among the token's repositories, or does not exist",
+                resp.status.as_u16()
+            );
+            for w in req.wanted {
+                out.insert((*w).to_owned(), Check::Denied(why.clone()));
+            }
+            return Ok(out);
+        }
+        _ => {
+            let c = classify(&resp, "Metadata", target, &[])?;
+            out.insert("metadata:read".into(), c);
+        }
+    }
+
+    if wants("contents") {
+        let resp = get(vec!["repos", owner, repo, "commits"], Some("per_page=1")).await?;
+        let read = classify(&resp, "Contents: read", target, &[409])?;
+        out.insert("contents:read".into(), read.clone());
+        if req.wanted.contains(&"contents:write") {
+            let user = req.username.unwrap_or("x-access-token");
+            let write = match read {
+                Check::Denied(why) => Check::Denied(why),
+                _ => match client
+                    .receive_pack(
+                        git_repo_url(provider, &format!("{owner}/{repo}")),
+                        Auth::Basic(user, req.token),
+                    )
+                    .await?
+                {
+                    Some(true) => Check::Granted,
+                    Some(false) => Check::Denied(format!(
+                        "GitHub refused to push to {target} (receive-pack advertisement refused)"
+                    )),
+                    None => Check::Unknown(format!(
+                        "the receive-pack advertisement of {target} answered neither yes nor no"
+                    )),
+                },
+            };
+            out.insert("contents:write".into(), write);
+        }
+    }
+
+    if wants("webhooks") {
+        let resp = get(vec!["repos", owner, repo, "hooks"], Some("per_page=1")).await?;
+        let read = classify(&resp, "Webhooks: read", target, &[])?;
+        out.insert("webhooks:read".into(), read.clone());
+        if req.wanted.contains(&"webhooks:write") {
+            out.insert(
+                "webhooks:write".into(),
+                match read {
+                    Check::Denied(why) => Check::Denied(why),
+                    _ => Check::Unknown(
+                        "Webhooks: write cannot be verified: every GitHub endpoint that needs it changes something"
+                            .into(),
+                    ),
+                },
+            );
+        }
+    }
+
+    if wants("administration") {
+        let resp = get(
+            vec!["repos", owner, repo, "rulesets", "rule-suites"],
+            Some("per_page=1"),
+        )
+        .await?;
+        let read = classify(&resp, "Administration: read", target, &[])?;
+        out.insert("administration:read".into(), read.clone());
+        if req.wanted.contains(&"administration:write") {
+            let write = match read {
+                Check::Denied(why) => Check::Denied(why),
+                _ => administration_write(client, provider, req, owner, repo, target).await?,
+            };
+            out.insert("administration:write".into(), write);
+        }
+    }
+    Ok(out)
+}
+
+/// Administration: write, through the one `GET` that requires it: a ruleset's history.
+async fn administration_write(
+    client: &ProviderClient,
+    provider: &Provider,
+    req: &Request<'_>,
+    owner: &str,
+    repo: &str,
+    target: &str,
+) -> Result<Check, IntrospectError> {
+    let mut url = api_url(provider, &["repos", owner, repo, "rulesets"]);
+    url.set_query(Some("per_page=1&includes_parents=false"));
+    let resp = client.get(url, Auth::Bearer(req.token), HEADERS).await?;
+    if let Check::Denied(why) | Check::Unknown(why) = classify(&resp, "rulesets", target, &[])? {
+        return Ok(Check::Unknown(format!(
+            "Administration: write cannot be verified: {why}"
+        )));
+    }
+    let rulesets: Vec<Ruleset> = serde_json::from_slice(&resp.body).unwrap_or_default();
+    let Some(first) = rulesets.first() else {
+        return Ok(Check::Unknown(format!(
+            "Administration: write cannot be verified on {target}: it has no ruleset, and reading a ruleset's history \
+             is the only GitHub endpoint that needs Administration: write without changing anything"
+        )));
+    };
+    let id = first.id.to_string();
+    let resp = client
+        .get(
+            api_url(provider, &["repos", owner, repo, "rulesets", &id, "history"]),
+            Auth::Bearer(req.token),
+            HEADERS,
+        )
+        .await?;
+    classify(&resp, "Administration: write", target, &[])
 }
 
 /// `GitHub-Authentication-Token-Expiration`, in either documented form: `2021-10-07 19:07:53 UTC` or
@@ -121,11 +335,11 @@ mod tests {
 
     #[test]
     fn scopes_header() {
-        let s = parse_scopes("admin:gpg_key, admin:org, repo, user, workflow");
+        let s = parse_scope_list("admin:gpg_key, admin:org, repo, user, workflow");
         assert_eq!(s.len(), 5);
         assert!(s.contains("admin:org") && s.contains("workflow"));
-        assert!(parse_scopes("").is_empty());
-        assert_eq!(parse_scopes("repo,user").len(), 2);
+        assert!(parse_scope_list("").is_empty());
+        assert_eq!(parse_scope_list("repo,user").len(), 2);
     }
 
     #[test]
@@ -143,5 +357,12 @@ mod tests {
             "2024-02-19T09:58:06Z"
         );
         assert!(parse_expiration("tomorrow").is_none());
+    }
+
+    #[test]
+    fn owner_and_repository() {
+        assert_eq!(owner_repo("acme/app"), Some(("acme", "app")));
+        assert_eq!(owner_repo("acme/app.git"), Some(("acme", "app")));
+        assert_eq!(owner_repo("acme"), None);
     }
 }

@@ -5,33 +5,64 @@
 //! the token travels only in a header marked sensitive.
 
 pub mod bitbucket_cloud;
+pub mod bitbucket_server;
 pub mod github;
+pub mod github_app;
 pub mod gitlab;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use jiff::Timestamp;
 use url::Url;
 
 use crate::config::{Provider, ProviderKind};
+use crate::credential::TokenField;
 use crate::kind::TokenKind;
 use crate::token::Token;
+
+/// What a probe established about one permission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Granted,
+    /// Refused, and why (which repository, which answer).
+    Denied(String),
+    /// Could not be established without a side effect, or the answers disagreed.
+    Unknown(String),
+}
+
+/// A GitLab project or group access token's role on the project it was checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub project: String,
+    /// `permissions.*.access_level`, the higher of project and group; `None` when not a member.
+    pub level: Option<u8>,
+    /// Why the level could not be read, when it could not.
+    pub error: Option<String>,
+}
 
 /// What the provider said about a token it accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The token kind, refined by what the provider reported.
     pub kind: TokenKind,
-    /// The scopes as the provider reported them; `None` when it does not report any for this kind.
+    /// The complete list of scopes (or permissions) the provider reports for the token; `None` when it
+    /// lists none for this kind.
     pub scopes: Option<BTreeSet<String>>,
+    /// Per-permission results of probes, for kinds whose permissions no API lists.
+    pub checks: BTreeMap<String, Check>,
+    /// A project or group access token's role on the probed project.
+    pub access: Option<Access>,
+    /// Repositories the credential was asked about and cannot reach.
+    pub unreachable: Vec<String>,
     pub expires_at: Option<Timestamp>,
     /// Who the token acts as (a login or bot name).
     pub owner: Option<String>,
     pub owner_is_bot: Option<bool>,
-    /// Why the scopes could not be established, when they could not.
+    /// Why what the token may do could not be established at all, when it could not.
     pub unverified: Option<String>,
 }
 
@@ -40,6 +71,9 @@ impl Grant {
         Self {
             kind,
             scopes: None,
+            checks: BTreeMap::new(),
+            access: None,
+            unreachable: Vec::new(),
             expires_at: None,
             owner: None,
             owner_is_bot: None,
@@ -51,7 +85,7 @@ impl Grant {
 /// Why introspection gave no grant. Only `Rejected` makes a token invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntrospectError {
-    /// The provider refused the token itself (401, revoked, expired).
+    /// The provider refused the token itself (401, revoked, expired), or it cannot work at all.
     #[error("{detail}")]
     Rejected { detail: String },
     /// The provider is rate limiting; try again later.
@@ -74,8 +108,14 @@ pub struct Request<'a> {
     pub kind: TokenKind,
     pub token: &'a Token,
     pub username: Option<&'a str>,
+    /// Which Secret field held the token (Bitbucket Data Center: `bearerToken` means Bearer).
+    pub field: TokenField,
     /// The repository (or prefix) path from the Secret's URL, e.g. `org/repo`.
     pub repo_path: &'a str,
+    /// Repositories (paths on this host) to probe, for kinds whose permissions no API lists.
+    pub targets: &'a [String],
+    /// The permissions the role needs, in the provider's vocabulary, for those probes.
+    pub wanted: &'a [&'static str],
 }
 
 /// The HTTP client every provider call goes through.
@@ -153,8 +193,36 @@ pub(crate) fn scrub(text: &str, token: &Token) -> String {
 }
 
 /// How a request authenticates.
+#[derive(Clone, Copy)]
 pub(crate) enum Auth<'a> {
     Bearer(&'a Token),
+    /// HTTP Basic, as Git clients send it.
+    Basic(&'a str, &'a Token),
+    /// A signed JWT (GitHub App).
+    Jwt(&'a Token),
+}
+
+impl<'a> Auth<'a> {
+    /// The secret this authentication carries, to scrub from provider texts.
+    pub(crate) fn secret(&self) -> &'a Token {
+        match self {
+            Auth::Bearer(t) | Auth::Basic(_, t) | Auth::Jwt(t) => t,
+        }
+    }
+
+    fn header(&self) -> Option<HeaderValue> {
+        let text = match self {
+            Auth::Bearer(t) => format!("Bearer {}", t.expose()),
+            Auth::Basic(user, t) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", t.expose()))
+            ),
+            Auth::Jwt(jwt) => format!("Bearer {}", jwt.expose()),
+        };
+        let mut v = HeaderValue::from_str(&text).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
 }
 
 impl ProviderClient {
@@ -171,6 +239,9 @@ impl ProviderClient {
     }
 
     /// `GET url` with the token; the answer, whatever its status, or `Unavailable` when none came.
+    ///
+    /// This is the only way scopegate talks to a provider, and it only ever sends `GET`: every probe is
+    /// side-effect free by construction.
     pub(crate) async fn get(
         &self,
         url: Url,
@@ -181,12 +252,9 @@ impl ProviderClient {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let Auth::Bearer(token) = auth;
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| IntrospectError::Rejected {
-                detail: "the token contains characters that cannot be sent in an HTTP header".into(),
-            })?;
-        value.set_sensitive(true);
+        let value = auth.header().ok_or_else(|| IntrospectError::Rejected {
+            detail: "the credential contains characters that cannot be sent in an HTTP header".into(),
+        })?;
         req = req.header(http::header::AUTHORIZATION, value);
         let mut resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
@@ -224,7 +292,51 @@ impl ProviderClient {
             ProviderKind::Github => github::introspect(self, provider, req).await,
             ProviderKind::Gitlab => gitlab::introspect(self, provider, req).await,
             ProviderKind::BitbucketCloud => bitbucket_cloud::introspect(self, provider, req).await,
+            ProviderKind::BitbucketServer => bitbucket_server::introspect(self, provider, req).await,
         }
+    }
+
+    /// Ask GitHub about an app installation.
+    pub async fn introspect_app(
+        &self,
+        provider: &Provider,
+        req: &github_app::AppRequest<'_>,
+    ) -> Result<Grant, IntrospectError> {
+        github_app::introspect(self, provider, req).await
+    }
+
+    /// The Git receive-pack advertisement, `GET {repo}.git/info/refs?service=git-receive-pack`: the
+    /// first request of `git push`, which lists refs and changes nothing. `Some(true)` when the server
+    /// advertises (push allowed), `Some(false)` when it refuses, `None` when the answer says neither.
+    pub(crate) async fn receive_pack(
+        &self,
+        repo_git_url: Url,
+        auth: Auth<'_>,
+    ) -> Result<Option<bool>, IntrospectError> {
+        let mut url = repo_git_url;
+        url.set_query(Some("service=git-receive-pack"));
+        let resp = self.get(url, auth, &[("git-protocol", "version=2")]).await?;
+        if let Some(retry_after) = resp.rate_limited() {
+            return Err(IntrospectError::RateLimited {
+                detail: format!("the Git server is rate limiting (HTTP {})", resp.status.as_u16()),
+                retry_after,
+            });
+        }
+        Ok(match resp.status.as_u16() {
+            200 if resp
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("application/x-git-receive-pack-advertisement")) =>
+            {
+                Some(true)
+            }
+            403 | 404 => Some(false),
+            s if s >= 500 => {
+                return Err(IntrospectError::Unavailable {
+                    detail: format!("the Git server answered HTTP {s}"),
+                });
+            }
+            _ => None,
+        })
     }
 }
 
@@ -239,12 +351,52 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// `{api_url}/{segments…}`, each segment escaped.
 pub(crate) fn api_url(provider: &Provider, segments: &[&str]) -> Url {
-    let mut url = provider.api_url.clone();
+    join_url(&provider.api_url, segments)
+}
+
+/// `{base}/{segments…}`, each segment escaped.
+pub(crate) fn join_url(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty();
         path.extend(segments);
     }
     url
+}
+
+/// `{git_url}/{path}.git`, the repository's Git-over-HTTPS address.
+pub(crate) fn git_repo_url(provider: &Provider, path: &str) -> Url {
+    let mut segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if let Some(last) = segs.last_mut()
+        && !last.ends_with(".git")
+    {
+        last.push_str(".git");
+    }
+    segs.extend(["info".to_owned(), "refs".to_owned()]);
+    let refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    join_url(&provider.git_url, &refs)
+}
+
+/// A comma-separated scope header (`X-OAuth-Scopes: repo, user`) as a set. An empty header is no scopes.
+pub fn parse_scope_list(v: &str) -> BTreeSet<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Fold per-repository probe results: denied anywhere is denied, else unknown anywhere is unknown.
+pub(crate) fn merge_check(into: &mut BTreeMap<String, Check>, cap: &str, check: Check) {
+    let merged = match (into.remove(cap), check) {
+        (None, c) => c,
+        (Some(Check::Denied(a)), _) => Check::Denied(a),
+        (_, Check::Denied(b)) => Check::Denied(b),
+        (Some(Check::Unknown(a)), _) => Check::Unknown(a),
+        (_, Check::Unknown(b)) => Check::Unknown(b),
+        (Some(Check::Granted), Check::Granted) => Check::Granted,
+    };
+    into.insert(cap.to_owned(), merged);
 }
 
 /// The usual answer to a status that is neither success nor a refusal of the token.
@@ -350,6 +502,7 @@ mod tests {
             kind: ProviderKind::BitbucketCloud,
             host: "bitbucket.org".into(),
             api_url: Url::parse("https://api.bitbucket.org/2.0").unwrap(),
+            git_url: Url::parse("https://bitbucket.org").unwrap(),
         };
         assert_eq!(
             api_url(&p, &["repositories", "ws", "re po"]).as_str(),
@@ -360,5 +513,35 @@ mod tests {
             ..p
         };
         assert_eq!(api_url(&p, &["user"]).as_str(), "http://127.0.0.1:1/gh/user");
+        assert_eq!(
+            git_repo_url(&p, "ws/repo").as_str(),
+            "https://bitbucket.org/ws/repo.git/info/refs"
+        );
+        assert_eq!(
+            git_repo_url(&p, "scm/KEY/r.git").as_str(),
+            "https://bitbucket.org/scm/KEY/r.git/info/refs"
+        );
+    }
+
+    #[test]
+    fn checks_merge_pessimistically() {
+        let mut m = BTreeMap::new();
+        merge_check(&mut m, "c", Check::Granted);
+        assert_eq!(m["c"], Check::Granted);
+        merge_check(&mut m, "c", Check::Unknown("u".into()));
+        assert_eq!(m["c"], Check::Unknown("u".into()));
+        merge_check(&mut m, "c", Check::Denied("d".into()));
+        assert_eq!(m["c"], Check::Denied("d".into()));
+        merge_check(&mut m, "c", Check::Granted);
+        assert_eq!(m["c"], Check::Denied("d".into()));
+    }
+
+    #[test]
+    fn basic_auth_is_what_git_sends() {
+        let t = Token::new("tok".into());
+        let h = Auth::Basic("x-access-token", &t).header().unwrap();
+        assert_eq!(h.to_str().unwrap(), "Basic eC1hY2Nlc3MtdG9rZW46dG9r");
+        assert!(h.is_sensitive());
+        assert!(Auth::Bearer(&t).header().unwrap().is_sensitive());
     }
 }

@@ -29,11 +29,12 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
 }
 
-/// Configuration YAML pointing github.com, gitlab.com and bitbucket.org at one stand-in.
+/// Configuration YAML pointing github.com, gitlab.com, bitbucket.org and a Bitbucket Data Center at
+/// `bitbucket.corp` at one stand-in (GitHub's Git-over-HTTPS under `/git`, Data Center's under `/scm`).
 pub fn providers_yaml(server: &MockServer) -> String {
     format!(
-        "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {gh}\n  - kind: gitlab\n    host: gitlab.com\n    apiUrl: {gh}/api/v4\n  - kind: bitbucket-cloud\n    host: bitbucket.org\n    apiUrl: {gh}/2.0\n",
-        gh = server.uri()
+        "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {u}\n    gitUrl: {u}/git\n  - kind: gitlab\n    host: gitlab.com\n    apiUrl: {u}/api/v4\n  - kind: bitbucket-cloud\n    host: bitbucket.org\n    apiUrl: {u}/2.0\n  - kind: bitbucket-server\n    host: bitbucket.corp\n    apiUrl: {u}/rest/api/1.0\n    gitUrl: {u}\n",
+        u = server.uri()
     )
 }
 

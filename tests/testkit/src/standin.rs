@@ -277,3 +277,455 @@ fn regex_escape(s: &str) -> String {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Matchers
+
+/// Matches `Authorization: Basic base64(user:password)` by its password, whatever the username
+/// (Git clients send various ones), so a stand-in can key on the token.
+pub struct BasicPassword(pub String);
+
+impl wiremock::Match for BasicPassword {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        use base64::Engine as _;
+        request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .and_then(|pair| pair.split_once(':').map(|(_, p)| p == self.0))
+            .unwrap_or(false)
+    }
+}
+
+/// Matches `Authorization: Basic` with exactly this user and password.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Matches a GitHub App JWT: RS256 over the test key, issued by `app_id`.
+pub struct AppJwt {
+    pub app_id: u64,
+    pub public_key_der: Vec<u8>,
+}
+
+impl wiremock::Match for AppJwt {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        use base64::Engine as _;
+        let Some(jwt) = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let parts: Vec<&str> = jwt.split('.').collect();
+        if parts.len() != 3 {
+            return false;
+        }
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (Ok(claims), Ok(sig)) = (b64.decode(parts[1]), b64.decode(parts[2])) else {
+            return false;
+        };
+        let key =
+            ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &self.public_key_der);
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        key.verify(signed.as_bytes(), &sig).is_ok()
+            && serde_json::from_slice::<Value>(&claims)
+                .is_ok_and(|c| c["iss"].as_str() == Some(self.app_id.to_string().as_str()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GitHub fine-grained tokens and Apps
+
+/// A permission level on a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    None,
+    Read,
+    Write,
+}
+
+/// What a fine-grained token may do on one repository, for the stand-in to answer probes with.
+#[derive(Debug, Clone)]
+pub struct RepoGrant {
+    pub owner: String,
+    pub repo: String,
+    pub visible: bool,
+    pub contents: Level,
+    pub webhooks: Level,
+    pub administration: Level,
+    /// Whether the repository has a ruleset (the Administration: write probe needs one).
+    pub has_ruleset: bool,
+}
+
+impl RepoGrant {
+    /// Everything the runtime role needs.
+    pub fn all(owner: &str, repo: &str) -> Self {
+        Self {
+            owner: owner.into(),
+            repo: repo.into(),
+            visible: true,
+            contents: Level::Write,
+            webhooks: Level::Write,
+            administration: Level::Write,
+            has_ruleset: true,
+        }
+    }
+}
+
+fn not_accessible() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "message": "Resource not accessible by personal access token",
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "403"
+    }))
+}
+
+impl<'a> Github<'a> {
+    async fn repo_get(&self, auth: &str, p: &str, granted: bool, ok: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, p)))
+            .and(header("authorization", auth))
+            .respond_with(if granted { ok } else { not_accessible() })
+            .mount(self.server)
+            .await;
+    }
+
+    /// Answer a fine-grained token's probes on one repository as GitHub would for this grant. The Git
+    /// receive-pack advertisement is served under `git_prefix` (the provider's `gitUrl` path).
+    pub async fn fine_grained_repo(&self, token: &str, git_prefix: &str, g: &RepoGrant) {
+        let auth = bearer(token);
+        let base = format!("/repos/{}/{}", g.owner, g.repo);
+        if !g.visible {
+            Mock::given(method("GET"))
+                .and(wiremock::matchers::path_regex(format!(
+                    "^{}{}(/.*)?$",
+                    regex_escape(&self.prefix),
+                    regex_escape(&base)
+                )))
+                .and(header("authorization", auth.as_str()))
+                .respond_with(
+                    ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "status": "404"})),
+                )
+                .mount(self.server)
+                .await;
+            return;
+        }
+        let repo = json!({"id": 1, "name": g.repo, "full_name": format!("{}/{}", g.owner, g.repo), "private": true,
+                          "permissions": {"admin": true, "maintain": true, "push": true, "triage": true, "pull": true}});
+        self.repo_get(&auth, &base, true, ResponseTemplate::new(200).set_body_json(repo))
+            .await;
+        self.repo_get(
+            &auth,
+            &format!("{base}/commits"),
+            g.contents >= Level::Read,
+            ResponseTemplate::new(200).set_body_json(json!([{"sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e"}])),
+        )
+        .await;
+        self.repo_get(
+            &auth,
+            &format!("{base}/hooks"),
+            g.webhooks >= Level::Read,
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        )
+        .await;
+        self.repo_get(
+            &auth,
+            &format!("{base}/rulesets/rule-suites"),
+            g.administration >= Level::Read,
+            ResponseTemplate::new(200).set_body_json(json!([])),
+        )
+        .await;
+        let rulesets = if g.has_ruleset {
+            json!([{"id": 42, "name": "protect main", "target": "branch", "enforcement": "active"}])
+        } else {
+            json!([])
+        };
+        self.repo_get(
+            &auth,
+            &format!("{base}/rulesets"),
+            true,
+            ResponseTemplate::new(200).set_body_json(rulesets),
+        )
+        .await;
+        self.repo_get(
+            &auth,
+            &format!("{base}/rulesets/42/history"),
+            g.administration >= Level::Write,
+            ResponseTemplate::new(200).set_body_json(json!([{"version_id": 1}])),
+        )
+        .await;
+        let receive = if g.contents >= Level::Write {
+            ResponseTemplate::new(200).set_body_raw(
+                "001f# service=git-receive-pack\n0000",
+                "application/x-git-receive-pack-advertisement",
+            )
+        } else {
+            ResponseTemplate::new(403).set_body_string("Write access to repository not granted.\n")
+        };
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "{}/{}/{}.git/info/refs",
+                git_prefix.trim_end_matches('/'),
+                g.owner,
+                g.repo
+            )))
+            .and(wiremock::matchers::query_param("service", "git-receive-pack"))
+            .and(BasicPassword(token.to_owned()))
+            .respond_with(receive)
+            .mount(self.server)
+            .await;
+    }
+
+    /// A GitHub App installation, answered to JWTs of `app_id` signed with the test key.
+    pub async fn app_installation(&self, app_id: u64, public_key_der: &[u8], installation: Value, repos: &[&str]) {
+        let jwt = || AppJwt {
+            app_id,
+            public_key_der: public_key_der.to_vec(),
+        };
+        let id = installation["id"].as_u64().unwrap_or(1);
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, &format!("/app/installations/{id}"))))
+            .and(jwt())
+            .respond_with(ResponseTemplate::new(200).set_body_json(installation.clone()))
+            .mount(self.server)
+            .await;
+        if let Some(login) = installation.pointer("/account/login").and_then(Value::as_str) {
+            Mock::given(method("GET"))
+                .and(path(join(&self.prefix, &format!("/orgs/{login}/installation"))))
+                .and(jwt())
+                .respond_with(ResponseTemplate::new(200).set_body_json(installation.clone()))
+                .mount(self.server)
+                .await;
+        }
+        for r in repos {
+            Mock::given(method("GET"))
+                .and(path(join(&self.prefix, &format!("/repos/{r}/installation"))))
+                .and(jwt())
+                .respond_with(ResponseTemplate::new(200).set_body_json(installation.clone()))
+                .mount(self.server)
+                .await;
+        }
+        // Anything else the app asks about: not installed there (404), as GitHub answers.
+        Mock::given(method("GET"))
+            .and(jwt())
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "status": "404"})))
+            .with_priority(10)
+            .mount(self.server)
+            .await;
+    }
+}
+
+/// An installation object as `GET /app/installations/{id}` returns it.
+pub fn github_installation(id: u64, login: &str, selection: &str, permissions: Value) -> Value {
+    json!({
+        "id": id, "client_id": "Iv1.8a61f9b3a7aba766", "app_id": 4242, "app_slug": "gitops-bot",
+        "account": {"login": login, "id": 1, "type": "Organization"},
+        "repository_selection": selection, "permissions": permissions,
+        "events": ["push", "pull_request"], "target_type": "Organization",
+        "created_at": "2025-01-10T09:52:53Z", "updated_at": "2026-08-18T20:26:54Z", "suspended_at": null
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GitLab users and projects
+
+impl<'a> Gitlab<'a> {
+    /// `GET /user` for this token (`bot: true` for project and group access tokens).
+    pub async fn user(&self, token: &str, username: &str, bot: bool) {
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, "/user")))
+            .and(header("authorization", bearer(token).as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": 3, "username": username, "name": username, "state": "active", "bot": bot,
+                "web_url": format!("https://gitlab.example.com/{username}"), "created_at": "2024-01-01T00:00:00Z"
+            })))
+            .mount(self.server)
+            .await;
+    }
+
+    /// `GET /projects/:id` (URL-encoded path) with the token's access level on it.
+    pub async fn project(&self, token: &str, project_path: &str, access_level: u8) {
+        let encoded = project_path.replace('/', "%2F");
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex(format!(
+                "^{}/projects/({}|{})$",
+                regex_escape(&self.prefix),
+                regex_escape(&encoded),
+                regex_escape(project_path)
+            )))
+            .and(header("authorization", bearer(token).as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": 7, "path_with_namespace": project_path, "default_branch": "main",
+                "permissions": {"project_access": {"access_level": access_level, "notification_level": 3}, "group_access": null}
+            })))
+            .mount(self.server)
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bitbucket Cloud API tokens
+
+impl<'a> BitbucketCloud<'a> {
+    /// An API token (Basic with `user`): the repository answers without scope headers, and `GET /user`
+    /// answers 403 listing the granted scopes, as Bitbucket does for a token without read:user.
+    pub async fn api_token_listing_scopes_in_403(&self, user: &str, token: &str, granted: &[&str]) {
+        let auth = basic(user, token);
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex(format!(
+                "^{}/repositories(/.*)?$",
+                regex_escape(&self.prefix)
+            )))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"type": "repository", "full_name": "ws/repo"})),
+            )
+            .mount(self.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, "/user")))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+                "type": "error",
+                "error": {"message": "Your credentials lack one or more required privilege scopes.",
+                          "detail": {"required": ["read:user:bitbucket"], "granted": granted}}
+            })))
+            .mount(self.server)
+            .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bitbucket Data Center
+
+/// A stand-in for Bitbucket Data Center's REST API (`…/rest/api/1.0`) and Git (`…/scm`).
+pub struct BitbucketServer<'a> {
+    pub server: &'a MockServer,
+    pub prefix: String,
+    pub git_prefix: String,
+}
+
+/// A Data Center repository permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RepoPermission {
+    None,
+    Read,
+    Write,
+    Admin,
+}
+
+impl<'a> BitbucketServer<'a> {
+    pub fn on(server: &'a MockServer) -> Self {
+        Self {
+            server,
+            prefix: "/rest/api/1.0".into(),
+            git_prefix: "/scm".into(),
+        }
+    }
+
+    pub fn api_url(&self) -> String {
+        join(&self.server.uri(), &self.prefix)
+    }
+
+    pub fn git_url(&self) -> String {
+        self.server.uri()
+    }
+
+    /// A token that acts as `username` and holds `permission` on KEY/slug. `auth` is the exact
+    /// Authorization header value the token is sent with (Bearer or Basic).
+    pub async fn token(&self, auth: &str, username: &str, key: &str, slug: &str, permission: RepoPermission) {
+        let ok = |body: Value| ResponseTemplate::new(200).set_body_json(body);
+        let refused = || {
+            ResponseTemplate::new(401).set_body_json(json!({"errors": [{"context": null,
+                "message": "You are not permitted to access this resource",
+                "exceptionName": "com.atlassian.bitbucket.AuthorisationException"}]}))
+        };
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, "/application-properties")))
+            .and(header("authorization", auth))
+            .respond_with(
+                ok(json!({"version": "8.19.1", "buildNumber": "8019001", "displayName": "Bitbucket"}))
+                    .insert_header("x-ausername", username)
+                    .insert_header("x-auserid", "42"),
+            )
+            .mount(self.server)
+            .await;
+        let repo = json!({"slug": slug, "name": slug, "project": {"key": key, "name": key}, "public": false});
+        let base = format!("/projects/{key}/repos/{slug}");
+        let answer = |granted: bool, body: Value| if granted { ok(body) } else { refused() };
+        for (p, granted, body) in [
+            (base.clone(), permission >= RepoPermission::Read, repo.clone()),
+            (
+                format!("{base}/permissions/users"),
+                permission >= RepoPermission::Admin,
+                json!({"values": [], "size": 0, "isLastPage": true}),
+            ),
+            (
+                format!("{base}/webhooks"),
+                permission >= RepoPermission::Admin,
+                json!({"values": [], "size": 0, "isLastPage": true}),
+            ),
+        ] {
+            Mock::given(method("GET"))
+                .and(path(join(&self.prefix, &p)))
+                .and(header("authorization", auth))
+                .respond_with(answer(granted, body))
+                .mount(self.server)
+                .await;
+        }
+        let listed = if permission >= RepoPermission::Write {
+            json!([repo])
+        } else {
+            json!([])
+        };
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, "/repos")))
+            .and(wiremock::matchers::query_param("permission", "REPO_WRITE"))
+            .and(header("authorization", auth))
+            .respond_with(ok(
+                json!({"values": listed, "size": 1, "isLastPage": true, "start": 0, "limit": 100}),
+            ))
+            .mount(self.server)
+            .await;
+        let receive = if permission >= RepoPermission::Write {
+            ResponseTemplate::new(200).set_body_raw(
+                "001f# service=git-receive-pack\n0000",
+                "application/x-git-receive-pack-advertisement",
+            )
+        } else {
+            ResponseTemplate::new(403).set_body_string("You are not permitted to push to this repository")
+        };
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "{}/{}/{}.git/info/refs",
+                self.git_prefix,
+                key.to_ascii_lowercase(),
+                slug
+            )))
+            .and(header("authorization", auth))
+            .respond_with(receive)
+            .mount(self.server)
+            .await;
+    }
+
+    /// Every other credential: 401.
+    pub async fn reject_others(&self) {
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({"errors": [{"message": "Authentication failed. Please check your credentials and try again."}]}),
+            ))
+            .with_priority(10)
+            .mount(self.server)
+            .await;
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use scopegate_testkit::standin::{BitbucketCloud, Github, Gitlab};
+use scopegate_testkit::standin::{BitbucketCloud, BitbucketServer, Github, Gitlab, RepoGrant, RepoPermission, bearer};
 use wiremock::MockServer;
 
 /// The example tokens and what each provider says about them.
@@ -24,12 +24,12 @@ async fn mount_examples(server: &MockServer) {
         Some("2027-01-15 09:30:00 +0100"),
     )
     .await;
-    gh.fine_grained(
-        "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003",
-        "alice",
-        "2027-03-31 00:00:00 +0900",
-    )
-    .await;
+    let fine = "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003";
+    gh.fine_grained(fine, "alice", "2027-03-31 00:00:00 +0900").await;
+    let mut guestbook = RepoGrant::all("acme", "guestbook");
+    guestbook.administration = scopegate_testkit::standin::Level::None;
+    guestbook.webhooks = scopegate_testkit::standin::Level::None;
+    gh.fine_grained_repo(fine, "/github-git", &guestbook).await;
     gh.reject_others().await;
     let gl = Gitlab::with_prefix(server, "/gitlab/api/v4");
     gl.token(
@@ -47,6 +47,19 @@ async fn mount_examples(server: &MockServer) {
     )
     .await;
     bb.reject_others().await;
+    let dc = BitbucketServer {
+        server,
+        prefix: "/bitbucket-dc/rest/api/1.0".into(),
+        git_prefix: "/bitbucket-dc/scm".into(),
+    };
+    dc.token(
+        &bearer("BBDC-DemoProjectTokenWithWrite000000000000007"),
+        "platform-bot",
+        "PLAT",
+        "gitops",
+        RepoPermission::Write,
+    )
+    .await;
 }
 
 #[tokio::main]
