@@ -47,6 +47,23 @@ pub struct ServeArgs {
     /// PEM private key of the certificate.
     #[arg(long, env = "SCOPEGATE_TLS_KEY")]
     pub tls_key: PathBuf,
+    /// Require client certificates signed by this CA (PEM), for API servers configured to present one.
+    #[arg(long, env = "SCOPEGATE_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// Plain-HTTP admin address: /healthz, /readyz, /metrics.
+    #[arg(long, default_value = "0.0.0.0:9090", env = "SCOPEGATE_ADMIN_LISTEN")]
+    pub admin_listen: SocketAddr,
+    /// How often to check the certificate files for a new certificate.
+    #[arg(long, default_value = "5s", value_parser = parse_interval, env = "SCOPEGATE_TLS_RELOAD_INTERVAL")]
+    pub tls_reload_interval: std::time::Duration,
+}
+
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::config::parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be more than 0s".into());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, clap::Args)]

@@ -130,6 +130,32 @@ pub struct Config {
     /// The Shared Configuration Repository (a repository URL), which the runtime token must be able to
     /// write; probed for credential templates whose prefix covers it.
     pub shared_configuration_repo: Option<String>,
+    pub cache: CacheConfig,
+    /// At most this many calls in flight to one provider.
+    pub provider_concurrency: usize,
+    pub circuit_breaker: BreakerConfig,
+}
+
+/// The grant cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// How long a provider's answer about a valid token is reused.
+    pub ttl: Duration,
+    /// How long a refusal (invalid token) is reused.
+    pub negative_ttl: Duration,
+    /// The most answers kept.
+    pub max_entries: u64,
+    /// While a provider fails, answer from the last known grant if it is at most this old (0 disables).
+    pub stale_if_error: Duration,
+}
+
+/// When to stop calling a failing provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit stays open before one call may try again.
+    pub cooldown: Duration,
 }
 
 impl Default for Config {
@@ -186,6 +212,38 @@ struct RawConfig {
     service_accounts: Vec<String>,
     #[serde(default)]
     shared_configuration_repo: Option<String>,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default = "default_provider_concurrency")]
+    provider_concurrency: usize,
+    #[serde(default)]
+    circuit_breaker: RawBreaker,
+}
+
+fn default_provider_concurrency() -> usize {
+    16
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawCache {
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default)]
+    negative_ttl: Option<String>,
+    #[serde(default)]
+    max_entries: Option<u64>,
+    #[serde(default)]
+    stale_if_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawBreaker {
+    #[serde(default)]
+    failure_threshold: Option<u32>,
+    #[serde(default)]
+    cooldown: Option<String>,
 }
 
 fn default_expiry_warning_days() -> u32 {
@@ -206,6 +264,9 @@ impl Default for RawConfig {
             excess_privileges: ExcessPolicy::default(),
             service_accounts: Vec::new(),
             shared_configuration_repo: None,
+            cache: RawCache::default(),
+            provider_concurrency: default_provider_concurrency(),
+            circuit_breaker: RawBreaker::default(),
         }
     }
 }
@@ -323,6 +384,39 @@ impl Config {
                 Some(u.display())
             }
         };
+        let duration = |value: &Option<String>, key: &str, default: Duration| -> Result<Duration, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
+            }
+        };
+        let cache = CacheConfig {
+            ttl: duration(&raw.cache.ttl, "cache.ttl", Duration::from_secs(300))?,
+            negative_ttl: duration(&raw.cache.negative_ttl, "cache.negativeTtl", Duration::from_secs(30))?,
+            max_entries: raw.cache.max_entries.unwrap_or(100_000),
+            stale_if_error: duration(
+                &raw.cache.stale_if_error,
+                "cache.staleIfError",
+                Duration::from_secs(3600),
+            )?,
+        };
+        if cache.max_entries == 0 {
+            return Err(invalid("cache.maxEntries", "must be at least 1"));
+        }
+        if raw.provider_concurrency == 0 {
+            return Err(invalid("providerConcurrency", "must be at least 1"));
+        }
+        let circuit_breaker = BreakerConfig {
+            failure_threshold: raw.circuit_breaker.failure_threshold.unwrap_or(5),
+            cooldown: duration(
+                &raw.circuit_breaker.cooldown,
+                "circuitBreaker.cooldown",
+                Duration::from_secs(30),
+            )?,
+        };
+        if circuit_breaker.failure_threshold == 0 {
+            return Err(invalid("circuitBreaker.failureThreshold", "must be at least 1"));
+        }
         Ok(Config {
             mode: raw.mode,
             on_provider_error: raw.on_provider_error,
@@ -335,6 +429,9 @@ impl Config {
             excess_privileges: raw.excess_privileges,
             service_accounts,
             shared_configuration_repo,
+            cache,
+            provider_concurrency: raw.provider_concurrency,
+            circuit_breaker,
         })
     }
 
@@ -564,6 +661,29 @@ skipValidation:
             "providers:\n  - {kind: github, host: g.corp, apiUrl: https://g.corp/api/v3, gitUrl: 'http://g.corp'}\n",
         );
         assert!(e.contains("providers[0].gitUrl"), "{e}");
+    }
+
+    #[test]
+    fn cache_and_upstream_keys() {
+        let c = Config::default();
+        assert_eq!(c.cache.ttl, Duration::from_secs(300));
+        assert_eq!(c.cache.negative_ttl, Duration::from_secs(30));
+        assert_eq!(c.cache.max_entries, 100_000);
+        assert_eq!(c.provider_concurrency, 16);
+        assert_eq!(c.circuit_breaker.failure_threshold, 5);
+        let c = Config::from_yaml(
+            "cache:\n  ttl: 10m\n  negativeTtl: 5s\n  maxEntries: 10\n  staleIfError: 0s\nproviderConcurrency: 4\ncircuitBreaker:\n  failureThreshold: 2\n  cooldown: 1m\n",
+        )
+        .unwrap();
+        assert_eq!(c.cache.ttl, Duration::from_secs(600));
+        assert_eq!(c.cache.stale_if_error, Duration::ZERO);
+        assert_eq!(c.circuit_breaker.cooldown, Duration::from_secs(60));
+        let e = err("cache:\n  tll: 5m\n");
+        assert!(e.contains("tll"), "{e}");
+        let e = err("cache:\n  ttl: soon\n");
+        assert!(e.contains("cache.ttl"), "{e}");
+        let e = err("circuitBreaker:\n  failureThreshold: 0\n");
+        assert!(e.contains("circuitBreaker.failureThreshold"), "{e}");
     }
 
     #[test]

@@ -10,13 +10,16 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
+use crate::cache::{Fetched, GrantCache};
 use crate::config::{Config, Provider, ProviderKind};
 use crate::credential::{self, AppCredential, Credential, CredentialFields, SKIP_ANNOTATION, SecretObject, Subject};
 use crate::kind::{self, TokenKind};
+use crate::metrics::Metrics;
 use crate::policy::{self, Outcome, Problem, ScopeFamily, Severity, Verdict};
 use crate::providers::github_app::AppRequest;
 use crate::providers::{Grant, IntrospectError, ProviderClient, Request};
 use crate::report;
+use crate::upstream::Upstream;
 
 /// Who is asking, and about what change.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +47,8 @@ pub struct Decision {
     pub problems: Vec<Problem>,
     pub findings: Vec<Finding>,
     pub checked_at: Timestamp,
+    /// Whether the provider's answer came from the grant cache (`None`: no provider was asked).
+    pub cache_hit: Option<bool>,
 }
 
 impl Decision {
@@ -53,6 +58,7 @@ impl Decision {
             problems: Vec::new(),
             findings: Vec::new(),
             checked_at: Timestamp::now(),
+            cache_hit: None,
         }
     }
 
@@ -73,20 +79,45 @@ impl Decision {
     }
 }
 
-/// Configuration, provider clients: everything a decision needs besides the Secret.
+/// Configuration, provider clients, the grant cache: everything a decision needs besides the Secret.
 pub struct Engine {
     config: Arc<Config>,
     client: ProviderClient,
+    cache: GrantCache,
+    upstream: Upstream,
+    metrics: Arc<Metrics>,
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("building the provider HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("making the cache key: no system randomness")]
+    Random,
 }
 
 const EXISTING: &str = "existing violation, admitted because this update leaves the credential as it was:";
 
 impl Engine {
-    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
-        let client = ProviderClient::new(config.provider_timeout)?;
+    pub fn new(config: Config) -> Result<Self, EngineError> {
+        Self::with_metrics(config, Arc::new(Metrics::new()))
+    }
+
+    pub fn with_metrics(config: Config, metrics: Arc<Metrics>) -> Result<Self, EngineError> {
+        let client = ProviderClient::new(config.provider_timeout)?.with_metrics(metrics.clone());
+        let cache = GrantCache::new(&config.cache, metrics.clone()).map_err(|_| EngineError::Random)?;
+        let upstream = Upstream::new(
+            config.provider_concurrency,
+            config.circuit_breaker.clone(),
+            metrics.clone(),
+        );
         Ok(Self {
             config: Arc::new(config),
             client,
+            cache,
+            upstream,
+            metrics,
         })
     }
 
@@ -94,10 +125,37 @@ impl Engine {
         &self.config
     }
 
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Provider answers held in the grant cache.
+    pub fn cached_grants(&self) -> u64 {
+        self.cache.len()
+    }
+
+    /// Ask a provider through the cache, the circuit breaker and the concurrency bound, and within the
+    /// admission deadline.
+    async fn fetch<F>(&self, provider: &Provider, key_parts: &[&[u8]], call: F, deadline: Option<Instant>) -> Fetched
+    where
+        F: std::future::Future<Output = Result<Grant, IntrospectError>>,
+    {
+        let key = self.cache.key(key_parts);
+        let fetched = self.cache.get_or_fetch(key, self.upstream.call(provider, call));
+        match deadline {
+            None => fetched.await,
+            Some(d) => tokio::time::timeout_at(d, fetched).await.unwrap_or_else(|_| {
+                Fetched::Miss(Arc::new(Err(IntrospectError::Unavailable {
+                    detail: "no answer before the admission deadline".into(),
+                })))
+            }),
+        }
+    }
+
     /// Judge a Secret.
     pub async fn judge(&self, secret: &SecretObject, ctx: &ReviewContext) -> Decision {
         let checked_at = Timestamp::now();
-        let (role, mut verdict, mut problems, scene) = match credential::classify(secret) {
+        let (role, mut verdict, mut problems, mut scene) = match credential::classify(secret) {
             Subject::Ignored => return Decision::ignored(),
             Subject::Malformed { role, problem } => {
                 let mut v = Verdict::new(Outcome::Invalid, Some(role.effective));
@@ -165,6 +223,7 @@ impl Engine {
             problems,
             findings,
             checked_at,
+            cache_hit: scene.cache_hit.take(),
         }
     }
 
@@ -199,6 +258,7 @@ impl Engine {
             token_field: Some(cred.token_field),
             repo_url: Some(cred.url.display()),
             repo_owner: cred.url.path.first().cloned(),
+            cache_hit: None,
         };
         let mut problems = Vec::new();
         let mut v = Verdict::new(Outcome::Unverified, Some(role));
@@ -254,10 +314,30 @@ impl Engine {
             targets: &targets,
             wanted,
         };
-        let result = self
-            .bounded(ctx.deadline, self.client.introspect(&provider, &request))
+        let field = cred.token_field.key().as_bytes();
+        let username = cred.username.as_deref().unwrap_or_default().as_bytes();
+        let targets_key = targets.join("\n");
+        let wanted_key = wanted.join(",");
+        let parts: [&[u8]; 9] = [
+            b"token",
+            provider.api_url.as_str().as_bytes(),
+            provider.git_url.as_str().as_bytes(),
+            username,
+            cred.token.expose().as_bytes(),
+            field,
+            repo_path.as_bytes(),
+            targets_key.as_bytes(),
+            wanted_key.as_bytes(),
+        ];
+        let fetched = self
+            .fetch(
+                &provider,
+                &parts,
+                self.client.introspect(&provider, &request),
+                ctx.deadline,
+            )
             .await;
-        let (v, found) = policy::evaluate(provider.kind, kind, role, &result, now, &self.config);
+        let (v, found) = self.judged(&provider, kind, role, &fetched, now, &mut scene);
         problems.extend(found);
         scene.provider = Some(provider);
         (v, problems, scene)
@@ -282,6 +362,7 @@ impl Engine {
             token_field: None,
             repo_url: Some(app.url.display()),
             repo_owner: app.url.path.first().cloned(),
+            cache_hit: None,
         };
         let mut problems = Vec::new();
         let mut v = Verdict::new(Outcome::Unverified, Some(role));
@@ -305,29 +386,50 @@ impl Engine {
             owner: app.url.path.first().map(String::as_str),
             targets: &targets,
         };
-        let result = self
-            .bounded(ctx.deadline, self.client.introspect_app(&provider, &request))
+        let app_id = app.app_id.to_string();
+        let installation = app.installation_id.map(|i| i.to_string()).unwrap_or_default();
+        let targets_key = targets.join("\n");
+        let parts: [&[u8]; 6] = [
+            b"github-app",
+            provider.api_url.as_str().as_bytes(),
+            app_id.as_bytes(),
+            installation.as_bytes(),
+            app.private_key.expose().as_bytes(),
+            targets_key.as_bytes(),
+        ];
+        let fetched = self
+            .fetch(
+                &provider,
+                &parts,
+                self.client.introspect_app(&provider, &request),
+                ctx.deadline,
+            )
             .await;
-        let (v, found) = policy::evaluate(provider.kind, TokenKind::GithubApp, role, &result, now, &self.config);
+        let (v, found) = self.judged(&provider, TokenKind::GithubApp, role, &fetched, now, &mut scene);
         problems.extend(found);
         scene.provider = Some(provider);
         (v, problems, scene)
     }
 
-    /// A provider call, cut off at the admission deadline.
-    async fn bounded(
+    /// Evaluate what was fetched; an answer from the last known grant says so.
+    fn judged(
         &self,
-        deadline: Option<Instant>,
-        call: impl std::future::Future<Output = Result<Grant, IntrospectError>>,
-    ) -> Result<Grant, IntrospectError> {
-        match deadline {
-            None => call.await,
-            Some(d) => tokio::time::timeout_at(d, call).await.unwrap_or_else(|_| {
-                Err(IntrospectError::Unavailable {
-                    detail: "no answer before the admission deadline".into(),
-                })
-            }),
+        provider: &Provider,
+        kind: TokenKind,
+        role: crate::credential::Role,
+        fetched: &Fetched,
+        now: Timestamp,
+        scene: &mut Scene,
+    ) -> (Verdict, Vec<Problem>) {
+        scene.cache_hit = Some(fetched.hit());
+        let (v, mut found) = policy::evaluate(provider.kind, kind, role, &fetched.result(), now, &self.config);
+        if let Fetched::Stale { age, error, .. } = fetched {
+            found.push(Problem::Stale {
+                age: *age,
+                detail: error.to_string(),
+            });
         }
+        (v, found)
     }
 
     /// Whether the requester may skip validation: listed in configuration, or (on an UPDATE that keeps
@@ -353,6 +455,7 @@ struct Scene {
     repo_url: Option<String>,
     /// The organisation or user the URL points into (for pre-filled token forms).
     repo_owner: Option<String>,
+    cache_hit: Option<bool>,
 }
 
 fn requester(ctx: &ReviewContext) -> String {

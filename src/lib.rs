@@ -7,18 +7,21 @@
 //! AdmissionReview ─review─▶ SecretObject ─credential─▶ Credential ─providers─▶ Grant ─policy─▶ Verdict ─review/report─▶ response, patch
 //! ```
 
+pub mod cache;
 pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod credential;
 pub mod engine;
 pub mod kind;
+pub mod metrics;
 pub mod policy;
 pub mod providers;
 pub mod report;
 pub mod review;
 pub mod server;
 pub mod token;
+pub mod upstream;
 
 /// Install ring as rustls's process-wide crypto provider (several crates link rustls; with an explicit
 /// provider none of them has to guess). Safe to call more than once.

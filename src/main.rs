@@ -8,25 +8,31 @@ use scopegate::cli::{CertsArgs, Cli, Command, LogFormat, ServeArgs};
 use scopegate::config::Config;
 use scopegate::{certs, server};
 
-fn init_logging(format: LogFormat) {
+/// Logs go to stderr through a writer thread, so a review never waits on the terminal or the log
+/// collector; the buffer blocks rather than drops when full (nothing lost). The guard flushes on exit.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
     }
+    guard
 }
 
 fn main() -> std::process::ExitCode {
     scopegate::install_crypto_provider();
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let log_guard = init_logging(cli.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Certs(args) => certs_cmd(args),
     };
+    // Flush the log lines before the last words.
+    drop(log_guard);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -54,8 +60,11 @@ fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let opts = server::ServeOptions {
         listen: args.listen,
+        admin_listen: Some(args.admin_listen),
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
+        client_ca: args.client_ca,
+        tls_reload_interval: args.tls_reload_interval,
         config,
     };
     runtime()?.block_on(async {

@@ -262,6 +262,12 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
                 _ => ".",
             }
         ),
+        Problem::Stale { age, detail } => format!(
+            "{}{} is failing ({detail}); this verdict comes from its last answer, {} old.",
+            ctx.provider_name(),
+            ctx.provider.map(|p| format!(" at {}", p.api_url)).unwrap_or_default(),
+            humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+        ),
         Problem::PersonalRuntimeToken { owner } => format!(
             "the runtime token acts as {owner}, a person's account: use a service or robot account for the GitOps Runtime              (list service accounts under serviceAccounts in scopegate's configuration to mark them)."
         ),

@@ -164,6 +164,10 @@ pub struct Summary {
     pub verdict: &'static str,
     pub allowed: bool,
     pub dry_run: bool,
+    /// Whether the provider's answer came from the cache (`None`: no provider was asked).
+    pub cache_hit: Option<bool>,
+    /// The token's expiry, when the provider reported one.
+    pub expires_at: Option<jiff::Timestamp>,
 }
 
 fn operation(op: &Operation) -> &'static str {
@@ -193,6 +197,8 @@ pub async fn review(
         verdict: "ignored",
         allowed: true,
         dry_run: req.dry_run,
+        cache_hit: None,
+        expires_at: None,
     };
     let res = AdmissionResponse::from(req);
     if !is_secret(req) || !matches!(req.operation, Operation::Create | Operation::Update) {
@@ -226,6 +232,8 @@ pub async fn review(
         return (res.into_review(), summary);
     };
     summary.verdict = verdict.outcome.as_str();
+    summary.cache_hit = decision.cache_hit;
+    summary.expires_at = verdict.expires_at;
     let res = match webhook {
         Webhook::Validate => validate(res, &decision, engine.config().mode, &secret),
         Webhook::Mutate => mutate(res, &decision, verdict, obj),

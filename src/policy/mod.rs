@@ -119,6 +119,8 @@ pub enum Problem {
     Excess { scopes: Vec<String> },
     /// A runtime token that acts as a person rather than a service or robot account.
     PersonalRuntimeToken { owner: String },
+    /// The provider failed; the verdict comes from its last known answer, `age` old.
+    Stale { age: std::time::Duration, detail: String },
 }
 
 impl Problem {
@@ -168,7 +170,8 @@ pub fn severity(problem: &Problem, config: &Config) -> Severity {
         | Problem::Skipped { .. }
         | Problem::RoleIgnored { .. }
         | Problem::ExpiresSoon { .. }
-        | Problem::PersonalRuntimeToken { .. } => Severity::Warn,
+        | Problem::PersonalRuntimeToken { .. }
+        | Problem::Stale { .. } => Severity::Warn,
     }
 }
 

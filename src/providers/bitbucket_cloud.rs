@@ -66,7 +66,7 @@ async fn get(
     auth: Auth<'_>,
 ) -> Result<Response, IntrospectError> {
     let segs: Vec<&str> = path.iter().map(String::as_str).collect();
-    client.get(api_url(provider, &segs), auth, &[]).await
+    client.get(provider, api_url(provider, &segs), auth, &[]).await
 }
 
 fn refused(resp: &Response, req: &Request<'_>) -> Option<IntrospectError> {

@@ -65,7 +65,7 @@ pub async fn introspect(
         _ => Auth::Bearer(req.token),
     };
     let resp = client
-        .get(api_url(provider, &["application-properties"]), auth, &[])
+        .get(provider, api_url(provider, &["application-properties"]), auth, &[])
         .await?;
     match resp.status.as_u16() {
         200 => {}
@@ -130,7 +130,7 @@ async fn api_says(
 ) -> Result<Option<bool>, IntrospectError> {
     let mut url = api_url(provider, segs);
     url.set_query(query);
-    let resp = client.get(url, auth, &[]).await?;
+    let resp = client.get(provider, url, auth, &[]).await?;
     if resp.rate_limited().is_some() || resp.status.is_server_error() {
         return Err(unexpected("Bitbucket Data Center", &resp, auth.secret()));
     }
@@ -180,13 +180,13 @@ async fn write(
         &provider.git_url,
         &["scm", &key.to_ascii_lowercase(), &format!("{slug}.git"), "info", "refs"],
     );
-    let advertised = client.receive_pack(git, auth).await?;
+    let advertised = client.receive_pack(provider, git, auth).await?;
     let mut url = api_url(provider, &["repos"]);
     url.query_pairs_mut()
         .append_pair("name", slug)
         .append_pair("permission", "REPO_WRITE")
         .append_pair("limit", "100");
-    let resp = client.get(url, auth, &[]).await?;
+    let resp = client.get(provider, url, auth, &[]).await?;
     let listed = match resp.status.as_u16() {
         200 => serde_json::from_slice::<RepoPage>(&resp.body).ok().map(|p| {
             p.values

@@ -62,7 +62,7 @@ pub async fn introspect(
         _ => {}
     }
     let resp = client
-        .get(api_url(provider, &["user"]), Auth::Bearer(req.token), HEADERS)
+        .get(provider, api_url(provider, &["user"]), Auth::Bearer(req.token), HEADERS)
         .await?;
     match resp.status {
         StatusCode::OK => {}
@@ -190,7 +190,7 @@ async fn probe_repository(
     let get = |segments: Vec<&str>, query: Option<&str>| {
         let mut url = api_url(provider, &segments);
         url.set_query(query);
-        client.get(url, bearer, HEADERS)
+        client.get(provider, url, bearer, HEADERS)
     };
 
     // Metadata: can the token see the repository at all?
@@ -225,6 +225,7 @@ async fn probe_repository(
                 Check::Denied(why) => Check::Denied(why),
                 _ => match client
                     .receive_pack(
+                        provider,
                         git_repo_url(provider, &format!("{owner}/{repo}")),
                         Auth::Basic(user, req.token),
                     )
@@ -291,7 +292,7 @@ async fn administration_write(
 ) -> Result<Check, IntrospectError> {
     let mut url = api_url(provider, &["repos", owner, repo, "rulesets"]);
     url.set_query(Some("per_page=1&includes_parents=false"));
-    let resp = client.get(url, Auth::Bearer(req.token), HEADERS).await?;
+    let resp = client.get(provider, url, Auth::Bearer(req.token), HEADERS).await?;
     if let Check::Denied(why) | Check::Unknown(why) = classify(&resp, "rulesets", target, &[])? {
         return Ok(Check::Unknown(format!(
             "Administration: write cannot be verified: {why}"
@@ -307,6 +308,7 @@ async fn administration_write(
     let id = first.id.to_string();
     let resp = client
         .get(
+            provider,
             api_url(provider, &["repos", owner, repo, "rulesets", &id, "history"]),
             Auth::Bearer(req.token),
             HEADERS,

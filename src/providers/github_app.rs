@@ -134,7 +134,7 @@ async fn find_installation(
 ) -> Result<Installation, IntrospectError> {
     let read = |segments: Vec<String>| {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-        client.get(api_url(provider, &segs), auth, HEADERS)
+        client.get(provider, api_url(provider, &segs), auth, HEADERS)
     };
     let candidates: Vec<Vec<String>> = match (req.installation_id, req.targets.first(), req.owner) {
         (Some(id), _, _) => vec![vec!["app".into(), "installations".into(), id.to_string()]],
@@ -204,6 +204,7 @@ async fn covers(
     };
     let resp = client
         .get(
+            provider,
             api_url(provider, &["repos", o, r.trim_end_matches(".git"), "installation"]),
             auth,
             HEADERS,

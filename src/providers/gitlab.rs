@@ -84,6 +84,7 @@ pub async fn introspect(
     }
     let resp = client
         .get(
+            provider,
             api_url(provider, &["personal_access_tokens", "self"]),
             Auth::Bearer(req.token),
             &[],
@@ -170,7 +171,7 @@ async fn current_user(
     req: &Request<'_>,
 ) -> Result<Option<User>, IntrospectError> {
     let resp = client
-        .get(api_url(provider, &["user"]), Auth::Bearer(req.token), &[])
+        .get(provider, api_url(provider, &["user"]), Auth::Bearer(req.token), &[])
         .await?;
     if let Some(retry_after) = resp.rate_limited() {
         return Err(IntrospectError::RateLimited {
@@ -205,7 +206,12 @@ async fn project_access(
         }));
     }
     let resp = client
-        .get(api_url(provider, &["projects", &project]), Auth::Bearer(req.token), &[])
+        .get(
+            provider,
+            api_url(provider, &["projects", &project]),
+            Auth::Bearer(req.token),
+            &[],
+        )
         .await?;
     let (level, error) = match resp.status.as_u16() {
         200 => {

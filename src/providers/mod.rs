@@ -118,11 +118,13 @@ pub struct Request<'a> {
     pub wanted: &'a [&'static str],
 }
 
-/// The HTTP client every provider call goes through.
+/// The HTTP client every provider call goes through: pooled connections (keep-alive, HTTP/2 where
+/// offered), no redirects, a timeout per request.
 #[derive(Clone)]
 pub struct ProviderClient {
     http: reqwest::Client,
     timeout: Duration,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 /// The most of a provider's answer scopegate will read.
@@ -234,8 +236,19 @@ impl ProviderClient {
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(32)
             .build()?;
-        Ok(Self { http, timeout })
+        Ok(Self {
+            http,
+            timeout,
+            metrics: None,
+        })
+    }
+
+    /// Count and time every request in these metrics.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// `GET url` with the token; the answer, whatever its status, or `Unavailable` when none came.
@@ -243,6 +256,40 @@ impl ProviderClient {
     /// This is the only way scopegate talks to a provider, and it only ever sends `GET`: every probe is
     /// side-effect free by construction.
     pub(crate) async fn get(
+        &self,
+        provider: &Provider,
+        url: Url,
+        auth: Auth<'_>,
+        headers: &[(&'static str, &'static str)],
+    ) -> Result<Response, IntrospectError> {
+        let started = std::time::Instant::now();
+        let result = self.fetch(url, auth, headers).await;
+        let outcome = match &result {
+            Ok(r) if r.rate_limited().is_some() => "rate_limited",
+            Ok(r) if r.status.is_success() => "ok",
+            Ok(r) if r.status == StatusCode::UNAUTHORIZED => "unauthorized",
+            Ok(r) if r.status.is_redirection() => "redirect",
+            Ok(r) if r.status.is_server_error() => "server_error",
+            Ok(_) => "client_error",
+            Err(IntrospectError::Unavailable { detail }) if detail.starts_with("no answer within") => "timeout",
+            Err(_) => "connection_error",
+        };
+        if let Some(m) = &self.metrics {
+            let provider = provider.host.clone();
+            m.provider_requests
+                .get_or_create(&crate::metrics::ProviderOutcomeLabels {
+                    provider: provider.clone(),
+                    outcome,
+                })
+                .inc();
+            m.provider_duration
+                .get_or_create(&crate::metrics::ProviderLabels { provider })
+                .observe(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn fetch(
         &self,
         url: Url,
         auth: Auth<'_>,
@@ -310,12 +357,13 @@ impl ProviderClient {
     /// advertises (push allowed), `Some(false)` when it refuses, `None` when the answer says neither.
     pub(crate) async fn receive_pack(
         &self,
+        provider: &Provider,
         repo_git_url: Url,
         auth: Auth<'_>,
     ) -> Result<Option<bool>, IntrospectError> {
         let mut url = repo_git_url;
         url.set_query(Some("service=git-receive-pack"));
-        let resp = self.get(url, auth, &[("git-protocol", "version=2")]).await?;
+        let resp = self.get(provider, url, auth, &[("git-protocol", "version=2")]).await?;
         if let Some(retry_after) = resp.rate_limited() {
             return Err(IntrospectError::RateLimited {
                 detail: format!("the Git server is rate limiting (HTTP {})", resp.status.as_u16()),

@@ -1,5 +1,6 @@
 //! The HTTPS server: the axum router for `/validate`, `/mutate`, `/healthz` and `/readyz`, behind
-//! rustls, with a graceful stop.
+//! rustls with certificate hot-reload; the plain-HTTP admin port (`/healthz`, `/readyz`, `/metrics`);
+//! a graceful stop that loses no accepted review.
 
 pub mod tls;
 
@@ -28,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::metrics::{AdmissionLabels, Metrics, ResultLabels, SecretLabels, WebhookLabels, flag};
 use crate::review::{self, Webhook};
 
 /// An AdmissionReview for a Secret holds at most two 1 MiB objects, base64-inflated, plus metadata.
@@ -41,15 +43,41 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// The plain-HTTP admin port (`/healthz`, `/readyz`, `/metrics`); `None` serves none.
+    pub admin_listen: Option<SocketAddr>,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
+    /// Require and verify client certificates against this CA bundle.
+    pub client_ca: Option<PathBuf>,
+    /// How often the certificate files are checked for a change.
+    pub tls_reload_interval: Duration,
     pub config: Config,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf, config: Config) -> Self {
+        Self {
+            listen,
+            admin_listen: None,
+            tls_cert,
+            tls_key,
+            client_ca: None,
+            tls_reload_interval: Duration::from_secs(5),
+            config,
+        }
+    }
 }
 
 /// Shared by every request.
 pub struct AppState {
     pub engine: Engine,
     ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.engine.metrics()
+    }
 }
 
 /// The webhook's routes.
@@ -60,6 +88,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
+        .with_state(state)
+}
+
+/// The admin port's routes.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -81,6 +118,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
     }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics().encode(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
@@ -121,6 +169,8 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
     };
     let deadline = review::deadline(timeout_param(query), start);
     let (answer, summary) = review::review(&state.engine, webhook, &req, Some(deadline)).await;
+    let elapsed = start.elapsed();
+    record(state.metrics(), webhook, &summary, elapsed);
     info!(
         uid = %req.uid,
         webhook = webhook.as_str(),
@@ -130,7 +180,8 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
         verdict = summary.verdict,
         allowed = summary.allowed,
         dry_run = summary.dry_run,
-        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        cache_hit = summary.cache_hit,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
         "admission review"
     );
     match review::to_json(&answer) {
@@ -146,25 +197,74 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
     }
 }
 
+fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration) {
+    m.admission_requests
+        .get_or_create(&AdmissionLabels {
+            webhook: webhook.as_str(),
+            operation: s.operation,
+            verdict: s.verdict,
+            allowed: flag(s.allowed),
+            dry_run: flag(s.dry_run),
+        })
+        .inc();
+    m.admission_duration
+        .get_or_create(&WebhookLabels {
+            webhook: webhook.as_str(),
+        })
+        .observe(elapsed.as_secs_f64());
+    // The expiry of Secrets that are stored: admitted, not a dry run, handled by scopegate.
+    if s.allowed && !s.dry_run && s.verdict != "ignored" && !s.name.is_empty() {
+        let labels = SecretLabels {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+        };
+        match s.expires_at {
+            Some(t) => {
+                m.token_expiry.get_or_create(&labels).set(t.as_second() as f64);
+            }
+            None => {
+                m.token_expiry.remove(&labels);
+            }
+        }
+    }
+}
+
 /// A bound, not yet running, server.
 pub struct Server {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     acceptor: TlsAcceptor,
+    store: Arc<tls::CertStore>,
+    reload_interval: Duration,
     state: Arc<AppState>,
 }
 
 impl Server {
-    /// Load the configuration's clients and the certificate, and bind the port.
+    /// Load the configuration's clients and the certificate, and bind the ports.
     pub async fn bind(opts: ServeOptions) -> Result<Self> {
         let store = Arc::new(tls::CertStore::load(&opts.tls_cert, &opts.tls_key)?);
-        let tls_config = tls::server_config(store)?;
-        let engine = Engine::new(opts.config).context("building the provider HTTP client")?;
+        let tls_config = tls::server_config(store.clone(), opts.client_ca.as_deref())?;
+        let engine = Engine::new(opts.config).context("building the engine")?;
+        if let Some(t) = tls::not_after(&store.current()) {
+            engine.metrics().certificate_expiry.set(t as f64);
+        }
         let listener = TcpListener::bind(opts.listen)
             .await
             .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        let admin = match opts.admin_listen {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (admin)"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            admin,
             acceptor: TlsAcceptor::from(Arc::new(tls_config)),
+            store,
+            reload_interval: opts.tls_reload_interval,
             state: Arc::new(AppState {
                 engine,
                 ready: AtomicBool::new(false),
@@ -176,15 +276,41 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|a| a.local_addr().ok())
+    }
+
+    /// The engine, for tests and benchmarks that look inside.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
     /// Serve until `stop` completes; then stop accepting, let in-flight reviews finish, and return.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<()> {
         let Server {
             listener,
+            admin,
             acceptor,
+            store,
+            reload_interval,
             state,
         } = self;
         let app = router(state.clone());
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
+        let admin_task = admin.map(|l| {
+            let router = admin_router(state.clone());
+            let mut rx = admin_stopped.clone();
+            tokio::spawn(async move {
+                let serve = axum::serve(l, router).with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stopped| *stopped).await;
+                });
+                if let Err(e) = serve.await {
+                    warn!(error = %e, "admin server failed");
+                }
+            })
+        });
+        let reloader = tokio::spawn(reload_loop(store, reload_interval, state.clone()));
         state.ready.store(true, Ordering::Release);
         info!(addr = %listener.local_addr()?, "serving HTTPS");
         tokio::pin!(stop);
@@ -227,8 +353,42 @@ impl Server {
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
             warn!("in-flight reviews did not finish in time");
         }
+        reloader.abort();
+        let _ = admin_stop.send(true);
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
         info!("stopped");
         Ok(())
+    }
+}
+
+/// Check the certificate files at an interval; swap in a changed pair that loads.
+async fn reload_loop(store: Arc<tls::CertStore>, interval: Duration, state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let s = store.clone();
+        let Ok(outcome) = tokio::task::spawn_blocking(move || s.reload_if_changed()).await else {
+            continue;
+        };
+        let m = state.metrics();
+        match outcome {
+            tls::Reload::Unchanged => {}
+            tls::Reload::Reloaded => {
+                m.tls_reloads.get_or_create(&ResultLabels { result: "ok" }).inc();
+                if let Some(t) = tls::not_after(&store.current()) {
+                    m.certificate_expiry.set(t as f64);
+                }
+                info!("serving a new TLS certificate");
+            }
+            tls::Reload::Failed(why) => {
+                m.tls_reloads.get_or_create(&ResultLabels { result: "error" }).inc();
+                tracing::error!(error = %why, "the new TLS certificate does not load; still serving the previous one");
+            }
+        }
     }
 }
 

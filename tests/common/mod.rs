@@ -22,6 +22,8 @@ pub use scopegate_testkit::standin::{BitbucketCloud, Github, Gitlab};
 /// A running scopegate.
 pub struct Harness {
     pub addr: SocketAddr,
+    /// The plain-HTTP admin port.
+    pub admin: SocketAddr,
     pub client: reqwest::Client,
     pub ca_pem: String,
     stop: Option<oneshot::Sender<()>>,
@@ -51,14 +53,15 @@ impl Harness {
         req.extra_sans = vec!["localhost".into(), "127.0.0.1".into()];
         let issued = certs::issue(&req).unwrap();
         certs::write(dir.path(), &issued).unwrap();
-        let server = Server::bind(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls_cert: dir.path().join("tls.crt"),
-            tls_key: dir.path().join("tls.key"),
+        let mut opts = ServeOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path().join("tls.crt"),
+            dir.path().join("tls.key"),
             config,
-        })
-        .await
-        .unwrap();
+        );
+        opts.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        let server = Server::bind(opts).await.unwrap();
+        let admin = server.admin_addr().unwrap();
         let addr = server.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -67,6 +70,7 @@ impl Harness {
         let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
         Self {
             addr,
+            admin,
             client,
             ca_pem: issued.ca_cert,
             stop: Some(tx),
@@ -117,6 +121,22 @@ impl Harness {
 
     pub async fn mutate(&self, review: &ReviewBuilder) -> Value {
         self.review("mutate", review).await
+    }
+
+    /// `GET` on the admin port.
+    pub async fn admin_get(&self, path: &str) -> (StatusCode, String) {
+        let r = reqwest::get(format!("http://{}{path}", self.admin)).await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// The value of one sample in `/metrics` (a line starting with `series`), or 0.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let (_, text) = self.admin_get("/metrics").await;
+        text.lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
     }
 
     pub async fn stop(mut self) {

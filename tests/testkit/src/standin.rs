@@ -729,3 +729,52 @@ impl<'a> BitbucketServer<'a> {
             .await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Faults
+
+/// A responder that reports each request on a channel before answering, so a test can wait for "the
+/// provider has been asked N times" instead of sleeping.
+pub struct Notify {
+    pub tx: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    pub template: ResponseTemplate,
+}
+
+impl Notify {
+    pub fn new(template: ResponseTemplate) -> (Self, std::sync::mpsc::Receiver<()>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (
+            Self {
+                tx: std::sync::Mutex::new(tx),
+                template,
+            },
+            rx,
+        )
+    }
+}
+
+impl wiremock::Respond for Notify {
+    fn respond(&self, _request: &wiremock::Request) -> ResponseTemplate {
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send(());
+        }
+        self.template.clone()
+    }
+}
+
+/// A TCP server on loopback that accepts connections and resets them at once, counting them.
+pub async fn resetting_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // SO_LINGER 0: close sends a RST instead of a FIN.
+            let _ = stream.set_zero_linger();
+            drop(stream);
+        }
+    });
+    (addr, count)
+}

@@ -1,0 +1,219 @@
+//! Upstream manners: at most `providerConcurrency` calls in flight to one provider, and a circuit
+//! breaker that stops calling a provider that rate limits or keeps failing — scopegate answers at once
+//! instead (`unverified`, or from the last known grant) until the provider's `retry-after`, or the
+//! cooldown, has passed; then one call tries again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::config::{BreakerConfig, Provider};
+use crate::metrics::{Metrics, ProviderLabels};
+use crate::providers::{Grant, IntrospectError};
+
+/// The longest a `retry-after` is honoured for, so a wild header cannot stop checks for a day.
+const MAX_BACKOFF: Duration = Duration::from_secs(900);
+
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    trial_in_flight: bool,
+    why: String,
+}
+
+pub struct Upstream {
+    breakers: Mutex<HashMap<String, Breaker>>,
+    permits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    concurrency: usize,
+    config: BreakerConfig,
+    metrics: Arc<Metrics>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Upstream {
+    pub fn new(concurrency: usize, config: BreakerConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            breakers: Mutex::new(HashMap::new()),
+            permits: Mutex::new(HashMap::new()),
+            concurrency,
+            config,
+            metrics,
+        }
+    }
+
+    fn labels(provider: &Provider) -> ProviderLabels {
+        ProviderLabels {
+            provider: provider.host.clone(),
+        }
+    }
+
+    /// Whether a call may go out now; an open circuit answers at once.
+    fn admit(&self, provider: &Provider) -> Result<(), IntrospectError> {
+        let mut breakers = lock(&self.breakers);
+        let b = breakers.entry(provider.api_url.to_string()).or_default();
+        let now = Instant::now();
+        match b.open_until {
+            Some(until) if until > now => Err(IntrospectError::Unavailable {
+                detail: format!(
+                    "scopegate stopped calling it for {}s after {}",
+                    (until - now).as_secs().max(1),
+                    b.why
+                ),
+            }),
+            // Half open: one call tries; the others keep answering at once.
+            Some(_) if b.trial_in_flight => Err(IntrospectError::Unavailable {
+                detail: format!("scopegate is trying it again after {}", b.why),
+            }),
+            Some(_) => {
+                b.trial_in_flight = true;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn record(&self, provider: &Provider, result: &Result<Grant, IntrospectError>) {
+        let mut breakers = lock(&self.breakers);
+        let b = breakers.entry(provider.api_url.to_string()).or_default();
+        b.trial_in_flight = false;
+        let open = |b: &mut Breaker, for_: Duration, why: String| {
+            b.open_until = Some(Instant::now() + for_.min(MAX_BACKOFF));
+            b.why = why;
+        };
+        match result {
+            Err(IntrospectError::RateLimited { detail, retry_after }) => {
+                b.failures += 1;
+                open(b, retry_after.unwrap_or(self.config.cooldown), detail.clone());
+            }
+            Err(IntrospectError::Unavailable { detail }) => {
+                b.failures += 1;
+                if b.failures >= self.config.failure_threshold {
+                    open(
+                        b,
+                        self.config.cooldown,
+                        format!("{} failures in a row ({detail})", b.failures),
+                    );
+                }
+            }
+            // The provider answered: it is healthy, whatever it said about the token.
+            _ => *b = Breaker::default(),
+        }
+        let is_open = i64::from(b.open_until.is_some());
+        self.metrics
+            .circuit_open
+            .get_or_create(&Self::labels(provider))
+            .set(is_open);
+    }
+
+    fn semaphore(&self, provider: &Provider) -> Arc<Semaphore> {
+        lock(&self.permits)
+            .entry(provider.api_url.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
+            .clone()
+    }
+
+    /// Run a provider call under the breaker and the concurrency bound.
+    pub async fn call<F>(&self, provider: &Provider, call: F) -> Result<Grant, IntrospectError>
+    where
+        F: Future<Output = Result<Grant, IntrospectError>>,
+    {
+        if let Err(e) = self.admit(provider) {
+            self.metrics
+                .provider_requests
+                .get_or_create(&crate::metrics::ProviderOutcomeLabels {
+                    provider: provider.host.clone(),
+                    outcome: "circuit_open",
+                })
+                .inc();
+            return Err(e);
+        }
+        let semaphore = self.semaphore(provider);
+        let result = match semaphore.acquire().await {
+            Ok(_permit) => call.await,
+            Err(_) => Err(IntrospectError::Unavailable {
+                detail: "scopegate is shutting down".into(),
+            }),
+        };
+        self.record(provider, &result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProviderKind;
+    use crate::kind::TokenKind;
+
+    fn provider() -> Provider {
+        Provider {
+            kind: ProviderKind::Github,
+            host: "github.com".into(),
+            api_url: url::Url::parse("https://api.github.com").unwrap(),
+            git_url: url::Url::parse("https://github.com").unwrap(),
+        }
+    }
+
+    fn upstream(threshold: u32, cooldown: Duration) -> Upstream {
+        Upstream::new(
+            4,
+            BreakerConfig {
+                failure_threshold: threshold,
+                cooldown,
+            },
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn repeated_failures_open_the_circuit() {
+        let u = upstream(3, Duration::from_secs(60));
+        let p = provider();
+        let fail = || async {
+            Err(IntrospectError::Unavailable {
+                detail: "HTTP 500".into(),
+            })
+        };
+        for _ in 0..3 {
+            let _ = u.call(&p, fail()).await;
+        }
+        let e = u
+            .call(&p, async { unreachable!("the circuit is open") })
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("stopped calling it"), "{e}");
+        assert!(e.to_string().contains("3 failures in a row"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn retry_after_opens_at_once_and_an_answer_closes() {
+        let u = upstream(5, Duration::from_secs(60));
+        let p = provider();
+        let limited = async {
+            Err(IntrospectError::RateLimited {
+                detail: "GitHub is rate limiting (HTTP 429)".into(),
+                retry_after: Some(Duration::ZERO),
+            })
+        };
+        let _ = u.call(&p, limited).await;
+        // retry-after 0: half open at once; one trial goes through and, answered, closes the circuit.
+        assert!(u.call(&p, async { Ok(Grant::new(TokenKind::Classic)) }).await.is_ok());
+        assert!(u.call(&p, async { Ok(Grant::new(TokenKind::Classic)) }).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn refusals_are_answers_not_failures() {
+        let u = upstream(1, Duration::from_secs(60));
+        let p = provider();
+        let _ = u
+            .call(&p, async { Err(IntrospectError::Rejected { detail: "401".into() }) })
+            .await;
+        assert!(u.call(&p, async { Ok(Grant::new(TokenKind::Classic)) }).await.is_ok());
+    }
+}
