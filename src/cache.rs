@@ -2,36 +2,69 @@
 //! of what identifies it (API URL, username, token, and what was probed) — never the token itself.
 //!
 //! Concurrent reviews of the same uncached credential make one provider call and all wait for it
-//! (moka's single flight). Answers about valid tokens live `ttl` (never past the token's own expiry),
-//! refusals `negativeTtl`; provider failures are not cached (the circuit breaker handles those). The last
-//! good answer is also kept for `staleIfError`, to answer from while the provider fails.
+//! (quick_cache's placeholder guard: the first review fetches, the others wait for its answer).
+//! Answers about valid tokens are fresh for `ttl` (never past the token's own expiry), refusals for
+//! `negativeTtl`. A provider failure is shared for a moment with the reviews that waited for it, and
+//! not kept beyond that (the circuit breaker deals with failing providers). The last good answer is also
+//! kept, for `staleIfError`, to answer from while the provider fails. The cache is bounded by
+//! `maxEntries` (S3-FIFO eviction).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moka::Expiry;
 use ring::hmac;
 use ring::rand::SystemRandom;
 
 use crate::config::CacheConfig;
 use crate::metrics::Metrics;
-use crate::providers::{Grant, IntrospectError};
+use crate::providers::{Grant, IntrospectError, Scopes};
 
 /// HMAC-SHA256 of a credential's identity, under a key made at start-up and never stored.
 pub type CacheKey = [u8; 32];
 
-type Answer = Arc<Result<Grant, IntrospectError>>;
+/// How long a provider failure is shared with the reviews that were waiting for the same call.
+const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
+
+/// One provider answer, and until when it may be reused.
+#[derive(Debug)]
+pub struct Entry {
+    pub answer: Result<Grant, IntrospectError>,
+    fetched_at: Instant,
+    fresh_until: Instant,
+}
+
+impl Entry {
+    /// An answer obtained now that is not to be reused.
+    pub fn now(answer: Result<Grant, IntrospectError>) -> Self {
+        let now = Instant::now();
+        Self {
+            answer,
+            fetched_at: now,
+            fresh_until: now,
+        }
+    }
+
+    fn is_failure(&self) -> bool {
+        matches!(
+            self.answer,
+            Err(IntrospectError::RateLimited { .. } | IntrospectError::Unavailable { .. })
+        )
+    }
+}
+
+type Answer = Arc<Entry>;
 
 /// How a credential's answer was obtained.
 #[derive(Debug, Clone)]
 pub enum Fetched {
     /// From the cache.
     Hit(Answer),
-    /// From the provider, now.
+    /// From the provider, now (this review's call, or the one it waited for).
     Miss(Answer),
     /// The provider failed; this is the last good answer, `age` old.
     Stale {
-        grant: Arc<Grant>,
+        last: Answer,
         age: Duration,
         error: IntrospectError,
     },
@@ -40,8 +73,7 @@ pub enum Fetched {
 impl Fetched {
     pub fn result(&self) -> Result<Grant, IntrospectError> {
         match self {
-            Fetched::Hit(a) | Fetched::Miss(a) => a.as_ref().clone(),
-            Fetched::Stale { grant, .. } => Ok(grant.as_ref().clone()),
+            Fetched::Hit(a) | Fetched::Miss(a) | Fetched::Stale { last: a, .. } => a.answer.clone(),
         }
     }
 
@@ -50,55 +82,61 @@ impl Fetched {
     }
 }
 
-struct Lifetimes {
-    ttl: Duration,
-    negative_ttl: Duration,
+/// Distinct scope sets and owners are few, grants many: each is kept once.
+#[derive(Default)]
+struct Interner {
+    scopes: Mutex<HashSet<Scopes>>,
+    owners: Mutex<HashSet<Arc<str>>>,
 }
 
-impl Expiry<CacheKey, Answer> for Lifetimes {
-    fn expire_after_create(&self, _key: &CacheKey, value: &Answer, _created_at: Instant) -> Option<Duration> {
-        Some(match value.as_ref() {
-            Ok(grant) => match grant.expires_at {
-                // Never reuse "valid" past the moment the token stops being valid.
-                Some(exp) => {
-                    let left = exp.as_second() - jiff::Timestamp::now().as_second();
-                    self.ttl.min(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
-                }
-                None => self.ttl,
-            },
-            Err(IntrospectError::Rejected { .. }) => self.negative_ttl,
-            Err(_) => self.ttl,
-        })
+/// Interning stops growing here; beyond it, grants keep their own copies.
+const MAX_INTERNED: usize = 4096;
+
+fn intern<T: ?Sized + std::hash::Hash + Eq>(set: &Mutex<HashSet<Arc<T>>>, value: &mut Arc<T>) {
+    let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(existing) = set.get(&**value) {
+        *value = existing.clone();
+    } else if set.len() < MAX_INTERNED {
+        set.insert(value.clone());
+    }
+}
+
+impl Interner {
+    fn grant(&self, answer: &mut Result<Grant, IntrospectError>) {
+        if let Ok(grant) = answer {
+            if let Some(s) = grant.scopes.as_mut() {
+                intern(&self.scopes, s);
+            }
+            if let Some(o) = grant.owner.as_mut() {
+                intern(&self.owners, o);
+            }
+        }
     }
 }
 
 pub struct GrantCache {
     key: hmac::Key,
-    answers: moka::future::Cache<CacheKey, Answer>,
-    last_good: Option<moka::future::Cache<CacheKey, (Arc<Grant>, Instant)>>,
+    interner: Interner,
+    answers: quick_cache::sync::Cache<CacheKey, Answer>,
+    last_good: Option<quick_cache::sync::Cache<CacheKey, Answer>>,
+    ttl: Duration,
+    negative_ttl: Duration,
+    stale_if_error: Duration,
     metrics: Arc<Metrics>,
 }
 
 impl GrantCache {
     pub fn new(config: &CacheConfig, metrics: Arc<Metrics>) -> Result<Self, ring::error::Unspecified> {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())?;
-        let answers = moka::future::Cache::builder()
-            .max_capacity(config.max_entries)
-            .expire_after(Lifetimes {
-                ttl: config.ttl,
-                negative_ttl: config.negative_ttl,
-            })
-            .build();
-        let last_good = (!config.stale_if_error.is_zero()).then(|| {
-            moka::future::Cache::builder()
-                .max_capacity(config.max_entries)
-                .time_to_live(config.stale_if_error)
-                .build()
-        });
+        let capacity = usize::try_from(config.max_entries).unwrap_or(usize::MAX);
         Ok(Self {
             key,
-            answers,
-            last_good,
+            interner: Interner::default(),
+            answers: quick_cache::sync::Cache::new(capacity),
+            last_good: (!config.stale_if_error.is_zero()).then(|| quick_cache::sync::Cache::new(capacity)),
+            ttl: config.ttl,
+            negative_ttl: config.negative_ttl,
+            stale_if_error: config.stale_if_error,
             metrics,
         })
     }
@@ -116,55 +154,102 @@ impl GrantCache {
         out
     }
 
-    /// The cached answer, or `fetch`'s — run once however many reviews ask at the same time.
-    pub async fn get_or_fetch<F>(&self, key: CacheKey, fetch: F) -> Fetched
-    where
-        F: Future<Output = Result<Grant, IntrospectError>>,
-    {
-        if let Some(answer) = self.answers.get(&key).await {
-            self.metrics.cache_hits.inc();
-            return Fetched::Hit(answer);
+    /// How long an answer is fresh.
+    fn lifetime(&self, answer: &Result<Grant, IntrospectError>) -> Duration {
+        match answer {
+            Ok(grant) => match grant.expires_at {
+                // Never reuse "valid" past the moment the token stops being valid.
+                Some(exp) => {
+                    let left = exp.as_second() - jiff::Timestamp::now().as_second();
+                    self.ttl.min(Duration::from_secs(u64::try_from(left).unwrap_or(0)))
+                }
+                None => self.ttl,
+            },
+            Err(IntrospectError::Rejected { .. }) => self.negative_ttl,
+            Err(IntrospectError::NotIntrospectable { .. }) => self.ttl,
+            Err(_) => FAILURE_SHARED_FOR,
         }
-        self.metrics.cache_misses.inc();
-        let outcome = self
-            .answers
-            .try_get_with(key, async {
-                match fetch.await {
-                    // Provider failures are not answers: not cached, shared only with concurrent waiters.
-                    Err(e @ (IntrospectError::RateLimited { .. } | IntrospectError::Unavailable { .. })) => Err(e),
-                    other => Ok(Arc::new(other)),
-                }
-            })
-            .await;
-        self.metrics
-            .cache_entries
-            .set(i64::try_from(self.answers.entry_count()).unwrap_or(i64::MAX));
-        match outcome {
-            Ok(answer) => {
-                if let (Some(last), Ok(grant)) = (&self.last_good, answer.as_ref()) {
-                    last.insert(key, (Arc::new(grant.clone()), Instant::now())).await;
-                }
-                Fetched::Miss(answer)
-            }
-            Err(error) => {
-                let error = error.as_ref().clone();
-                if let Some(last) = &self.last_good
-                    && let Some((grant, at)) = last.get(&key).await
-                {
-                    return Fetched::Stale {
-                        grant,
-                        age: at.elapsed(),
-                        error,
+    }
+
+    /// The cached answer, or the answer of the call `fetch` makes — made once however many reviews ask
+    /// at the same time. The call is only built on a miss, and on the heap: a provider call's state is
+    /// large, and a cache hit should not carry it.
+    pub async fn get_or_fetch<F, Fut>(&self, key: CacheKey, fetch: F) -> Fetched
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Grant, IntrospectError>>,
+    {
+        let asked_at = Instant::now();
+        let mut fetch = Some(fetch);
+        loop {
+            match self.answers.get_value_or_guard_async(&key).await {
+                Ok(entry) if entry.fresh_until > Instant::now() => {
+                    // Fetched after this review asked: it waited for the call, so it is a miss.
+                    let waited = entry.fetched_at >= asked_at;
+                    if waited {
+                        self.metrics.cache_misses.inc();
+                    } else {
+                        self.metrics.cache_hits.inc();
+                    }
+                    if entry.is_failure() {
+                        return self.stale_or(key, entry);
+                    }
+                    return if waited {
+                        Fetched::Miss(entry)
+                    } else {
+                        Fetched::Hit(entry)
                     };
                 }
-                Fetched::Miss(Arc::new(Err(error)))
+                Ok(expired) => {
+                    // Retire it (unless another review already replaced it) and ask again.
+                    self.answers.remove_if(&key, |current| Arc::ptr_eq(current, &expired));
+                }
+                Err(guard) => {
+                    self.metrics.cache_misses.inc();
+                    let Some(fetch) = fetch.take() else {
+                        // Unreachable: a review takes the guard at most once, and returns after.
+                        continue;
+                    };
+                    let mut answer = Box::pin(fetch()).await;
+                    self.interner.grant(&mut answer);
+                    let now = Instant::now();
+                    let entry = Arc::new(Entry {
+                        fresh_until: now + self.lifetime(&answer),
+                        fetched_at: now,
+                        answer,
+                    });
+                    let _ = guard.insert(entry.clone());
+                    self.metrics
+                        .cache_entries
+                        .set(i64::try_from(self.answers.len()).unwrap_or(i64::MAX));
+                    if entry.is_failure() {
+                        return self.stale_or(key, entry);
+                    }
+                    if let (Some(last), Ok(_)) = (&self.last_good, &entry.answer) {
+                        last.insert(key, entry.clone());
+                    }
+                    return Fetched::Miss(entry);
+                }
             }
         }
     }
 
-    /// Entries held (approximate, as moka counts them).
+    /// After a failure: the last good answer if it is recent enough, else the failure.
+    fn stale_or(&self, key: CacheKey, failure: Answer) -> Fetched {
+        let last = self.last_good.as_ref().and_then(|c| c.get(&key));
+        match (last, &failure.answer) {
+            (Some(last), Err(error)) if last.fetched_at.elapsed() <= self.stale_if_error => Fetched::Stale {
+                age: last.fetched_at.elapsed(),
+                error: error.clone(),
+                last,
+            },
+            _ => Fetched::Miss(failure),
+        }
+    }
+
+    /// Answers held.
     pub fn len(&self) -> u64 {
-        self.answers.entry_count()
+        self.answers.len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
@@ -179,8 +264,12 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn cache(stale: Duration) -> GrantCache {
+        cache_with(stale, Duration::from_secs(60))
+    }
+
+    fn cache_with(stale: Duration, ttl: Duration) -> GrantCache {
         let config = CacheConfig {
-            ttl: Duration::from_secs(60),
+            ttl,
             negative_ttl: Duration::from_secs(1),
             max_entries: 100,
             stale_if_error: stale,
@@ -206,7 +295,7 @@ mod tests {
         for _ in 0..50 {
             let (c, calls) = (c.clone(), calls.clone());
             tasks.push(tokio::spawn(async move {
-                c.get_or_fetch(key, async {
+                c.get_or_fetch(key, || async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::task::yield_now().await;
                     Ok(Grant::new(TokenKind::Classic))
@@ -219,19 +308,64 @@ mod tests {
             assert!(t.await.unwrap().is_ok());
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(c.get_or_fetch(key, async { unreachable!() }).await.hit());
+        assert!(c.get_or_fetch(key, || async { unreachable!() }).await.hit());
     }
 
     #[tokio::test]
-    async fn failures_are_not_cached_but_the_last_good_answer_is_used() {
-        let c = cache(Duration::from_secs(60));
+    async fn expired_answers_are_asked_again_and_failures_fall_back_to_the_last_good_one() {
+        let c = cache_with(Duration::from_secs(60), Duration::ZERO);
         let key = c.key(&[b"t"]);
         let down = || async { Err(IntrospectError::Unavailable { detail: "503".into() }) };
-        assert!(matches!(c.get_or_fetch(key, down()).await, Fetched::Miss(a) if a.is_err()));
-        assert!(!c.get_or_fetch(key, down()).await.hit(), "a failure is asked again");
+        assert!(matches!(c.get_or_fetch(key, &down).await, Fetched::Miss(a) if a.answer.is_err()));
         let key2 = c.key(&[b"t2"]);
-        let _ = c.get_or_fetch(key2, async { Ok(Grant::new(TokenKind::Classic)) }).await;
-        c.answers.invalidate(&key2).await;
-        assert!(matches!(c.get_or_fetch(key2, down()).await, Fetched::Stale { .. }));
+        assert!(
+            c.get_or_fetch(key2, || async { Ok(Grant::new(TokenKind::Classic)) })
+                .await
+                .result()
+                .is_ok()
+        );
+        // ttl 0: the answer is never fresh, so the next review asks again — and the provider is down.
+        match c.get_or_fetch(key2, down).await {
+            Fetched::Stale { last, error, .. } => {
+                assert!(last.answer.is_ok());
+                assert!(error.to_string().contains("503"));
+            }
+            other => panic!("expected the last good answer, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn equal_scope_sets_and_owners_are_stored_once() {
+        let c = cache(Duration::ZERO);
+        let grant = || {
+            let mut g = Grant::new(TokenKind::Classic);
+            g.scopes = Some(crate::providers::parse_scope_list("repo, user"));
+            g.owner = Some("bot".into());
+            Ok(g)
+        };
+        let a = c
+            .get_or_fetch(c.key(&[b"a"]), || async { grant() })
+            .await
+            .result()
+            .unwrap();
+        let b = c
+            .get_or_fetch(c.key(&[b"b"]), || async { grant() })
+            .await
+            .result()
+            .unwrap();
+        assert!(Arc::ptr_eq(a.scopes.as_ref().unwrap(), b.scopes.as_ref().unwrap()));
+        assert!(Arc::ptr_eq(a.owner.as_ref().unwrap(), b.owner.as_ref().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn refusals_live_their_own_time() {
+        let c = cache(Duration::ZERO);
+        let key = c.key(&[b"bad"]);
+        let refused = async { Err(IntrospectError::Rejected { detail: "401".into() }) };
+        assert!(!c.get_or_fetch(key, || refused).await.hit());
+        assert!(
+            c.get_or_fetch(key, || async { unreachable!() }).await.hit(),
+            "cached for negativeTtl"
+        );
     }
 }

@@ -138,6 +138,24 @@ impl SecretObject {
         }
     }
 
+    /// Take the Secret out of a dynamic object without copying it.
+    pub fn from_dynamic_owned(obj: DynamicObject) -> Self {
+        let DynamicObject { metadata: m, data, .. } = obj;
+        let (data, string_data) = match data {
+            Value::Object(mut map) => (map.remove("data"), map.remove("stringData")),
+            _ => (None, None),
+        };
+        Self {
+            namespace: m.namespace.unwrap_or_default(),
+            name: m.name.unwrap_or_default(),
+            generate_name: m.generate_name.unwrap_or_default(),
+            labels: m.labels.unwrap_or_default(),
+            annotations: m.annotations.unwrap_or_default(),
+            data,
+            string_data,
+        }
+    }
+
     /// `name`, or `generateName` when the API server has not named it yet.
     pub fn display_name(&self) -> &str {
         if self.name.is_empty() {
@@ -180,19 +198,22 @@ impl SecretObject {
                 return Err(Malformed::new(format!("data.{key}"), "is not a base64 string"));
             }
         };
-        let bytes = Zeroizing::new(
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded.as_bytes())
-                .map_err(|_| {
-                    Malformed::new(
-                        format!("data.{key}"),
-                        "is not valid base64 (encode the value with `echo -n 'VALUE' | base64 -w0`, or put it in stringData)",
-                    )
-                })?,
-        );
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Malformed::new(format!("data.{key}"), "does not decode to UTF-8 text"))?;
-        Ok(Some(Zeroizing::new(text.to_owned())))
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_bytes())
+            .map_err(|_| {
+                Malformed::new(
+                    format!("data.{key}"),
+                    "is not valid base64 (encode the value with `echo -n 'VALUE' | base64 -w0`, or put it in stringData)",
+                )
+            })?;
+        // The decoded bytes become the string in place; on failure they are wiped.
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Some(Zeroizing::new(text))),
+            Err(e) => {
+                drop(Zeroizing::new(e.into_bytes()));
+                Err(Malformed::new(format!("data.{key}"), "does not decode to UTF-8 text"))
+            }
+        }
     }
 
     fn field_name(&self, key: &str) -> String {
@@ -450,10 +471,6 @@ impl CredentialFields {
     }
 }
 
-fn non_empty(v: &Option<Zeroizing<String>>) -> Option<&str> {
-    v.as_deref().map(String::as_str).filter(|s| !s.is_empty())
-}
-
 fn whitespace_problem(secret: &SecretObject, key: &str, value: &str) -> Option<Malformed> {
     if value.trim() == value {
         return None;
@@ -589,13 +606,20 @@ pub fn classify(secret: &SecretObject) -> Subject {
             return Subject::Malformed { role, problem };
         }
     }
+    let CredentialFields {
+        url: url_field,
+        username,
+        password,
+        bearer_token,
+    } = fields;
+    let present = |v: Option<Zeroizing<String>>| v.filter(|s| !s.is_empty());
     // Argo CD prefers HTTPS credentials over every other kind when both are present.
-    let token = match (non_empty(&fields.bearer_token), non_empty(&fields.password)) {
+    let token = match (present(bearer_token), present(password)) {
         (Some(t), _) => Some((TokenField::BearerToken, t)),
         (None, Some(t)) => Some((TokenField::Password, t)),
         (None, None) => None,
     };
-    let url_text = non_empty(&fields.url);
+    let url_text = url_field.as_deref().map(String::as_str).filter(|s| !s.is_empty());
     let url = match url_text.map(RepoUrl::parse) {
         Some(None) => {
             return Subject::Malformed {
@@ -649,8 +673,8 @@ pub fn classify(secret: &SecretObject) -> Subject {
         role,
         url,
         repo_type,
-        username: non_empty(&fields.username).map(str::to_owned),
-        token: Token::new(token.to_owned()),
+        username: present(username).map(|u| u.to_string()),
+        token: Token::from_zeroizing(token),
         token_field,
     }))
 }

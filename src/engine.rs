@@ -136,18 +136,25 @@ impl Engine {
 
     /// Ask a provider through the cache, the circuit breaker and the concurrency bound, and within the
     /// admission deadline.
-    async fn fetch<F>(&self, provider: &Provider, key_parts: &[&[u8]], call: F, deadline: Option<Instant>) -> Fetched
+    async fn fetch<F, Fut>(
+        &self,
+        provider: &Provider,
+        key_parts: &[&[u8]],
+        call: F,
+        deadline: Option<Instant>,
+    ) -> Fetched
     where
-        F: std::future::Future<Output = Result<Grant, IntrospectError>>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Grant, IntrospectError>>,
     {
         let key = self.cache.key(key_parts);
-        let fetched = self.cache.get_or_fetch(key, self.upstream.call(provider, call));
+        let fetched = self.cache.get_or_fetch(key, || self.upstream.call(provider, call()));
         match deadline {
             None => fetched.await,
             Some(d) => tokio::time::timeout_at(d, fetched).await.unwrap_or_else(|_| {
-                Fetched::Miss(Arc::new(Err(IntrospectError::Unavailable {
+                Fetched::Miss(Arc::new(crate::cache::Entry::now(Err(IntrospectError::Unavailable {
                     detail: "no answer before the admission deadline".into(),
-                })))
+                }))))
             }),
         }
     }
@@ -155,12 +162,13 @@ impl Engine {
     /// Judge a Secret.
     pub async fn judge(&self, secret: &SecretObject, ctx: &ReviewContext) -> Decision {
         let checked_at = Timestamp::now();
-        let (role, mut verdict, mut problems, mut scene) = match credential::classify(secret) {
+        let subject = credential::classify(secret);
+        let (role, mut verdict, mut problems, mut scene) = match &subject {
             Subject::Ignored => return Decision::ignored(),
             Subject::Malformed { role, problem } => {
                 let mut v = Verdict::new(Outcome::Invalid, Some(role.effective));
                 v.reason = Some(format!("{} {}", problem.field, problem.problem));
-                (role, v, vec![Problem::Malformed(problem)], Scene::default())
+                (role, v, vec![Problem::Malformed(problem.clone())], Scene::default())
             }
             Subject::NotAToken { role, url, what } => {
                 let mut v = Verdict::new(Outcome::NotAToken, Some(role.effective));
@@ -170,12 +178,12 @@ impl Engine {
                 (role, v, Vec::new(), Scene::default())
             }
             Subject::Token(cred) => {
-                let (v, p, scene) = self.judge_token(&cred, secret, ctx, checked_at).await;
-                (cred.role.clone(), v, p, scene)
+                let (v, p, scene) = self.judge_token(cred, secret, ctx, checked_at).await;
+                (&cred.role, v, p, scene)
             }
             Subject::GithubApp(app) => {
-                let (v, p, scene) = self.judge_app(&app, secret, ctx, checked_at).await;
-                (app.role.clone(), v, p, scene)
+                let (v, p, scene) = self.judge_app(app, secret, ctx, checked_at).await;
+                (&app.role, v, p, scene)
             }
         };
         if let Some(asked) = &role.ignored_request {
@@ -191,11 +199,10 @@ impl Engine {
         let ctx_words = report::Context {
             namespace: &secret.namespace,
             name: secret.display_name(),
-            provider: scene.provider.as_ref(),
+            provider: scene.provider,
             verdict: &verdict,
             token_field: scene.token_field,
-            repo_url: scene.repo_url.clone(),
-            repo_owner: scene.repo_owner.clone(),
+            repo: scene.repo,
             config: &self.config,
         };
         let findings = problems
@@ -244,28 +251,26 @@ impl Engine {
         false
     }
 
-    async fn judge_token(
-        &self,
-        cred: &Credential,
+    async fn judge_token<'a>(
+        &'a self,
+        cred: &'a Credential,
         secret: &SecretObject,
         ctx: &ReviewContext,
         now: Timestamp,
-    ) -> (Verdict, Vec<Problem>, Scene) {
+    ) -> (Verdict, Vec<Problem>, Scene<'a>) {
         let role = cred.role.effective;
-        let provider = self.config.provider_for_host(&cred.url.host).cloned();
+        let provider = self.config.provider_for_host(&cred.url.host);
         let mut scene = Scene {
-            provider: provider.clone(),
+            provider,
             token_field: Some(cred.token_field),
-            repo_url: Some(cred.url.display()),
-            repo_owner: cred.url.path.first().cloned(),
+            repo: Some(&cred.url),
             cache_hit: None,
         };
         let mut problems = Vec::new();
         let mut v = Verdict::new(Outcome::Unverified, Some(role));
-        v.provider = provider.as_ref().map(|p| p.kind);
-        if let Some(p) = &provider {
-            v.token_kind = Some(kind::detect(p.kind, &cred.token).as_str());
-        }
+        v.provider = provider.map(|p| p.kind);
+        let detected = provider.map(|p| kind::detect(p.kind, &cred.token));
+        v.token_kind = detected.map(TokenKind::as_str);
         if self.skip(secret, ctx, &mut problems) {
             v.outcome = Outcome::Skipped;
             return (v, problems, scene);
@@ -297,11 +302,22 @@ impl Engine {
             problems.push(Problem::ForeignToken { token_provider: other });
             return (v, problems, scene);
         }
-        let kind = kind::detect(provider.kind, &cred.token);
+        let kind = detected.unwrap_or(TokenKind::Unknown);
         let repo_path = cred.url.repo_path();
-        let targets = credential::probe_targets(secret, &cred.url, self.config.shared_configuration_repo.as_deref());
+        // Kinds whose answer depends on the repositories probed; for the others (a classic token's
+        // scopes, an access token's headers) the answer is the token's alone.
+        let probes = match provider.kind {
+            ProviderKind::Github => matches!(kind, TokenKind::FineGrained | TokenKind::Unknown),
+            ProviderKind::Gitlab | ProviderKind::BitbucketServer => true,
+            ProviderKind::BitbucketCloud => false,
+        };
+        let targets = if probes {
+            credential::probe_targets(secret, &cred.url, self.config.shared_configuration_repo.as_deref())
+        } else {
+            Vec::new()
+        };
         let wanted = match provider.kind {
-            ProviderKind::Github => policy::required(ScopeFamily::GithubPermissions, role),
+            ProviderKind::Github if probes => policy::required(ScopeFamily::GithubPermissions, role),
             ProviderKind::BitbucketServer => policy::required(ScopeFamily::BitbucketServer, role),
             _ => &[],
         };
@@ -314,59 +330,58 @@ impl Engine {
             targets: &targets,
             wanted,
         };
-        let field = cred.token_field.key().as_bytes();
         let username = cred.username.as_deref().unwrap_or_default().as_bytes();
-        let targets_key = targets.join("\n");
-        let wanted_key = wanted.join(",");
-        let parts: [&[u8]; 9] = [
+        let (targets_key, wanted_key) = if probes {
+            (targets.join("\n"), wanted.join(","))
+        } else {
+            (String::new(), String::new())
+        };
+        let key: &[&[u8]] = &[
             b"token",
             provider.api_url.as_str().as_bytes(),
-            provider.git_url.as_str().as_bytes(),
             username,
             cred.token.expose().as_bytes(),
-            field,
-            repo_path.as_bytes(),
+            provider.git_url.as_str().as_bytes(),
+            cred.token_field.key().as_bytes(),
+            if probes { repo_path.as_bytes() } else { b"" },
             targets_key.as_bytes(),
             wanted_key.as_bytes(),
         ];
         let fetched = self
             .fetch(
-                &provider,
-                &parts,
-                self.client.introspect(&provider, &request),
+                provider,
+                key,
+                || self.client.introspect(provider, &request),
                 ctx.deadline,
             )
             .await;
-        let (v, found) = self.judged(&provider, kind, role, &fetched, now, &mut scene);
+        let (v, found) = self.judged(provider, kind, role, &fetched, now, &mut scene);
         problems.extend(found);
-        scene.provider = Some(provider);
         (v, problems, scene)
     }
 
-    async fn judge_app(
-        &self,
-        app: &AppCredential,
+    async fn judge_app<'a>(
+        &'a self,
+        app: &'a AppCredential,
         secret: &SecretObject,
         ctx: &ReviewContext,
         now: Timestamp,
-    ) -> (Verdict, Vec<Problem>, Scene) {
+    ) -> (Verdict, Vec<Problem>, Scene<'a>) {
         let role = app.role.effective;
         let provider = match &app.enterprise_base_url {
             Some(api) => self.config.provider_for_api(api),
             None => self.config.provider_for_host(&app.url.host),
         }
-        .filter(|p| p.kind == ProviderKind::Github)
-        .cloned();
+        .filter(|p| p.kind == ProviderKind::Github);
         let mut scene = Scene {
-            provider: provider.clone(),
+            provider,
             token_field: None,
-            repo_url: Some(app.url.display()),
-            repo_owner: app.url.path.first().cloned(),
+            repo: Some(&app.url),
             cache_hit: None,
         };
         let mut problems = Vec::new();
         let mut v = Verdict::new(Outcome::Unverified, Some(role));
-        v.provider = provider.as_ref().map(|p| p.kind);
+        v.provider = provider.map(|p| p.kind);
         v.token_kind = Some(TokenKind::GithubApp.as_str());
         if self.skip(secret, ctx, &mut problems) {
             v.outcome = Outcome::Skipped;
@@ -399,15 +414,14 @@ impl Engine {
         ];
         let fetched = self
             .fetch(
-                &provider,
+                provider,
                 &parts,
-                self.client.introspect_app(&provider, &request),
+                || self.client.introspect_app(provider, &request),
                 ctx.deadline,
             )
             .await;
-        let (v, found) = self.judged(&provider, TokenKind::GithubApp, role, &fetched, now, &mut scene);
+        let (v, found) = self.judged(provider, TokenKind::GithubApp, role, &fetched, now, &mut scene);
         problems.extend(found);
-        scene.provider = Some(provider);
         (v, problems, scene)
     }
 
@@ -419,7 +433,7 @@ impl Engine {
         role: crate::credential::Role,
         fetched: &Fetched,
         now: Timestamp,
-        scene: &mut Scene,
+        scene: &mut Scene<'_>,
     ) -> (Verdict, Vec<Problem>) {
         scene.cache_hit = Some(fetched.hit());
         let (v, mut found) = policy::evaluate(provider.kind, kind, role, &fetched.result(), now, &self.config);
@@ -449,12 +463,11 @@ impl Engine {
 
 /// What a message may refer to beyond the verdict.
 #[derive(Default)]
-struct Scene {
-    provider: Option<Provider>,
+struct Scene<'a> {
+    provider: Option<&'a Provider>,
     token_field: Option<credential::TokenField>,
-    repo_url: Option<String>,
-    /// The organisation or user the URL points into (for pre-filled token forms).
-    repo_owner: Option<String>,
+    /// The Secret's URL (for messages, and the owner in pre-filled token forms).
+    repo: Option<&'a credential::RepoUrl>,
     cache_hit: Option<bool>,
 }
 

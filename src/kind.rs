@@ -132,7 +132,7 @@ fn gitlab_kind(token: &Token) -> Option<TokenKind> {
     let s = token.expose();
     GITLAB_PREFIXES
         .iter()
-        .find(|(p, _)| s.starts_with(p) || s.contains(&format!("-{p}")))
+        .find(|(p, _)| s.starts_with(p) || s.match_indices(p).any(|(i, _)| i > 0 && s.as_bytes()[i - 1] == b'-'))
         .map(|&(_, k)| k)
 }
 

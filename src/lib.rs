@@ -14,6 +14,8 @@ pub mod config;
 pub mod credential;
 pub mod engine;
 pub mod kind;
+pub mod logfmt;
+pub mod logsink;
 pub mod metrics;
 pub mod policy;
 pub mod providers;

@@ -8,17 +8,19 @@ use scopegate::cli::{CertsArgs, Cli, Command, LogFormat, ServeArgs};
 use scopegate::config::Config;
 use scopegate::{certs, server};
 
-/// Logs go to stderr through a writer thread, so a review never waits on the terminal or the log
-/// collector; the buffer blocks rather than drops when full (nothing lost). The guard flushes on exit.
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr through a buffer that a writer thread empties every few milliseconds: a review
+/// never waits on the terminal or the log collector, and nothing is dropped (see `logsink`). The guard
+/// flushes what is left on exit.
+fn init_logging(format: LogFormat) -> scopegate::logsink::LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
+    let (writer, guard) = scopegate::logsink::start(std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.with_ansi(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .fmt_fields(scopegate::logfmt::LeanFields)
+            .init(),
     }
     guard
 }
@@ -88,3 +90,6 @@ fn certs_cmd(args: CertsArgs) -> Result<std::process::ExitCode> {
     println!("{}", issued.ca_bundle());
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -14,9 +14,8 @@ pub struct Context<'a> {
     pub provider: Option<&'a Provider>,
     pub verdict: &'a Verdict,
     pub token_field: Option<TokenField>,
-    pub repo_url: Option<String>,
-    /// The organisation or user the URL points into.
-    pub repo_owner: Option<String>,
+    /// The Secret's repository URL.
+    pub repo: Option<&'a crate::credential::RepoUrl>,
     pub config: &'a Config,
 }
 
@@ -27,6 +26,11 @@ impl Context<'_> {
         } else {
             format!("{}/{}", self.namespace, self.name)
         }
+    }
+
+    /// The organisation or user the URL points into (for pre-filled token forms).
+    fn repo_owner(&self) -> Option<&str> {
+        self.repo.and_then(|r| r.path.first()).map(String::as_str)
     }
 
     fn provider_name(&self) -> &'static str {
@@ -51,11 +55,12 @@ fn kind_words(kind: &str) -> Option<&'static str> {
     crate::kind::TokenKind::from_name(kind).map(|k| k.describe())
 }
 
-fn list(items: &[String]) -> String {
-    if items.is_empty() {
+fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = items.into_iter().map(String::as_str).collect();
+    if v.is_empty() {
         "no scopes".to_owned()
     } else {
-        items.join(", ")
+        v.join(", ")
     }
 }
 
@@ -128,7 +133,7 @@ fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
             let host = ctx.provider.map(|p| p.host.as_str()).unwrap_or("github.com");
             format!(
                 "Create a fine-grained token with the permissions the {role} role needs ({scopes}) on the repositories Argo CD uses at {} and put it in Secret {secret}.",
-                fine_grained_form_link(host, role, ctx.repo_owner.as_deref(), &secret)
+                fine_grained_form_link(host, role, ctx.repo_owner(), &secret)
             )
         }
         ScopeFamily::BitbucketCloud => format!(
@@ -175,7 +180,7 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
                 ctx.token_words(),
                 if missing.len() == 1 { "" } else { "s" },
                 missing.join(", "),
-                list(&ctx.verdict.scopes),
+                list(ctx.verdict.scopes.iter()),
                 advice(ctx, *family)
             )
         }
@@ -195,7 +200,7 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
             "the token in {} looks like a {} token, but {} is on {}; scopegate did not send it there. Use a {} token for this repository.",
             ctx.field(),
             token_provider.display_name(),
-            ctx.repo_url.as_deref().unwrap_or("the URL"),
+            ctx.repo.map(|r| r.display()).unwrap_or_else(|| "the URL".into()),
             ctx.provider_name(),
             ctx.provider_name()
         ),
@@ -393,7 +398,7 @@ mod tests {
         let mut v = Verdict::new(Outcome::Insufficient, Some(Role::Runtime));
         v.provider = Some(ProviderKind::Github);
         v.token_kind = Some("classic");
-        v.scopes = vec!["repo".into(), "user".into()];
+        v.scopes = std::sync::Arc::new(["repo".to_owned(), "user".to_owned()].into_iter().collect());
         v.missing = vec!["admin:repo_hook".into()];
         v.owner = Some("octocat".into());
         let config = Config::default();
@@ -403,8 +408,7 @@ mod tests {
             provider: Some(&p),
             verdict: &v,
             token_field: Some(TokenField::Password),
-            repo_url: None,
-            repo_owner: Some("acme".into()),
+            repo: None,
             config: &config,
         };
         let m = message(

@@ -101,18 +101,56 @@ fn redact_serde(msg: &str) -> String {
     }
 }
 
-/// Serialise a response review. kube-core writes `response.patch` (Go `[]byte`) as an array of numbers;
-/// the API server's decoder accepts that, but the documented wire form is a base64 string, which is what
-/// scopegate sends.
-pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Result<Value, serde_json::Error> {
+/// The response review as it goes on the wire: kube's `AdmissionResponse` fields, except that
+/// `patch` (Go `[]byte`) is a base64 string. kube-core writes it as an array of numbers, which the API
+/// server's decoder accepts, but the documented wire form is the string.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    response: WireResponse<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a kube::core::Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    audit_annotations: &'a std::collections::HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a Vec<String>>,
+}
+
+/// Serialise a response review for the wire.
+pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Result<Vec<u8>, serde_json::Error> {
     use base64::Engine as _;
-    let mut v = serde_json::to_value(review)?;
-    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref())
-        && let Some(slot) = v.pointer_mut("/response/patch")
-    {
-        *slot = Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
-    }
-    Ok(v)
+    let Some(res) = review.response.as_ref() else {
+        return serde_json::to_vec(review);
+    };
+    let patch = res
+        .patch
+        .as_ref()
+        .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
+    serde_json::to_vec(&WireReview {
+        api_version: &review.types.api_version,
+        kind: &review.types.kind,
+        response: WireResponse {
+            uid: &res.uid,
+            allowed: res.allowed,
+            status: &res.result,
+            patch_type: patch.as_ref().map(|_| "JSONPatch"),
+            patch,
+            audit_annotations: &res.audit_annotations,
+            warnings: res.warnings.as_ref(),
+        },
+    })
 }
 
 /// Parse the API server's `?timeout=` (a Go duration such as `10s`, `1m0s` or `2.5s`).
@@ -157,6 +195,7 @@ pub fn deadline(timeout: Option<Duration>, start: Instant) -> Instant {
 /// What happened, for the log line and the metrics.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    pub uid: String,
     pub namespace: String,
     pub name: String,
     pub operation: &'static str,
@@ -187,10 +226,11 @@ fn is_secret(req: &AdmissionRequest<DynamicObject>) -> bool {
 pub async fn review(
     engine: &Engine,
     webhook: Webhook,
-    req: &AdmissionRequest<DynamicObject>,
+    req: AdmissionRequest<DynamicObject>,
     deadline: Option<Instant>,
 ) -> (AdmissionReview<DynamicObject>, Summary) {
     let mut summary = Summary {
+        uid: req.uid.clone(),
         namespace: req.namespace.clone().unwrap_or_default(),
         name: req.name.clone(),
         operation: operation(&req.operation),
@@ -200,11 +240,18 @@ pub async fn review(
         cache_hit: None,
         expires_at: None,
     };
-    let res = AdmissionResponse::from(req);
-    if !is_secret(req) || !matches!(req.operation, Operation::Create | Operation::Update) {
+    let res = AdmissionResponse::from(&req);
+    if !is_secret(&req) || !matches!(req.operation, Operation::Create | Operation::Update) {
         return (res.into_review(), summary);
     }
-    let Some(obj) = &req.object else {
+    let is_update = req.operation == Operation::Update;
+    let AdmissionRequest {
+        object,
+        old_object,
+        user_info,
+        ..
+    } = req;
+    let Some(obj) = object else {
         summary.allowed = false;
         let res = deny(
             res,
@@ -214,17 +261,15 @@ pub async fn review(
         );
         return (res.into_review(), summary);
     };
-    let secret = SecretObject::from_dynamic(obj);
+    // The request is ours: the object moves into the engine's view of it, no copy.
+    let secret = SecretObject::from_dynamic_owned(obj);
     if summary.name.is_empty() {
         summary.name = secret.display_name().to_owned();
     }
     let ctx = ReviewContext {
-        old: match req.operation {
-            Operation::Update => req.old_object.as_ref().map(SecretObject::from_dynamic),
-            _ => None,
-        },
-        username: req.user_info.username.clone().unwrap_or_default(),
-        groups: req.user_info.groups.clone().unwrap_or_default(),
+        old: old_object.filter(|_| is_update).map(SecretObject::from_dynamic_owned),
+        username: user_info.username.unwrap_or_default(),
+        groups: user_info.groups.unwrap_or_default(),
         deadline,
     };
     let decision = engine.judge(&secret, &ctx).await;
@@ -236,7 +281,7 @@ pub async fn review(
     summary.expires_at = verdict.expires_at;
     let res = match webhook {
         Webhook::Validate => validate(res, &decision, engine.config().mode, &secret),
-        Webhook::Mutate => mutate(res, &decision, verdict, obj),
+        Webhook::Mutate => mutate(res, &decision, verdict, &secret),
     };
     summary.allowed = res.allowed;
     (res.into_review(), summary)
@@ -259,6 +304,9 @@ fn warnings<'a>(subject: &str, texts: impl Iterator<Item = &'a str>) -> Option<V
 
 /// The validating webhook: enforce, warn or record, by mode.
 fn validate(res: AdmissionResponse, decision: &Decision, mode: Mode, secret: &SecretObject) -> AdmissionResponse {
+    if decision.findings.is_empty() {
+        return res;
+    }
     let subject = report::subject(&secret.namespace, secret.display_name());
     let denials: Vec<(u16, &str)> = decision.denials().collect();
     match mode {
@@ -319,9 +367,11 @@ pub fn annotations(v: &Verdict, checked_at: jiff::Timestamp) -> BTreeMap<&'stati
     if let Some(r) = v.role {
         a.insert(ROLE, r.as_str().to_owned());
     }
-    let mut scopes = v.scopes.clone();
-    scopes.sort();
-    a.insert(SCOPES, scopes.join(","));
+    // A BTreeSet: already sorted.
+    a.insert(
+        SCOPES,
+        v.scopes.iter().map(String::as_str).collect::<Vec<_>>().join(","),
+    );
     a.insert(MISSING, v.missing.join(","));
     a.insert(EXCESS, v.excess.join(","));
     if let Some(t) = v.expires_at {
@@ -342,9 +392,11 @@ fn pointer(key: &str) -> PointerBuf {
     PointerBuf::from_tokens(["metadata", "annotations", key])
 }
 
-/// The JSON patch that makes the object's `scopegate.dev/` annotations exactly `wanted` (inputs kept).
-pub fn annotation_patch(obj: &DynamicObject, wanted: &BTreeMap<&'static str, String>) -> Patch {
-    let Some(existing) = &obj.metadata.annotations else {
+/// The JSON patch that makes the object's `scopegate.dev/` annotations exactly `wanted` (inputs kept),
+/// given the annotations it has.
+pub fn annotation_patch(existing: &BTreeMap<String, String>, wanted: &BTreeMap<&'static str, String>) -> Patch {
+    if existing.is_empty() {
+        // Absent or empty: one `add` of the whole map creates (or replaces) it.
         let map: serde_json::Map<String, Value> = wanted
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
@@ -353,7 +405,7 @@ pub fn annotation_patch(obj: &DynamicObject, wanted: &BTreeMap<&'static str, Str
             path: PointerBuf::from_tokens(["metadata", "annotations"]),
             value: Value::Object(map),
         })]);
-    };
+    }
     let mut ops = Vec::new();
     for key in existing.keys() {
         if key.starts_with(annotation::PREFIX)
@@ -375,18 +427,11 @@ pub fn annotation_patch(obj: &DynamicObject, wanted: &BTreeMap<&'static str, Str
 }
 
 /// The mutating webhook: never denies a well-formed request; records the verdict in annotations.
-fn mutate(res: AdmissionResponse, decision: &Decision, verdict: &Verdict, obj: &DynamicObject) -> AdmissionResponse {
-    let patch = annotation_patch(obj, &annotations(verdict, decision.checked_at));
+fn mutate(res: AdmissionResponse, decision: &Decision, verdict: &Verdict, secret: &SecretObject) -> AdmissionResponse {
+    let patch = annotation_patch(&secret.annotations, &annotations(verdict, decision.checked_at));
     // The mutation replaces the role annotation with the effective role, so the validating webhook
     // can no longer see a weaker ask: say it here.
-    let subject = report::subject(
-        obj.metadata.namespace.as_deref().unwrap_or_default(),
-        obj.metadata
-            .name
-            .as_deref()
-            .or(obj.metadata.generate_name.as_deref())
-            .unwrap_or_default(),
-    );
+    let subject = report::subject(&secret.namespace, secret.display_name());
     let role_notes: Vec<&str> = decision
         .problems
         .iter()
@@ -421,7 +466,12 @@ mod tests {
                 path: pointer("x"),
             })]))
             .unwrap();
-        let v = to_json(&res.into_review()).unwrap();
+        let review = res.into_review();
+        let v: Value = serde_json::from_slice(&to_json(&review).unwrap()).unwrap();
+        // Everything else is exactly kube's serialisation.
+        let mut kube_v = serde_json::to_value(&review).unwrap();
+        kube_v["response"]["patch"] = v["response"]["patch"].clone();
+        assert_eq!(v, kube_v);
         let p = v["response"]["patch"].as_str().unwrap();
         use base64::Engine as _;
         let decoded = base64::engine::general_purpose::STANDARD.decode(p).unwrap();

@@ -55,8 +55,9 @@ pub struct Verdict {
     /// A [`TokenKind`] name, or what the credential is when it is not a token (`ssh-key`, …).
     pub token_kind: Option<&'static str>,
     pub role: Option<Role>,
-    /// Granted scopes (or permissions) as the provider reported them, or as probes established them; sorted.
-    pub scopes: Vec<String>,
+    /// Granted scopes (or permissions) as the provider reported them, or as probes established them;
+    /// sorted, and shared with the grant.
+    pub scopes: crate::providers::Scopes,
     /// What the role needs and the token lacks, in the requirement's order.
     pub missing: Vec<String>,
     /// Dangerous scopes the role does not need.
@@ -74,7 +75,7 @@ impl Verdict {
             provider: None,
             token_kind: None,
             role,
-            scopes: Vec::new(),
+            scopes: Default::default(),
             missing: Vec::new(),
             excess: Vec::new(),
             expires_at: None,
@@ -226,7 +227,7 @@ pub fn evaluate(
         }
     };
     v.token_kind = Some(grant.kind.as_str());
-    v.owner = grant.owner.clone();
+    v.owner = grant.owner.as_deref().map(str::to_owned);
     v.expires_at = grant.expires_at;
     let mut problems = Vec::new();
     if let Some(exp) = grant.expires_at {
@@ -243,23 +244,31 @@ pub fn evaluate(
         }
     }
     if role == Role::Runtime
-        && let Some(owner) = &grant.owner
+        && let Some(owner) = grant.owner.as_deref()
         && grant.owner_is_bot != Some(true)
         && !config.service_accounts.contains(owner)
     {
-        problems.push(Problem::PersonalRuntimeToken { owner: owner.clone() });
+        problems.push(Problem::PersonalRuntimeToken {
+            owner: owner.to_owned(),
+        });
     }
     let family = family_of(provider, grant.kind);
-    if let (Some(f), Some(scopes)) = (family, &grant.scopes) {
-        v.scopes = scopes.iter().cloned().collect();
-        v.excess = scopes::excess(f, role, scopes.iter().map(String::as_str));
+    let assessment = match (family, &grant.scopes) {
+        (Some(f), Some(scopes)) => Some(scopes::assess(f, role, scopes)),
+        _ => None,
+    };
+    if let (Some(a), Some(scopes)) = (&assessment, &grant.scopes) {
+        v.scopes = scopes.clone();
+        v.excess = a.excess.clone();
     } else {
-        v.scopes = grant
-            .checks
-            .iter()
-            .filter(|(_, c)| **c == Check::Granted)
-            .map(|(k, _)| k.clone())
-            .collect();
+        v.scopes = std::sync::Arc::new(
+            grant
+                .checks
+                .iter()
+                .filter(|(_, c)| **c == Check::Granted)
+                .map(|(k, _)| k.clone())
+                .collect(),
+        );
     }
     if !v.excess.is_empty() {
         problems.push(Problem::Excess {
@@ -286,7 +295,10 @@ pub fn evaluate(
     let mut why = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     if let Some(scopes) = &grant.scopes {
-        v.missing = scopes::missing(family, needed, scopes.iter().map(String::as_str));
+        v.missing = match &assessment {
+            Some(a) => a.missing.clone(),
+            None => scopes::missing(family, needed, scopes.iter().map(String::as_str)),
+        };
     } else {
         for r in needed {
             match grant.checks.get(*r) {
@@ -352,7 +364,9 @@ mod tests {
 
     fn grant(kind: TokenKind, scopes: &[&str]) -> Result<Grant, IntrospectError> {
         let mut g = Grant::new(kind);
-        g.scopes = Some(scopes.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>());
+        g.scopes = Some(std::sync::Arc::new(
+            scopes.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>(),
+        ));
         g.owner = Some("octocat".into());
         Ok(g)
     }
@@ -379,7 +393,7 @@ mod tests {
             &grant(TokenKind::Classic, &["repo", "user"]),
         );
         assert_eq!(v.outcome, Outcome::Ok);
-        assert_eq!(v.scopes, ["repo", "user"]);
+        assert_eq!(v.scopes.iter().collect::<Vec<_>>(), ["repo", "user"]);
         assert!(v.missing.is_empty() && p.is_empty());
         assert_eq!(v.owner.as_deref(), Some("octocat"));
     }
@@ -509,31 +523,31 @@ mod tests {
     #[test]
     fn gitlab_bots_need_a_role_on_the_project() {
         let mut g = grant(TokenKind::Project, &["write_repository"]).unwrap();
-        g.access = Some(Access {
+        g.access = Some(Box::new(Access {
             project: "acme/app".into(),
             level: Some(20),
             error: None,
-        });
+        }));
         let (v, p) = eval(ProviderKind::Gitlab, TokenKind::Project, Role::Write, &Ok(g.clone()));
         assert_eq!(v.outcome, Outcome::Insufficient);
         assert_eq!(v.missing, ["role:Developer"]);
         assert!(matches!(&p[0], Problem::Insufficient { why, .. } if why[0].contains("Reporter")));
-        g.access = Some(Access {
+        g.access = Some(Box::new(Access {
             project: "acme/app".into(),
             level: Some(30),
             error: None,
-        });
+        }));
         assert_eq!(
             eval(ProviderKind::Gitlab, TokenKind::Project, Role::Write, &Ok(g.clone()))
                 .0
                 .outcome,
             Outcome::Ok
         );
-        g.access = Some(Access {
+        g.access = Some(Box::new(Access {
             project: "acme/app".into(),
             level: None,
             error: Some("needs read_api".into()),
-        });
+        }));
         assert_eq!(
             eval(ProviderKind::Gitlab, TokenKind::Project, Role::Write, &Ok(g))
                 .0

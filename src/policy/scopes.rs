@@ -5,6 +5,7 @@
 //! requirement table, the granted set is closed under these edges.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::requirements::ScopeFamily;
 
@@ -131,12 +132,80 @@ pub fn closure<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a st
     out
 }
 
+/// Whether `from` carries `to` (itself or through implications). No allocation: the admission path
+/// asks this for every required scope.
+pub fn implies(family: ScopeFamily, from: &str, to: &str) -> bool {
+    if from == to {
+        return true;
+    }
+    if family == ScopeFamily::GithubPermissions {
+        // `name:admin` ⊃ `name:write` ⊃ `name:read`.
+        let rank = |level: &str| match level {
+            "read" => Some(1),
+            "write" => Some(2),
+            "admin" => Some(3),
+            _ => None,
+        };
+        return match (from.rsplit_once(':'), to.rsplit_once(':')) {
+            (Some((a, la)), Some((b, lb))) if a == b => matches!((rank(la), rank(lb)), (Some(x), Some(y)) if x >= y),
+            _ => false,
+        };
+    }
+    edges(family)
+        .iter()
+        .find(|(s, _)| *s == from)
+        .is_some_and(|(_, children)| children.iter().any(|c| implies(family, c, to)))
+}
+
+/// What a role lacks and what it carries in excess, for a shared scope set: computed once per set,
+/// family and role, then reused (the grant cache interns scope sets, so most reviews hit this). The memo
+/// keeps a clone of the set's `Arc`, so the address it is keyed by cannot be reused while it is there.
+pub fn assess(
+    family: ScopeFamily,
+    role: crate::credential::Role,
+    granted: &crate::providers::Scopes,
+) -> Arc<Assessment> {
+    type Memo = quick_cache::sync::Cache<
+        (usize, ScopeFamily, crate::credential::Role),
+        (crate::providers::Scopes, Arc<Assessment>),
+    >;
+    static MEMO: std::sync::LazyLock<Memo> = std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(4096));
+    let key = (Arc::as_ptr(granted) as usize, family, role);
+    if let Some((kept, a)) = MEMO.get(&key)
+        && Arc::ptr_eq(&kept, granted)
+    {
+        return a;
+    }
+    let names = || granted.iter().map(String::as_str);
+    let a = Arc::new(Assessment {
+        missing: missing(family, super::requirements::required(family, role), names()),
+        excess: excess(family, role, names()),
+    });
+    MEMO.insert(key, (granted.clone(), a.clone()));
+    a
+}
+
+/// A scope set's standing against a role.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Assessment {
+    pub missing: Vec<String>,
+    pub excess: Vec<String>,
+}
+
+/// Whether any granted scope carries `scope`.
+pub fn carries<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a str>, scope: &str) -> bool {
+    granted.into_iter().any(|g| implies(family, g, scope))
+}
+
 /// The required scopes the granted ones do not carry, in the requirement's order.
-pub fn missing<'a>(family: ScopeFamily, required: &[&str], granted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let have = closure(family, granted);
+pub fn missing<'a>(
+    family: ScopeFamily,
+    required: &[&str],
+    granted: impl IntoIterator<Item = &'a str> + Clone,
+) -> Vec<String> {
     required
         .iter()
-        .filter(|r| !have.contains(**r))
+        .filter(|r| !carries(family, granted.clone(), r))
         .map(|r| (*r).to_owned())
         .collect()
 }
@@ -145,13 +214,17 @@ pub fn missing<'a>(family: ScopeFamily, required: &[&str], granted: impl IntoIte
 pub fn excess<'a>(
     family: ScopeFamily,
     role: crate::credential::Role,
-    granted: impl IntoIterator<Item = &'a str>,
+    granted: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Vec<String> {
-    let have = closure(family, granted);
-    let needed = closure(family, super::requirements::required(family, role).iter().copied());
+    let needed = super::requirements::required(family, role);
     super::requirements::DANGEROUS
         .iter()
-        .filter(|(f, scope, upto)| *f == family && role <= *upto && have.contains(*scope) && !needed.contains(*scope))
+        .filter(|(f, scope, upto)| {
+            *f == family
+                && role <= *upto
+                && carries(family, granted.clone(), scope)
+                && !carries(family, needed.iter().copied(), scope)
+        })
         .map(|(_, scope, _)| (*scope).to_owned())
         .collect()
 }
@@ -258,6 +331,45 @@ mod tests {
             ),
             ["account", "team", "repository:write"]
         );
+    }
+
+    #[test]
+    fn implies_agrees_with_closure() {
+        let all = |f: ScopeFamily| -> Vec<&'static str> {
+            edges(f)
+                .iter()
+                .flat_map(|(a, cs)| std::iter::once(*a).chain(cs.iter().copied()))
+                .collect()
+        };
+        for family in [GithubClassic, Gitlab, BitbucketCloud, BitbucketServer] {
+            for from in all(family) {
+                let c = closure(family, [from]);
+                for to in all(family) {
+                    assert_eq!(implies(family, from, to), c.contains(to), "{family:?} {from} {to}");
+                }
+            }
+        }
+        assert!(implies(GithubPermissions, "contents:write", "contents:read"));
+        assert!(implies(
+            GithubPermissions,
+            "administration:admin",
+            "administration:write"
+        ));
+        assert!(!implies(GithubPermissions, "contents:read", "contents:write"));
+        assert!(!implies(GithubPermissions, "contents:write", "metadata:read"));
+    }
+
+    #[test]
+    fn assessments_are_memoised_per_shared_set() {
+        let granted: crate::providers::Scopes = Arc::new(set(&["repo", "delete_repo"]));
+        let a = assess(GithubClassic, Role::Runtime, &granted);
+        assert_eq!(a.missing, ["admin:repo_hook"]);
+        assert_eq!(a.excess, ["delete_repo"]);
+        assert!(Arc::ptr_eq(&a, &assess(GithubClassic, Role::Runtime, &granted)));
+        let other = assess(GithubClassic, Role::Read, &granted);
+        assert!(other.missing.is_empty());
+        let equal_but_distinct: crate::providers::Scopes = Arc::new(set(&["repo", "delete_repo"]));
+        assert_eq!(*assess(GithubClassic, Role::Runtime, &equal_but_distinct), *a);
     }
 
     #[test]

@@ -142,7 +142,7 @@ async fn api_token(client: &ProviderClient, provider: &Provider, req: &Request<'
         if resp.status == StatusCode::FORBIDDEN
             && let Some(granted) = granted_in_body(&resp)
         {
-            grant.scopes = Some(granted);
+            grant.scopes = Some(std::sync::Arc::new(granted));
             return Ok(grant);
         }
     }

@@ -80,7 +80,7 @@ pub async fn introspect(
         _ => return Err(unexpected("Bitbucket Data Center", &resp, req.token)),
     }
     let mut grant = Grant::new(TokenKind::HttpAccessToken);
-    grant.owner = resp.header("x-ausername").map(str::to_owned);
+    grant.owner = resp.header("x-ausername").map(std::sync::Arc::from);
     if grant.owner.is_none() {
         return Err(IntrospectError::Rejected {
             detail: "Bitbucket Data Center did not recognise the token (no X-AUSERNAME in its answer)".into(),

@@ -16,7 +16,7 @@
 //!
 //! What no probe can establish stays unknown, with the reason; the policy then reports `unverified`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use http::StatusCode;
 use jiff::Timestamp;
@@ -77,7 +77,7 @@ pub async fn introspect(
     let user: User = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
         detail: "GitHub answered GET /user with something that is not a user".into(),
     })?;
-    let scopes: Option<BTreeSet<String>> = resp.header("x-oauth-scopes").map(parse_scope_list);
+    let scopes: Option<super::Scopes> = resp.header("x-oauth-scopes").map(parse_scope_list);
     let expires_at = match resp.header("github-authentication-token-expiration") {
         None => None,
         Some(v) => Some(parse_expiration(v).ok_or_else(|| IntrospectError::Unavailable {
@@ -91,7 +91,7 @@ pub async fn introspect(
     };
     let mut grant = Grant::new(kind);
     grant.expires_at = expires_at;
-    grant.owner = Some(user.login);
+    grant.owner = Some(user.login.into());
     grant.owner_is_bot = user.kind.map(|k| k.eq_ignore_ascii_case("bot"));
     match (kind, scopes) {
         (TokenKind::FineGrained, _) => fine_grained(client, provider, req, &mut grant).await?,

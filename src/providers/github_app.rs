@@ -107,15 +107,15 @@ pub async fn introspect(
         });
     }
     let mut grant = Grant::new(TokenKind::GithubApp);
-    grant.owner = installation.account.map(|a| a.login);
+    grant.owner = installation.account.map(|a| a.login.into());
     grant.owner_is_bot = Some(true);
-    grant.scopes = Some(
+    grant.scopes = Some(std::sync::Arc::new(
         installation
             .permissions
             .iter()
             .filter_map(|(name, level)| level.as_str().map(|l| format!("{name}:{l}")))
             .collect::<BTreeSet<_>>(),
-    );
+    ));
     if installation.repository_selection.as_deref() == Some("selected") {
         for target in req.targets {
             if !covers(client, provider, auth, installation.id, target).await? {

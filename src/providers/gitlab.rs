@@ -142,11 +142,11 @@ pub async fn introspect(
     let scopes: BTreeSet<String> = info.scopes.into_iter().collect();
     if info.granular == Some(true) {
         match granular_to_scopes(info.granular_scopes.as_ref()) {
-            Ok(mapped) => grant.scopes = Some(scopes.into_iter().chain(mapped).collect()),
+            Ok(mapped) => grant.scopes = Some(std::sync::Arc::new(scopes.into_iter().chain(mapped).collect())),
             Err(reason) => grant.unverified = Some(reason),
         }
     } else {
-        grant.scopes = Some(scopes);
+        grant.scopes = Some(std::sync::Arc::new(scopes));
     }
     if let Some(user) = current_user(client, provider, req).await? {
         grant.kind = match (user.bot, user.username.as_str()) {
@@ -155,10 +155,10 @@ pub async fn introspect(
             _ => grant.kind,
         };
         grant.owner_is_bot = user.bot;
-        grant.owner = Some(user.username);
+        grant.owner = Some(user.username.into());
     }
     if matches!(grant.kind, TokenKind::Project | TokenKind::Group) {
-        grant.access = project_access(client, provider, req).await?;
+        grant.access = project_access(client, provider, req).await?.map(Box::new);
     }
     Ok(grant)
 }

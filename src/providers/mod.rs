@@ -44,23 +44,26 @@ pub struct Access {
     pub error: Option<String>,
 }
 
-/// What the provider said about a token it accepted.
+/// A set of scopes, shared: many tokens carry the same scopes, and the grant cache keeps one copy.
+pub type Scopes = std::sync::Arc<BTreeSet<String>>;
+
+/// What the provider said about a token it accepted. Kept small: a cache holds many of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     /// The token kind, refined by what the provider reported.
     pub kind: TokenKind,
     /// The complete list of scopes (or permissions) the provider reports for the token; `None` when it
     /// lists none for this kind.
-    pub scopes: Option<BTreeSet<String>>,
+    pub scopes: Option<Scopes>,
     /// Per-permission results of probes, for kinds whose permissions no API lists.
     pub checks: BTreeMap<String, Check>,
     /// A project or group access token's role on the probed project.
-    pub access: Option<Access>,
+    pub access: Option<Box<Access>>,
     /// Repositories the credential was asked about and cannot reach.
     pub unreachable: Vec<String>,
     pub expires_at: Option<Timestamp>,
     /// Who the token acts as (a login or bot name).
-    pub owner: Option<String>,
+    pub owner: Option<std::sync::Arc<str>>,
     pub owner_is_bot: Option<bool>,
     /// Why what the token may do could not be established at all, when it could not.
     pub unverified: Option<String>,
@@ -426,12 +429,14 @@ pub(crate) fn git_repo_url(provider: &Provider, path: &str) -> Url {
 }
 
 /// A comma-separated scope header (`X-OAuth-Scopes: repo, user`) as a set. An empty header is no scopes.
-pub fn parse_scope_list(v: &str) -> BTreeSet<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+pub fn parse_scope_list(v: &str) -> Scopes {
+    std::sync::Arc::new(
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// Fold per-repository probe results: denied anywhere is denied, else unknown anywhere is unknown.

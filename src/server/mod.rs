@@ -168,14 +168,14 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
         }
     };
     let deadline = review::deadline(timeout_param(query), start);
-    let (answer, summary) = review::review(&state.engine, webhook, &req, Some(deadline)).await;
+    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline)).await;
     let elapsed = start.elapsed();
     record(state.metrics(), webhook, &summary, elapsed);
     info!(
-        uid = %req.uid,
+        uid = summary.uid.as_str(),
         webhook = webhook.as_str(),
-        namespace = %summary.namespace,
-        name = %summary.name,
+        namespace = summary.namespace.as_str(),
+        name = summary.name.as_str(),
         operation = summary.operation,
         verdict = summary.verdict,
         allowed = summary.allowed,
@@ -185,10 +185,10 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
         "admission review"
     );
     match review::to_json(&answer) {
-        Ok(v) => Json(v).into_response(),
+        Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => {
             // Not reachable with kube's types; if it were, the API server's failurePolicy decides.
-            tracing::error!(uid = %req.uid, error = %e, "cannot serialise the response");
+            tracing::error!(uid = %summary.uid, error = %e, "cannot serialise the response");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "cannot serialise the response".into(),
@@ -222,9 +222,12 @@ fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration)
             Some(t) => {
                 m.token_expiry.get_or_create(&labels).set(t.as_second() as f64);
             }
-            None => {
+            // Only an update can drop an expiry a Secret had; a create has no series to remove (and
+            // removing takes the family's write lock).
+            None if s.operation == "UPDATE" => {
                 m.token_expiry.remove(&labels);
             }
+            None => {}
         }
     }
 }

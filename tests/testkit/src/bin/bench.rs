@@ -1,0 +1,569 @@
+//! `scopegate-bench` (`make bench`): load against `scopegate serve` over TLS with keep-alive, and, in the
+//! same run, against a bare rustls + axum endpoint that only parses the AdmissionReview and answers
+//! `allowed: true` — the limit of this stack on this machine.
+//!
+//! (a) cached verdicts, (b) the bare endpoint, and a/b; (c) uncached tokens against a stand-in provider
+//! with 50 ms latency; (d) peak RSS with 100 000 cached grants.
+//!
+//! Usage: scopegate-bench [--scopegate target/release/scopegate] [--seconds 10] [--connections 32]
+//!        scopegate-bench bare --listen ADDR --cert FILE --key FILE   (the bare endpoint, as a process)
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use scopegate_testkit::review::ReviewBuilder;
+use scopegate_testkit::secret::SecretBuilder;
+use scopegate_testkit::standin::Github;
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer};
+
+struct Args {
+    scopegate: PathBuf,
+    seconds: u64,
+    connections: usize,
+    grants: usize,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        scopegate: "target/release/scopegate".into(),
+        seconds: 10,
+        connections: 32,
+        grants: 100_000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().context("a flag needs a value");
+        match arg.as_str() {
+            "--scopegate" => a.scopegate = value()?.into(),
+            "--seconds" => a.seconds = value()?.parse()?,
+            "--connections" => a.connections = value()?.parse()?,
+            "--grants" => a.grants = value()?.parse()?,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which is in parentheses and may contain spaces).
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(0.0)
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<()> {
+    for _ in 0..200 {
+        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{url} did not become ready")
+}
+
+fn client(ca: &[u8]) -> Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca)?])
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .build()?)
+}
+
+#[derive(Debug, Default)]
+struct Run {
+    requests: usize,
+    errors: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Per-round throughputs, for the median.
+    rounds: Vec<f64>,
+    latencies: Vec<Duration>,
+    seconds: f64,
+}
+
+impl Run {
+    /// Fold another round into this one.
+    fn merge(&mut self, other: Run) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+        self.rounds.push(other.rps);
+        self.latencies.extend(other.latencies);
+        self.latencies.sort();
+        self.rps = self.requests as f64 / self.seconds;
+        let pct = |p: f64| {
+            self.latencies
+                .get(((self.latencies.len() as f64 * p) as usize).min(self.latencies.len().saturating_sub(1)))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(f64::NAN)
+        };
+        self.p50_ms = pct(0.50);
+        self.p99_ms = pct(0.99);
+    }
+
+    fn median_rps(&self) -> f64 {
+        let mut r = self.rounds.clone();
+        r.sort_by(|a, b| a.total_cmp(b));
+        r.get(r.len() / 2).copied().unwrap_or(self.rps)
+    }
+}
+
+/// Closed-loop load: `connections` keep-alive connections, each sending the next request as soon as the
+/// previous one is answered, for `seconds`. `body(i)` makes the i-th request.
+async fn load(
+    ca: &[u8],
+    url: &str,
+    connections: usize,
+    seconds: u64,
+    body: Arc<dyn Fn(usize) -> Vec<u8> + Send + Sync>,
+) -> Result<Run> {
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds);
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let c = client(ca)?;
+        let (url, body, counter) = (url.to_owned(), body.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < until {
+                let i = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let b = body(i);
+                let t = Instant::now();
+                let ok = match c
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(b)
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(f64::NAN)
+    };
+    Ok(Run {
+        requests: lat.len(),
+        errors,
+        rps: lat.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        rounds: Vec::new(),
+        latencies: lat,
+        seconds: elapsed,
+    })
+}
+
+fn review_body(token: &str) -> Vec<u8> {
+    let s = SecretBuilder::argocd("app", "repository")
+        .https("https://github.com/acme/app", "x", token)
+        .build();
+    serde_json::to_vec(&ReviewBuilder::create(s).build()).unwrap_or_default()
+}
+
+fn token(n: usize) -> String {
+    format!("ghp_Bench{n:031}")
+}
+
+fn config(dir: &Path, provider: &str) -> Result<PathBuf> {
+    let p = dir.join("config.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {provider}\n    gitUrl: {provider}/git\ncache:\n  maxEntries: 200000\n"
+        ),
+    )?;
+    Ok(p)
+}
+
+fn serve(bin: &Path, dir: &Path, config: &Path) -> Result<(Proc, u16, u16)> {
+    let (port, admin) = (free_port()?, free_port()?);
+    let child = Command::new(bin)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
+        ])
+        .arg("--config")
+        .arg(config)
+        .arg("--tls-cert")
+        .arg(dir.join("tls.crt"))
+        .arg("--tls-key")
+        .arg(dir.join("tls.key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    Ok((Proc(child), port, admin))
+}
+
+async fn bench(a: Args) -> Result<()> {
+    let dir = tempfile_dir()?;
+    let out = Command::new(&a.scopegate)
+        .args(["certs", "--san", "127.0.0.1", "--out-dir"])
+        .arg(&dir)
+        .output()
+        .context("scopegate certs")?;
+    if !out.status.success() {
+        bail!("scopegate certs failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ca = std::fs::read(dir.join("ca.crt"))?;
+    let admin_client = reqwest::Client::new();
+
+    // The stand-in: instant answers for the cached and memory runs, 50 ms for the uncached run.
+    let fast = MockServer::builder().disable_request_recording().start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(Github::classic_answer("bench-bot", "repo", None))
+        .mount(&fast)
+        .await;
+    let slow = MockServer::builder().disable_request_recording().start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(Github::classic_answer("bench-bot", "repo", None).set_delay(Duration::from_millis(50)))
+        .mount(&slow)
+        .await;
+
+    println!(
+        "scopegate-bench: {} s per endpoint ({} alternating rounds), {} connections, {} cores",
+        a.seconds,
+        5,
+        a.connections,
+        num_cpus()
+    );
+
+    // (b) the bare endpoint, (a) scopegate with a cached verdict: same body, same client, same machine.
+    let bare_port = free_port()?;
+    let me = std::env::current_exe()?;
+    let _bare = Proc(
+        Command::new(&me)
+            .args(["bare", "--listen", &format!("127.0.0.1:{bare_port}")])
+            .arg("--cert")
+            .arg(dir.join("tls.crt"))
+            .arg("--key")
+            .arg(dir.join("tls.key"))
+            .spawn()?,
+    );
+    let c = client(&ca)?;
+    wait_ready(&c, &format!("https://127.0.0.1:{bare_port}/healthz")).await?;
+    let cfg = config(&dir, &fast.uri())?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg)?;
+    wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
+    let cached_body = review_body(&token(0));
+    let warm = c
+        .post(format!("https://127.0.0.1:{port}/validate"))
+        .header("content-type", "application/json")
+        .body(cached_body.clone())
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    if warm["response"]["allowed"] != true {
+        bail!("the warm-up review was not admitted: {warm}");
+    }
+    // Alternate short rounds of each, so that whatever else the machine does falls on both alike.
+    let rounds = 5u64;
+    let per_round = (a.seconds / rounds).max(1);
+    let (mut bare, mut cached) = (Run::default(), Run::default());
+    let (mut bare_cpu, mut cached_cpu) = (0.0, 0.0);
+    for _ in 0..rounds {
+        let b = cached_body.clone();
+        let before = cpu_seconds(_bare.0.id());
+        bare.merge(
+            load(
+                &ca,
+                &format!("https://127.0.0.1:{bare_port}/validate"),
+                a.connections,
+                per_round,
+                Arc::new(move |_| b.clone()),
+            )
+            .await?,
+        );
+        bare_cpu += cpu_seconds(_bare.0.id()) - before;
+        let b = cached_body.clone();
+        let before = cpu_seconds(sg.0.id());
+        cached.merge(
+            load(
+                &ca,
+                &format!("https://127.0.0.1:{port}/validate"),
+                a.connections,
+                per_round,
+                Arc::new(move |_| b.clone()),
+            )
+            .await?,
+        );
+        cached_cpu += cpu_seconds(sg.0.id()) - before;
+    }
+    drop(sg);
+
+    // (c) uncached: every review a new token, the provider 50 ms away.
+    let cfg = config(&dir, &slow.uri())?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg)?;
+    wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
+    let uncached = load(
+        &ca,
+        &format!("https://127.0.0.1:{port}/validate"),
+        8,
+        a.seconds,
+        Arc::new(|i| review_body(&token(1_000_000 + i))),
+    )
+    .await?;
+    drop(sg);
+
+    // (d) memory: fill the cache with distinct grants, then read the process's peak RSS.
+    let cfg = config(&dir, &fast.uri())?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg)?;
+    wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
+    let idle_rss = status_kib(sg.0.id(), "VmRSS:");
+    let fill_started = Instant::now();
+    let filled = fill(&ca, port, a.grants, a.connections).await?;
+    let fill_secs = fill_started.elapsed().as_secs_f64();
+    let metrics = admin_client
+        .get(format!("http://127.0.0.1:{admin}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let entries = metrics
+        .lines()
+        .find(|l| l.starts_with("scopegate_cache_entries "))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("?")
+        .to_owned();
+    let peak = status_kib(sg.0.id(), "VmHWM:");
+    let rss = status_kib(sg.0.id(), "VmRSS:");
+    drop(sg);
+
+    let ratio = cached.rps / bare.rps;
+    let median_ratio = cached.median_rps() / bare.median_rps();
+    println!();
+    println!("| run | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) |");
+    println!("|-----|---------:|-------:|-------------------:|---------:|---------:|");
+    for (name, r) in [
+        ("(a) scopegate, cached verdict", &cached),
+        ("(b) bare rustls+axum endpoint", &bare),
+        ("(c) scopegate, uncached, provider 50 ms, 8 connections", &uncached),
+    ] {
+        println!(
+            "| {name} | {} | {} | {:.0} | {:.3} | {:.3} |",
+            r.requests, r.errors, r.rps, r.p50_ms, r.p99_ms
+        );
+    }
+    println!();
+    println!(
+        "a/b throughput ratio: {ratio:.3} overall, {median_ratio:.3} of the per-round medians, over {rounds} alternating rounds (target >= 0.85)"
+    );
+    println!(
+        "server CPU per review: scopegate {:.1} us, bare {:.1} us",
+        cached_cpu / cached.requests as f64 * 1e6,
+        bare_cpu / bare.requests as f64 * 1e6
+    );
+    println!(
+        "cached p99: {:.3} ms at {} connections (target <= 2 ms)",
+        cached.p99_ms, a.connections
+    );
+    println!(
+        "uncached p50/p99: {:.1}/{:.1} ms against 50 ms of provider latency (target <= 52 ms)",
+        uncached.p50_ms, uncached.p99_ms
+    );
+    println!(
+        "memory: {filled} distinct grants in {fill_secs:.1} s, cache entries {entries}; RSS idle {:.1} MiB, after {:.1} MiB, peak {:.1} MiB (target <= 64 MiB)",
+        idle_rss as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Send `n` reviews with distinct tokens.
+async fn fill(ca: &[u8], port: u16, n: usize, connections: usize) -> Result<usize> {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let c = client(ca)?;
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break ok;
+                }
+                let r = c
+                    .post(format!("https://127.0.0.1:{port}/validate"))
+                    .header("content-type", "application/json")
+                    .body(review_body(&token(2_000_000 + i)))
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status() == 200
+                    && r.bytes().await.is_ok()
+                {
+                    ok += 1;
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await?;
+    }
+    Ok(total)
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("scopegate-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The bare endpoint: the same stack (rustls, hyper-util, axum, kube's AdmissionReview), no work.
+
+mod bare {
+    use super::*;
+    use axum::body::Bytes;
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+    use kube::core::DynamicObject;
+    use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    async fn validate(body: Bytes) -> axum::response::Response {
+        let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return (axum::http::StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        };
+        let req: AdmissionRequest<DynamicObject> = match review.try_into() {
+            Ok(r) => r,
+            Err(_) => return (axum::http::StatusCode::BAD_REQUEST, "no request").into_response(),
+        };
+        axum::Json(AdmissionResponse::from(&req).into_review()).into_response()
+    }
+
+    pub async fn run(listen: SocketAddr, cert: &Path, key: &Path) -> Result<()> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)?.collect::<Result<_, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(key)?;
+        let mut config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let app = axum::Router::new()
+            .route("/validate", post(validate))
+            .route("/healthz", get(|| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        loop {
+            let (tcp, _) = listener.accept().await?;
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                    .await;
+            });
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("bare") {
+        let get = |flag: &str| {
+            argv.iter()
+                .position(|a| a == flag)
+                .and_then(|i| argv.get(i + 1))
+                .cloned()
+                .with_context(|| format!("bare needs {flag}"))
+        };
+        return bare::run(
+            get("--listen")?.parse()?,
+            Path::new(&get("--cert")?),
+            Path::new(&get("--key")?),
+        )
+        .await;
+    }
+    bench(args()?).await
+}
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
