@@ -274,7 +274,7 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
             humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
         ),
         Problem::PersonalRuntimeToken { owner } => format!(
-            "the runtime token acts as {owner}, a person's account: use a service or robot account for the GitOps Runtime              (list service accounts under serviceAccounts in scopegate's configuration to mark them)."
+            "the runtime token acts as {owner}, a person's account: use a service or robot account for the GitOps Runtime (list service accounts under serviceAccounts in scopegate's configuration to mark them)."
         ),
     }
 }
