@@ -6,7 +6,7 @@ CONFIG   ?=
 OVERLAY  ?= self-signed
 IMAGE    ?= scopegate:0.1.0
 
-.PHONY: all build test lint unit manifests-check run certs certs-cluster deploy undeploy image image-check demo bench fuzz clean
+.PHONY: all build test lint unit manifests-check run certs deploy undeploy image image-check demo bench fuzz clean
 
 all: build
 
@@ -36,17 +36,8 @@ certs/tls.crt:
 	$(CARGO) build --bin scopegate
 	$(BIN) certs --out-dir certs --san localhost --san 127.0.0.1 >/dev/null
 
-# The cluster's serving certificate and CA, for the self-signed overlay (FORCE=1 replaces them).
-certs-cluster:
-	$(CARGO) build --bin scopegate
-	@if [ -f manifests/self-signed/certs/tls.crt ] && [ -z "$(FORCE)" ]; then \
-	  echo "manifests/self-signed/certs already holds a certificate (FORCE=1 to replace it)"; \
-	else \
-	  $(BIN) certs --out-dir manifests/self-signed/certs --service scopegate --namespace scopegate >/dev/null && \
-	  echo "wrote manifests/self-signed/certs (the CA, and a serving certificate for scopegate.scopegate.svc)"; \
-	fi
-
-# Install into the cluster kubectl points at (OVERLAY=self-signed or cert-manager), or remove.
+# Install into the cluster kubectl points at (OVERLAY=self-signed or cert-manager; self-signed uses
+# the certificates of `make certs`, FORCE=1 makes new ones), or remove.
 deploy:
 	$(CARGO) build --bin scopegate
 	OVERLAY=$(OVERLAY) FORCE=$(FORCE) scripts/deploy.sh deploy
@@ -88,4 +79,4 @@ fuzz:
 
 clean:
 	$(CARGO) clean
-	rm -f certs/*.crt certs/*.key
+	@echo "certs/ is kept (a deployed cluster trusts its CA); remove it by hand to start over"

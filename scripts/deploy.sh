@@ -23,21 +23,32 @@ say "cluster: context $context"
 kubectl version --request-timeout=5s >/dev/null 2>&1 \
     || die "the cluster of context $context is not reachable (kubectl version failed); nothing was changed"
 
-if [ "$OVERLAY" = self-signed ] && [ "$ACTION" = deploy ]; then
-    certs=manifests/self-signed/certs
-    if [ -f "$certs/tls.crt" ] && [ -z "${FORCE:-}" ]; then
-        say "using the certificates in $certs (FORCE=1 makes new ones)"
-    else
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rendered=$work/rendered.yaml
+source=manifests/$OVERLAY
+if [ "$OVERLAY" = self-signed ]; then
+    # The certificates of `make certs` (a CA, and a serving certificate that also names
+    # scopegate.scopegate.svc); the Secret and caBundle come from a kustomization generated beside them.
+    certs=certs
+    if [ "$ACTION" = deploy ] && { [ ! -s "$certs/tls.crt" ] || [ -n "${FORCE:-}" ]; }; then
         [ -x "$SCOPEGATE" ] || die "$SCOPEGATE not built (make build)"
         say "scopegate certs --out-dir $certs --service scopegate --namespace scopegate"
-        "$SCOPEGATE" certs --out-dir "$certs" --service scopegate --namespace scopegate >/dev/null
+        "$SCOPEGATE" certs --out-dir "$certs" --service scopegate --namespace scopegate \
+            --san localhost --san 127.0.0.1 >/dev/null
+    elif [ "$ACTION" = deploy ]; then
+        say "using the certificates in $certs (FORCE=1 makes new ones)"
+    fi
+    if [ -s "$certs/tls.crt" ]; then
+        # The CA the cluster trusts now, kept through a change of CA (see the script).
+        kubectl get validatingwebhookconfiguration scopegate \
+            -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null | base64 -d > "$work/previous-ca.pem" 2>/dev/null || true
+        scripts/self-signed-kustomization.sh "$work/kustomization" "$certs" "$work/previous-ca.pem"
+        source=$work/kustomization
     fi
 fi
-
-rendered=$(mktemp)
-trap 'rm -f "$rendered"' EXIT
 say "kubectl kustomize manifests/$OVERLAY"
-kubectl kustomize "manifests/$OVERLAY" > "$rendered" || die "manifests/$OVERLAY does not render"
+kubectl kustomize "$source" > "$rendered" || die "manifests/$OVERLAY does not render"
 
 case "$ACTION" in
 deploy)

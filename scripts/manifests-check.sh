@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make manifests-check: render every overlay (and the HA component on each certificate overlay), then
+# make manifests-check: render every overlay, what make deploy applies for self-signed, and the HA
+# component on both certificate overlays; then
 #   - kubernetes-validate --strict against Kubernetes 1.30 and the newest version it knows;
 #   - checkov (Kubernetes framework): zero failed checks (skips carry their reason in the manifests);
 #   - promtool check rules and promtool test rules on the PrometheusRule;
@@ -20,10 +21,6 @@ find_promtool
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# A copy, so that the self-signed overlay renders with throwaway certificates, never the tree's own.
-cp -r manifests "$work/manifests"
-"$SCOPEGATE" certs --out-dir "$work/manifests/self-signed/certs" >/dev/null 2>&1 \
-    || die "scopegate certs failed"
 mkdir -p "$work/render"
 
 render() { # name dir
@@ -31,12 +28,20 @@ render() { # name dir
     "${RENDER[@]}" "$2" > "$work/render/$1.yaml" || die "$1 does not render"
 }
 for overlay in self-signed cert-manager monitoring audit; do
-    render "$overlay" "$work/manifests/$overlay"
+    render "$overlay" "manifests/$overlay"
 done
-for overlay in self-signed cert-manager; do
+# What make deploy applies for self-signed: the overlay with the Secret and caBundle, from throwaway
+# certificates (never the tree's own).
+"$SCOPEGATE" certs --out-dir "$work/certs" >/dev/null 2>&1 || die "scopegate certs failed"
+scripts/self-signed-kustomization.sh "$work/self-signed-deployed" "$work/certs"
+render self-signed-deployed "$work/self-signed-deployed"
+for overlay in self-signed-deployed cert-manager; do
     mkdir -p "$work/ha-$overlay"
-    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../manifests/%s\ncomponents:\n  - ../manifests/components/ha\n' \
-        "$overlay" > "$work/ha-$overlay/kustomization.yaml"
+    base=$(realpath --relative-to="$work/ha-$overlay" "$ROOT/manifests/$overlay" 2>/dev/null)
+    [ "$overlay" = self-signed-deployed ] && base=../self-signed-deployed
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n' \
+        "$base" "$(realpath --relative-to="$work/ha-$overlay" "$ROOT/manifests/components/ha")" \
+        > "$work/ha-$overlay/kustomization.yaml"
     render "$overlay-ha" "$work/ha-$overlay"
 done
 
@@ -53,16 +58,17 @@ say "checkov --framework kubernetes"
     || die "checkov found failed checks"
 
 say "promtool check rules / test rules"
-"$PY" - "$work/manifests/monitoring" <<'PY'
+mkdir -p "$work/rules"
+cp manifests/monitoring/tests/alerts.test.yaml "$work/rules/"
+"$PY" - manifests/monitoring/prometheusrule.yaml "$work/rules/rules.yaml" <<'PY'
 import sys, yaml
-d = sys.argv[1]
-rule = yaml.safe_load(open(f"{d}/prometheusrule.yaml"))
+rule = yaml.safe_load(open(sys.argv[1]))
 assert rule["kind"] == "PrometheusRule", rule["kind"]
-with open(f"{d}/tests/rules.yaml", "w") as f:
+with open(sys.argv[2], "w") as f:
     yaml.safe_dump({"groups": rule["spec"]["groups"]}, f, sort_keys=False)
 PY
-"$PROMTOOL" check rules "$work/manifests/monitoring/tests/rules.yaml"
-"$PROMTOOL" test rules "$work/manifests/monitoring/tests/alerts.test.yaml"
+"$PROMTOOL" check rules "$work/rules/rules.yaml"
+"$PROMTOOL" test rules "$work/rules/alerts.test.yaml"
 
 "$PY" -c 'import json, sys; json.load(open(sys.argv[1]))' manifests/monitoring/dashboard.json \
     || die "the dashboard is not JSON"

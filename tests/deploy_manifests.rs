@@ -374,27 +374,70 @@ fn both_certificate_overlays_feed_the_mounted_secret_and_every_webhooks_ca_bundl
             .unwrap_or(0)
     };
 
-    // self-signed: the generated Secret, its ca.crt into each webhook's caBundle.
-    let k = &docs(&manifests().join("self-signed/kustomization.yaml"))[0];
-    let generator = &k["secretGenerator"][0];
-    assert_eq!(generator["name"], secret_name);
-    assert_eq!(generator["options"]["disableNameSuffixHash"], true);
-    let files = strings(&generator["files"]);
-    for f in ["tls.crt=", "tls.key=", "ca.crt="] {
-        assert!(files.iter().any(|x| x.starts_with(f)), "{f}");
-    }
-    let replacement = &k["replacements"][0];
-    assert_eq!(replacement["source"]["name"], secret_name);
-    for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
-        let target = replacement["targets"]
-            .as_array()
-            .and_then(|ts| ts.iter().find(|t| t["select"]["kind"] == kind))
-            .unwrap_or_else(|| panic!("no caBundle for {kind}"));
-        let paths: BTreeSet<&str> = strings(&target["fieldPaths"]).into_iter().collect();
-        let wanted: BTreeSet<String> = (0..webhook_count(kind))
-            .map(|i| format!("webhooks.{i}.clientConfig.caBundle"))
-            .collect();
-        assert_eq!(paths, wanted.iter().map(String::as_str).collect(), "{kind}");
+    // self-signed, as make deploy applies it: the kustomization scripts/self-signed-kustomization.sh
+    // generates beside certificates from `scopegate certs` adds the mounted Secret and the CA as every
+    // webhook's caBundle — and, through a change of CA, keeps the previous one after it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issue = |sub: &str| {
+        let d = dir.path().join(sub);
+        let issued =
+            scopegate::certs::issue(&scopegate::certs::CertRequest::new("scopegate", "scopegate")).expect("certs");
+        scopegate::certs::write(&d, &issued).expect("write");
+        (d, issued)
+    };
+    let (certs, issued) = issue("certs");
+    let (_, previous) = issue("previous");
+    let previous_pem = dir.path().join("previous/ca.crt");
+    for (out, prev, wanted_pem) in [
+        ("plain", None, issued.ca_cert.clone()),
+        (
+            "rotated",
+            Some(&previous_pem),
+            format!("{}\n{}", issued.ca_cert.trim_end(), previous.ca_cert.trim_end()),
+        ),
+        ("same", Some(&certs.join("ca.crt")), issued.ca_cert.clone()),
+    ] {
+        let out = dir.path().join(out);
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/self-signed-kustomization.sh"))
+            .arg(&out)
+            .arg(&certs);
+        if let Some(p) = prev {
+            cmd.arg(p);
+        }
+        let status = cmd.status().expect("bash");
+        assert!(status.success());
+        let k = &docs(&out.join("kustomization.yaml"))[0];
+        let generator = &k["secretGenerator"][0];
+        assert_eq!(generator["name"], secret_name);
+        assert_eq!(generator["options"]["disableNameSuffixHash"], true);
+        assert_eq!(strings(&generator["files"]), ["tls.crt", "tls.key", "ca.crt"]);
+        assert_eq!(
+            std::fs::read_to_string(out.join("tls.crt")).expect("tls.crt"),
+            issued.cert
+        );
+        for kind in ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"] {
+            let patch = k["patches"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["target"]["kind"] == kind))
+                .unwrap_or_else(|| panic!("no caBundle for {kind}"));
+            let ops: Value = serde_norway::from_str(patch["patch"].as_str().expect("patch")).expect("ops");
+            let ops = ops.as_array().expect("ops");
+            assert_eq!(ops.len(), webhook_count(kind), "{kind}: every entry");
+            for (i, op) in ops.iter().enumerate() {
+                assert_eq!(op["path"], format!("/webhooks/{i}/clientConfig/caBundle"));
+                let bundle = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    op["value"].as_str().expect("base64"),
+                )
+                .expect("base64");
+                assert_eq!(
+                    String::from_utf8(bundle).expect("PEM").trim_end(),
+                    wanted_pem.trim_end(),
+                    "{kind}"
+                );
+            }
+        }
     }
     // `scopegate certs` (as make deploy runs it, with its defaults) covers the Service's name.
     let cli = Cli::try_parse_from(["scopegate", "certs", "--out-dir", "certs"]).expect("certs args");
