@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +31,108 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a CA and a serving certificate for the webhook Service, and print the CA bundle.
     Certs(CertsArgs),
+    /// Judge Secret manifests, or one token, as the webhook would — without a cluster (the providers
+    /// are asked). Exit 0: all would be admitted; 1: some would be denied; 2: an error.
+    Check(CheckArgs),
+    /// Judge the credential Secrets in a cluster, check that each credential template reaches the
+    /// repositories Argo CD syncs through it, and report. Exit 0: all clean; 1: findings; 2: an error.
+    Audit(AuditArgs),
+}
+
+/// The role a token plays, for `check --url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Read,
+    Write,
+    User,
+    Runtime,
+}
+
+impl From<RoleArg> for crate::credential::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Read => Self::Read,
+            RoleArg::Write => Self::Write,
+            RoleArg::User => Self::User,
+            RoleArg::Runtime => Self::Runtime,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckOutput {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(ArgGroup::new("input").required(true).args(["files", "url"])))]
+pub struct CheckArgs {
+    /// Configuration file (YAML), as the webhook's. Without one the defaults apply.
+    #[arg(long, env = "SCOPEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Secret manifests: YAML or JSON, several documents, Lists, AdmissionReviews; `-` for standard
+    /// input. Repeat for more files.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Check one token for this repository URL (or credential template prefix) instead.
+    #[arg(long, requires = "token_file", conflicts_with = "files")]
+    pub url: Option<String>,
+    /// The file holding the token for --url (`-` for standard input; one trailing newline is
+    /// trimmed). Never an argument: arguments are visible to every user of the machine.
+    #[arg(long, value_name = "FILE", requires = "url")]
+    pub token_file: Option<String>,
+    /// The username for --url (Bitbucket, Bitbucket Data Center, or as Argo CD would send it).
+    #[arg(long, requires = "url")]
+    pub username: Option<String>,
+    /// The role the --url token plays.
+    #[arg(long, value_enum, requires = "url")]
+    pub role: Option<RoleArg>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = CheckOutput::Table)]
+    pub output: CheckOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    Table,
+    Json,
+    Policyreport,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Configuration file (YAML), as the webhook's. Without one the defaults apply.
+    #[arg(long, env = "SCOPEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The namespace to audit (default: the context's).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Audit every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
+    /// Write the PolicyReports (one per namespace, `wgpolicyk8s.io/v1alpha2`) to the cluster with
+    /// server-side apply.
+    #[arg(long)]
+    pub apply_reports: bool,
+    /// Only list the tokens that expire within this long (e.g. 30d), soonest first.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub expiring: Option<std::time::Duration>,
+    /// How many Secrets are judged at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Skip the coverage check (which repositories each credential template must reach).
+    #[arg(long)]
+    pub no_coverage: bool,
 }
 
 #[derive(Debug, clap::Args)]

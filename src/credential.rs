@@ -477,6 +477,38 @@ impl CredentialFields {
             bearer_token: secret.field("bearerToken")?,
         })
     }
+
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref().map(String::as_str)
+    }
+}
+
+/// The Secret fields that make a `repository` Secret carry credentials of its own (then Argo CD uses
+/// them, not a credential template's).
+const CREDENTIAL_KEYS: [&str; 9] = [
+    "username",
+    "password",
+    "bearerToken",
+    "sshPrivateKey",
+    "tlsClientCertData",
+    "githubAppPrivateKey",
+    "gcpServiceAccountKey",
+    "azureServicePrincipalClientSecret",
+    "useAzureWorkloadIdentity",
+];
+
+impl SecretObject {
+    /// The Secret's `url`, decoded; `None` when absent or unreadable.
+    pub fn url(&self) -> Option<String> {
+        self.field("url").ok().flatten().map(|u| u.trim().to_owned())
+    }
+
+    /// Whether the Secret carries credentials of its own (a non-empty credential field).
+    pub fn has_own_credentials(&self) -> bool {
+        CREDENTIAL_KEYS
+            .iter()
+            .any(|k| self.field(k).ok().flatten().is_some_and(|v| !v.trim().is_empty()))
+    }
 }
 
 fn whitespace_problem(secret: &SecretObject, key: &str, value: &str) -> Option<Malformed> {

@@ -86,6 +86,37 @@ pub struct Engine {
     cache: GrantCache,
     upstream: Upstream,
     metrics: Arc<Metrics>,
+    /// Coverage probe results (audit), keyed like the grant cache: one probe per credential and
+    /// repository however many Secrets share them.
+    reach: quick_cache::sync::Cache<crate::cache::CacheKey, Reach>,
+}
+
+/// Whether a credential can reach one repository, as a Git client would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Reachable,
+    /// Refused: the repository does not exist for this credential, or it may not read (write) it.
+    Unreachable(String),
+    /// Could not be established (not a token, an unconfigured host, the provider failing, …).
+    Unknown(String),
+}
+
+/// Which access a coverage probe establishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Clone and fetch: the upload-pack advertisement.
+    Read,
+    /// Push: the receive-pack advertisement.
+    Write,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
 }
 
 /// Why an engine could not be built.
@@ -118,7 +149,91 @@ impl Engine {
             cache,
             upstream,
             metrics,
+            reach: quick_cache::sync::Cache::new(10_000),
         })
+    }
+
+    /// Whether the token in `secret` can read (or push to) the repository at `repo`, asked the way
+    /// a Git client asks: the smart-HTTP advertisement, which changes nothing. Only configured hosts
+    /// are asked, and only with a token credential for the same host.
+    pub async fn reach(&self, secret: &SecretObject, repo: &str, access: Access) -> Reach {
+        let cred = match credential::classify(secret) {
+            Subject::Token(cred) => cred,
+            Subject::GithubApp(_) => {
+                return Reach::Unknown(
+                    "GitHub App credentials: the repositories an installation includes cannot be listed without minting a token"
+                        .into(),
+                );
+            }
+            Subject::NotAToken { what, .. } => {
+                return Reach::Unknown(format!("the credential is {}, not a token", what.as_str()));
+            }
+            Subject::Malformed { problem, .. } => {
+                return Reach::Unknown(format!("the Secret's {} {}", problem.field, problem.problem));
+            }
+            Subject::Ignored => return Reach::Unknown("not a credential Secret".into()),
+        };
+        let Some(url) = credential::RepoUrl::parse(repo) else {
+            return Reach::Unknown("not a repository URL".into());
+        };
+        if url.scheme != "https" && url.scheme != "http" {
+            return Reach::Unknown(format!("a {} URL: scopegate probes Git over HTTPS only", url.scheme));
+        }
+        if url.host != cred.url.host {
+            return Reach::Unknown(format!(
+                "{} is not on the credential's host {}",
+                url.display(),
+                cred.url.host
+            ));
+        }
+        let Some(provider) = self.config.provider_for_host(&url.host) else {
+            return Reach::Unknown(format!("{} is not a configured provider: nothing was asked", url.host));
+        };
+        let path = url.repo_path();
+        let auth = crate::providers::git_auth(provider.kind, cred.token_field, cred.username.as_deref(), &cred.token);
+        let key = self.cache.key(&[
+            provider.api_url.as_str().as_bytes(),
+            cred.username.as_deref().unwrap_or("").as_bytes(),
+            cred.token.expose().as_bytes(),
+            path.as_bytes(),
+            access.as_str().as_bytes(),
+        ]);
+        let guard = match self.reach.get_value_or_guard_async(&key).await {
+            Ok(known) => return known,
+            Err(guard) => guard,
+        };
+        let target = crate::providers::git_repo_url(provider, &path);
+        let answer = match access {
+            Access::Read => {
+                self.upstream
+                    .call(provider, self.client.upload_pack(provider, target, auth))
+                    .await
+            }
+            Access::Write => self
+                .upstream
+                .call(provider, self.client.receive_pack(provider, target, auth))
+                .await
+                .and_then(|advertised| match advertised {
+                    Some(true) => Ok(Ok(())),
+                    Some(false) => Ok(Err(
+                        "the Git server refused the push advertisement: this credential cannot push to it".into(),
+                    )),
+                    None => Err(IntrospectError::Unavailable {
+                        detail: "its answer to the push advertisement says neither yes nor no".into(),
+                    }),
+                }),
+        };
+        let reach = match answer {
+            Ok(Ok(())) => Reach::Reachable,
+            Ok(Err(why)) => Reach::Unreachable(why),
+            Err(e) => {
+                // Not kept: the next audit asks again.
+                drop(guard);
+                return Reach::Unknown(format!("{} could not be asked: {e}", provider.host));
+            }
+        };
+        let _ = guard.insert(reach.clone());
+        reach
     }
 
     pub fn config(&self) -> &Config {

@@ -7,8 +7,11 @@
 //! AdmissionReview ─review─▶ SecretObject ─credential─▶ Credential ─providers─▶ Grant ─policy─▶ Verdict ─review/report─▶ response, patch
 //! ```
 
+pub mod assess;
+pub mod audit;
 pub mod cache;
 pub mod certs;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod credential;
@@ -22,6 +25,7 @@ pub mod providers;
 pub mod report;
 pub mod review;
 pub mod server;
+pub mod table;
 pub mod token;
 pub mod upstream;
 

@@ -4,15 +4,16 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use scopegate::cli::{CertsArgs, Cli, Command, LogFormat, ServeArgs};
+use scopegate::cli::{AuditArgs, CertsArgs, CheckArgs, CheckOutput, Cli, Command, LogFormat, RoleArg, ServeArgs};
 use scopegate::config::Config;
-use scopegate::{certs, server};
+use scopegate::engine::Engine;
+use scopegate::{audit, certs, check, server};
 
 /// Logs go to stderr through a buffer that a writer thread empties every few milliseconds: a review
 /// never waits on the terminal or the log collector, and nothing is dropped (see `logsink`). The guard
 /// flushes what is left on exit.
-fn init_logging(format: LogFormat) -> scopegate::logsink::LogGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+fn init_logging(format: LogFormat, default_level: &str) -> scopegate::logsink::LogGuard {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let (writer, guard) = scopegate::logsink::start(std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
@@ -28,10 +29,17 @@ fn init_logging(format: LogFormat) -> scopegate::logsink::LogGuard {
 fn main() -> std::process::ExitCode {
     scopegate::install_crypto_provider();
     let cli = Cli::parse();
-    let log_guard = init_logging(cli.log_format);
+    // The server logs each review; the one-shot commands print their results and log only trouble.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let log_guard = init_logging(cli.log_format, default_level);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Certs(args) => certs_cmd(args),
+        Command::Check(args) => check_cmd(args),
+        Command::Audit(args) => audit_cmd(args),
     };
     // Flush the log lines before the last words.
     drop(log_guard);
@@ -74,6 +82,34 @@ fn serve(args: ServeArgs) -> Result<std::process::ExitCode> {
         server.run(server::shutdown_signal()).await
     })?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn check_cmd(args: CheckArgs) -> Result<std::process::ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let input = match (args.url, args.token_file) {
+        (Some(url), Some(token_file)) => check::Input::Token {
+            url,
+            token_file,
+            username: args.username,
+            role: args.role.unwrap_or(RoleArg::Read).into(),
+        },
+        _ => check::Input::Files(args.files),
+    };
+    let format = match args.output {
+        CheckOutput::Table => check::Format::Table,
+        CheckOutput::Json => check::Format::Json,
+    };
+    let status = runtime()?.block_on(async {
+        let engine = Engine::new(config).context("building the engine")?;
+        check::run(&engine, &input, format).await
+    })?;
+    Ok(std::process::ExitCode::from(status as u8))
+}
+
+fn audit_cmd(args: AuditArgs) -> Result<std::process::ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let status = runtime()?.block_on(audit::run(config, args))?;
+    Ok(std::process::ExitCode::from(status as u8))
 }
 
 fn certs_cmd(args: CertsArgs) -> Result<std::process::ExitCode> {

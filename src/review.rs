@@ -302,34 +302,58 @@ fn warnings<'a>(subject: &str, texts: impl Iterator<Item = &'a str>) -> Option<V
     (!out.is_empty()).then_some(out)
 }
 
-/// The validating webhook: enforce, warn or record, by mode.
-fn validate(res: AdmissionResponse, decision: &Decision, mode: Mode, secret: &SecretObject) -> AdmissionResponse {
-    if decision.findings.is_empty() {
-        return res;
-    }
-    let subject = report::subject(&secret.namespace, secret.display_name());
+/// What the validating webhook answers about a decision, by mode: a denial, and warnings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Enforcement {
+    /// `(HTTP status code, message)` when the request is refused.
+    pub denial: Option<(u16, String)>,
+    /// Each warning as one text, not yet split to the API server's length limit.
+    pub warnings: Vec<String>,
+}
+
+/// The validating webhook's answer: enforce, warn or record, by mode. `subject` names the Secret.
+pub fn enforcement(decision: &Decision, mode: Mode, subject: &str) -> Enforcement {
     let denials: Vec<(u16, &str)> = decision.denials().collect();
+    let own = |texts: &mut dyn Iterator<Item = &str>| texts.map(str::to_owned).collect::<Vec<_>>();
     match mode {
-        Mode::Audit => res,
-        Mode::Warn => {
-            let mut res = res;
-            res.warnings = warnings(&subject, denials.iter().map(|(_, m)| *m).chain(decision.warnings()));
-            res
-        }
+        Mode::Audit => Enforcement::default(),
+        Mode::Warn => Enforcement {
+            denial: None,
+            warnings: own(&mut denials.iter().map(|(_, m)| *m).chain(decision.warnings())),
+        },
         Mode::Enforce => {
-            let mut res = res;
-            res.warnings = warnings(&subject, decision.warnings());
+            let warnings = own(&mut decision.warnings());
             if denials.is_empty() {
-                return res;
+                return Enforcement { denial: None, warnings };
             }
             let code = if denials.iter().any(|(c, _)| *c == 400) {
                 400
             } else {
                 403
             };
-            let reason = if code == 400 { "BadRequest" } else { "Forbidden" };
             let text = denials.iter().map(|(_, m)| *m).collect::<Vec<_>>().join(" ");
-            deny(res, code, reason, format!("{subject}: {text}"))
+            Enforcement {
+                denial: Some((code, format!("{subject}: {text}"))),
+                warnings,
+            }
+        }
+    }
+}
+
+/// The validating webhook: enforce, warn or record, by mode.
+fn validate(res: AdmissionResponse, decision: &Decision, mode: Mode, secret: &SecretObject) -> AdmissionResponse {
+    if decision.findings.is_empty() {
+        return res;
+    }
+    let subject = report::subject(&secret.namespace, secret.display_name());
+    let e = enforcement(decision, mode, &subject);
+    let mut res = res;
+    res.warnings = warnings(&subject, e.warnings.iter().map(String::as_str));
+    match e.denial {
+        None => res,
+        Some((code, message)) => {
+            let reason = if code == 400 { "BadRequest" } else { "Forbidden" };
+            deny(res, code, reason, message)
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::{BreakerConfig, Provider};
 use crate::metrics::{Metrics, ProviderLabels};
-use crate::providers::{Grant, IntrospectError};
+use crate::providers::IntrospectError;
 
 /// The longest a `retry-after` is honoured for, so a wild header cannot stop checks for a day.
 const MAX_BACKOFF: Duration = Duration::from_secs(900);
@@ -78,7 +78,7 @@ impl Upstream {
         }
     }
 
-    fn record(&self, provider: &Provider, result: &Result<Grant, IntrospectError>) {
+    fn record<T>(&self, provider: &Provider, result: &Result<T, IntrospectError>) {
         let mut breakers = lock(&self.breakers);
         let b = breakers.entry(provider.api_url.to_string()).or_default();
         b.trial_in_flight = false;
@@ -119,9 +119,9 @@ impl Upstream {
     }
 
     /// Run a provider call under the breaker and the concurrency bound.
-    pub async fn call<F>(&self, provider: &Provider, call: F) -> Result<Grant, IntrospectError>
+    pub async fn call<T, F>(&self, provider: &Provider, call: F) -> Result<T, IntrospectError>
     where
-        F: Future<Output = Result<Grant, IntrospectError>>,
+        F: Future<Output = Result<T, IntrospectError>>,
     {
         if let Err(e) = self.admit(provider) {
             self.metrics
@@ -150,6 +150,7 @@ mod tests {
     use super::*;
     use crate::config::ProviderKind;
     use crate::kind::TokenKind;
+    use crate::providers::Grant;
 
     fn provider() -> Provider {
         Provider {
@@ -176,7 +177,7 @@ mod tests {
         let u = upstream(3, Duration::from_secs(60));
         let p = provider();
         let fail = || async {
-            Err(IntrospectError::Unavailable {
+            Err::<Grant, _>(IntrospectError::Unavailable {
                 detail: "HTTP 500".into(),
             })
         };
@@ -184,7 +185,7 @@ mod tests {
             let _ = u.call(&p, fail()).await;
         }
         let e = u
-            .call(&p, async { unreachable!("the circuit is open") })
+            .call::<Grant, _>(&p, async { unreachable!("the circuit is open") })
             .await
             .unwrap_err();
         assert!(e.to_string().contains("stopped calling it"), "{e}");
@@ -201,7 +202,7 @@ mod tests {
                 retry_after: Some(Duration::ZERO),
             })
         };
-        let _ = u.call(&p, limited).await;
+        let _ = u.call::<Grant, _>(&p, limited).await;
         // retry-after 0: half open at once; one trial goes through and, answered, closes the circuit.
         assert!(u.call(&p, async { Ok(Grant::new(TokenKind::Classic)) }).await.is_ok());
         assert!(u.call(&p, async { Ok(Grant::new(TokenKind::Classic)) }).await.is_ok());
@@ -212,7 +213,7 @@ mod tests {
         let u = upstream(1, Duration::from_secs(60));
         let p = provider();
         let _ = u
-            .call(&p, async { Err(IntrospectError::Rejected { detail: "401".into() }) })
+            .call::<Grant, _>(&p, async { Err(IntrospectError::Rejected { detail: "401".into() }) })
             .await;
         assert!(u.call(&p, async { Ok(Grant::new(TokenKind::Classic)) }).await.is_ok());
     }

@@ -364,8 +364,55 @@ impl ProviderClient {
         repo_git_url: Url,
         auth: Auth<'_>,
     ) -> Result<Option<bool>, IntrospectError> {
+        let resp = self
+            .advertisement(provider, repo_git_url, auth, "git-receive-pack")
+            .await?;
+        Ok(match resp.status.as_u16() {
+            200 if advertises(&resp, "git-receive-pack") => Some(true),
+            403 | 404 => Some(false),
+            _ => None,
+        })
+    }
+
+    /// The Git upload-pack advertisement, `GET {repo}.git/info/refs?service=git-upload-pack`: the first
+    /// request of `git clone` and `git fetch` (what Argo CD's repo server sends), which lists refs and
+    /// changes nothing. `Ok(Ok(()))` when the server advertises (the credential can read the
+    /// repository), `Ok(Err(why))` when it refuses, `Err` when it cannot be asked or says neither.
+    pub(crate) async fn upload_pack(
+        &self,
+        provider: &Provider,
+        repo_git_url: Url,
+        auth: Auth<'_>,
+    ) -> Result<Result<(), String>, IntrospectError> {
+        let resp = self
+            .advertisement(provider, repo_git_url, auth, "git-upload-pack")
+            .await?;
+        match resp.status.as_u16() {
+            200 if advertises(&resp, "git-upload-pack") => Ok(Ok(())),
+            s @ (401 | 403 | 404) => Ok(Err(format!(
+                "the Git server answered HTTP {s}: the repository does not exist or this credential cannot read it"
+            ))),
+            s => Err(IntrospectError::Unavailable {
+                detail: format!(
+                    "the Git server answered HTTP {s}{}, not a Git advertisement",
+                    resp.header("content-type")
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default()
+                ),
+            }),
+        }
+    }
+
+    /// `GET {repo}.git/info/refs?service={service}`, with rate limits and server errors as errors.
+    async fn advertisement(
+        &self,
+        provider: &Provider,
+        repo_git_url: Url,
+        auth: Auth<'_>,
+        service: &str,
+    ) -> Result<Response, IntrospectError> {
         let mut url = repo_git_url;
-        url.set_query(Some("service=git-receive-pack"));
+        url.set_query(Some(&format!("service={service}")));
         let resp = self.get(provider, url, auth, &[("git-protocol", "version=2")]).await?;
         if let Some(retry_after) = resp.rate_limited() {
             return Err(IntrospectError::RateLimited {
@@ -373,22 +420,40 @@ impl ProviderClient {
                 retry_after,
             });
         }
-        Ok(match resp.status.as_u16() {
-            200 if resp
-                .header("content-type")
-                .is_some_and(|c| c.starts_with("application/x-git-receive-pack-advertisement")) =>
-            {
-                Some(true)
-            }
-            403 | 404 => Some(false),
-            s if s >= 500 => {
-                return Err(IntrospectError::Unavailable {
-                    detail: format!("the Git server answered HTTP {s}"),
-                });
-            }
-            _ => None,
-        })
+        if resp.status.is_server_error() {
+            return Err(IntrospectError::Unavailable {
+                detail: format!("the Git server answered HTTP {}", resp.status.as_u16()),
+            });
+        }
+        Ok(resp)
     }
+}
+
+/// How a Git client (Argo CD's repo server) authenticates with a token over HTTPS: HTTP Basic with the
+/// Secret's `username`, or the name each provider documents for tokens when it has none; a
+/// `bearerToken` (Bitbucket Data Center) as Bearer.
+pub(crate) fn git_auth<'a>(
+    kind: ProviderKind,
+    field: TokenField,
+    username: Option<&'a str>,
+    token: &'a Token,
+) -> Auth<'a> {
+    if field == TokenField::BearerToken {
+        return Auth::Bearer(token);
+    }
+    let default = match kind {
+        ProviderKind::Github => "x-access-token",
+        ProviderKind::Gitlab => "oauth2",
+        ProviderKind::BitbucketCloud => "x-token-auth",
+        ProviderKind::BitbucketServer => return username.map_or(Auth::Bearer(token), |u| Auth::Basic(u, token)),
+    };
+    Auth::Basic(username.filter(|u| !u.is_empty()).unwrap_or(default), token)
+}
+
+/// Whether a 200 answer is the Git smart-HTTP advertisement of `service`.
+fn advertises(resp: &Response, service: &str) -> bool {
+    resp.header("content-type")
+        .is_some_and(|c| c.starts_with(&format!("application/x-{service}-advertisement")))
 }
 
 /// The innermost cause of an error (the OS error or TLS alert), which is what a person can act on.

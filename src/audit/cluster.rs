@@ -1,0 +1,207 @@
+//! What the audit reads from (and writes to) the cluster, through kube's client: credential Secrets
+//! (by label, and `git-default-*` by name from a metadata-only list), Argo CD Applications and
+//! ApplicationSets, and PolicyReports by server-side apply. Lists are paged.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::credential::{SECRET_TYPE_LABEL, SecretType, USER_SECRET_PREFIX};
+
+/// Items per list request.
+pub const PAGE: u32 = 250;
+/// The field manager of server-side apply.
+pub const FIELD_MANAGER: &str = "scopegate";
+
+pub struct Cluster {
+    client: Client,
+    /// The context's namespace (or `default`).
+    pub default_namespace: String,
+}
+
+/// Which namespaces to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+impl Scope {
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::All => "all namespaces".into(),
+            Scope::Namespace(n) => format!("namespace {n}"),
+        }
+    }
+}
+
+fn secrets_resource() -> ApiResource {
+    ApiResource::erase::<Secret>(&())
+}
+
+pub fn application_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
+pub fn policyreport_resource() -> ApiResource {
+    ApiResource {
+        group: "wgpolicyk8s.io".into(),
+        version: "v1alpha2".into(),
+        api_version: "wgpolicyk8s.io/v1alpha2".into(),
+        kind: "PolicyReport".into(),
+        plural: "policyreports".into(),
+    }
+}
+
+/// A kube error in words a person can act on.
+fn explain(e: kube::Error, what: &str) -> anyhow::Error {
+    match &e {
+        kube::Error::Api(s) if s.code == 403 => anyhow!(
+            "not allowed to {what}: {} (the scopegate-audit ClusterRole grants what the audit needs; see manifests/audit)",
+            s.message
+        ),
+        kube::Error::Api(s) => anyhow!("cannot {what}: {} (HTTP {})", s.message, s.code),
+        _ => anyhow!("cannot {what}: {e}"),
+    }
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl Cluster {
+    /// Connect with a kubeconfig file, the default kubeconfig ($KUBECONFIG, ~/.kube/config), or the
+    /// in-cluster service account.
+    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Self> {
+        let options = KubeConfigOptions {
+            context: context.map(str::to_owned),
+            ..Default::default()
+        };
+        let config = match kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+                Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .context("using the kubeconfig")?
+            }
+            None if context.is_some() => Config::from_kubeconfig(&options)
+                .await
+                .context("using the kubeconfig")?,
+            None => Config::infer()
+                .await
+                .context("finding a kubeconfig or an in-cluster service account")?,
+        };
+        let default_namespace = config.default_namespace.clone();
+        let client = Client::try_from(config).context("building the Kubernetes client")?;
+        Ok(Self {
+            client,
+            default_namespace,
+        })
+    }
+
+    fn api(&self, scope: &Scope, ar: &ApiResource) -> Api<DynamicObject> {
+        match scope {
+            Scope::All => Api::all_with(self.client.clone(), ar),
+            Scope::Namespace(ns) => Api::namespaced_with(self.client.clone(), ns, ar),
+        }
+    }
+
+    /// Every page of a list.
+    async fn list_all(api: &Api<DynamicObject>, lp: ListParams, what: &str) -> Result<Vec<DynamicObject>> {
+        let mut lp = lp.limit(PAGE);
+        let mut out = Vec::new();
+        loop {
+            let page = api.list(&lp).await.map_err(|e| explain(e, what))?;
+            out.extend(page.items);
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The credential Secrets in scope: labelled with one of the four secret types, and named
+    /// `git-default-*` (found by a metadata-only list, then read one by one).
+    pub async fn credential_secrets(&self, scope: &Scope) -> Result<Vec<DynamicObject>> {
+        let api = self.api(scope, &secrets_resource());
+        let types: Vec<&str> = SecretType::ALL.iter().map(|t| t.as_str()).collect();
+        let selector = format!("{SECRET_TYPE_LABEL} in ({})", types.join(","));
+        let what = format!("list Secrets in {}", scope.describe());
+        let mut secrets = Self::list_all(&api, ListParams::default().labels(&selector), &what).await?;
+        let seen: std::collections::BTreeSet<(String, String)> = secrets
+            .iter()
+            .map(|s| {
+                (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut lp = ListParams::default().limit(PAGE);
+        loop {
+            let page = api.list_metadata(&lp).await.map_err(|e| explain(e, &what))?;
+            for m in page.items {
+                let (Some(name), ns) = (m.metadata.name, m.metadata.namespace.unwrap_or_default()) else {
+                    continue;
+                };
+                if !name.starts_with(USER_SECRET_PREFIX) || seen.contains(&(ns.clone(), name.clone())) {
+                    continue;
+                }
+                let one: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &secrets_resource());
+                match one.get(&name).await {
+                    Ok(s) => secrets.push(s),
+                    // Deleted between the list and the read.
+                    Err(e) if is_not_found(&e) => {}
+                    Err(e) => return Err(explain(e, &format!("read Secret {ns}/{name}"))),
+                }
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+                _ => break,
+            }
+        }
+        Ok(secrets)
+    }
+
+    /// Argo CD objects of one kind in scope; `None` when the kind is not installed.
+    pub async fn argocd_objects(&self, scope: &Scope, kind: &str, plural: &str) -> Result<Option<Vec<DynamicObject>>> {
+        let api = self.api(scope, &application_resource(kind, plural));
+        let what = format!("list {kind}s in {}", scope.describe());
+        let mut lp = ListParams::default().limit(PAGE);
+        let mut out = Vec::new();
+        loop {
+            let page = match api.list(&lp).await {
+                Ok(p) => p,
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(explain(e, &what)),
+            };
+            out.extend(page.items);
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+                _ => return Ok(Some(out)),
+            }
+        }
+    }
+
+    /// Server-side apply one PolicyReport (owned by field manager `scopegate`, conflicts forced).
+    pub async fn apply_report(&self, report: &serde_json::Value) -> Result<()> {
+        let ns = report["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = report["metadata"]["name"].as_str().unwrap_or_default();
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &policyreport_resource());
+        api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(report))
+            .await
+            .map_err(|e| explain(e, &format!("apply PolicyReport {ns}/{name}")))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,326 @@
+//! `scopegate audit`: every credential Secret in a cluster judged as the webhook would judge its
+//! creation now, with the webhook's engine and grant cache (a token used by many Secrets is asked
+//! about once); coverage: each `repo-creds` template probed, read-only, against the repositories Argo
+//! CD syncs through it, and the runtime token against the Shared Configuration Repository; then a
+//! table, JSON, or PolicyReports (optionally applied to the cluster).
+
+pub mod cluster;
+pub mod coverage;
+pub mod policyreport;
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::assess::{self, Evaluation};
+use crate::check::Status;
+use crate::cli::{AuditArgs, AuditOutput};
+use crate::config::Config;
+use crate::credential::{RUNTIME_SECRET_NAME, SecretObject, SecretType};
+use crate::engine::{Access, Engine};
+use crate::table::{self, Cell, Colour, Style};
+use cluster::{Cluster, Scope};
+
+/// What the audit found, before it is printed.
+pub struct Findings {
+    pub evaluations: Vec<Evaluation>,
+    /// Notes on what could not be looked at (no Argo CD Applications, …).
+    pub notes: Vec<String>,
+}
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {pos}/{len} {wide_bar}") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Read the cluster and judge: Secrets, then coverage.
+pub async fn audit(
+    engine: &Engine,
+    cluster: &Cluster,
+    scope: &Scope,
+    concurrency: usize,
+    coverage: bool,
+) -> Result<Findings> {
+    let objects = cluster.credential_secrets(scope).await?;
+    let secrets: Vec<(Option<String>, SecretObject)> = objects
+        .into_iter()
+        .map(|o| (o.metadata.uid.clone(), SecretObject::from_dynamic_owned(o)))
+        .collect();
+    let bar = progress(secrets.len(), "judging Secrets");
+    let mut evaluations: Vec<(Evaluation, SecretObject)> = futures::stream::iter(secrets)
+        .map(|(uid, secret)| {
+            let bar = bar.clone();
+            async move {
+                let mut e = assess::evaluate(engine, &secret, "cluster".to_owned()).await;
+                e.uid = uid;
+                bar.inc(1);
+                (e, secret)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    evaluations.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
+    let mut notes = Vec::new();
+    if coverage {
+        check_coverage(engine, cluster, scope, concurrency, &mut evaluations, &mut notes).await?;
+    }
+    Ok(Findings {
+        evaluations: evaluations.into_iter().map(|(e, _)| e).collect(),
+        notes,
+    })
+}
+
+/// Probe each template against what Argo CD syncs through it, and the runtime token against the
+/// Shared Configuration Repository.
+async fn check_coverage(
+    engine: &Engine,
+    cluster: &Cluster,
+    scope: &Scope,
+    concurrency: usize,
+    evaluations: &mut [(Evaluation, SecretObject)],
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let is = |s: &SecretObject, t: SecretType| s.secret_type() == Some(t);
+    let templates: Vec<usize> = (0..evaluations.len())
+        .filter(|&i| is(&evaluations[i].1, SecretType::RepoCreds) && evaluations[i].1.url().is_some())
+        .collect();
+    let mut probes: Vec<(usize, String, Access, Vec<String>)> = Vec::new();
+    if !templates.is_empty() {
+        let mut uses: Vec<(String, String)> = Vec::new();
+        let mut own = Vec::new();
+        for (e, s) in evaluations.iter() {
+            if !is(s, SecretType::Repository) {
+                continue;
+            }
+            let Some(url) = s.url() else { continue };
+            if s.has_own_credentials() {
+                own.push(url);
+            } else {
+                uses.push((url, format!("Secret {}", e.display_name())));
+            }
+        }
+        for (kind, plural) in [("Application", "applications"), ("ApplicationSet", "applicationsets")] {
+            match cluster.argocd_objects(scope, kind, plural).await? {
+                None => notes.push(format!(
+                    "no {kind}s: the argoproj.io {kind} API is not installed in this cluster"
+                )),
+                Some(objects) => {
+                    for o in objects {
+                        let name = format!(
+                            "{kind} {}/{}",
+                            o.metadata.namespace.as_deref().unwrap_or_default(),
+                            o.metadata.name.as_deref().unwrap_or_default()
+                        );
+                        let v = serde_json::to_value(&o).unwrap_or_default();
+                        let urls = if kind == "Application" {
+                            coverage::application_urls(&v)
+                        } else {
+                            coverage::applicationset_urls(&v)
+                        };
+                        uses.extend(urls.into_iter().map(|u| (u, name.clone())));
+                    }
+                }
+            }
+        }
+        let template_urls: Vec<String> = templates
+            .iter()
+            .map(|&i| evaluations[i].1.url().unwrap_or_default())
+            .collect();
+        for (t, needs) in coverage::plan(&template_urls, &own, &uses) {
+            for need in needs {
+                probes.push((templates[t], need.url, Access::Read, need.used_by));
+            }
+        }
+    }
+    if let Some(shared) = &engine.config().shared_configuration_repo {
+        for (i, (e, s)) in evaluations.iter().enumerate() {
+            if s.name == RUNTIME_SECRET_NAME && e.verdict != crate::metrics::IGNORED {
+                probes.push((i, shared.clone(), Access::Write, vec!["sharedConfigurationRepo".into()]));
+            }
+        }
+    }
+    let bar = progress(probes.len(), "probing repositories");
+    let results: Vec<_> = {
+        let evaluations = &*evaluations;
+        futures::stream::iter(probes)
+            .map(|(i, url, access, used_by)| {
+                let bar = bar.clone();
+                async move {
+                    let reach = engine.reach(&evaluations[i].1, &url, access).await;
+                    bar.inc(1);
+                    (i, url, access, used_by, reach)
+                }
+            })
+            .buffered(concurrency)
+            .collect()
+            .await
+    };
+    bar.finish_and_clear();
+    for (i, url, access, used_by, reach) in results {
+        evaluations[i].0.add_reach(&url, access, reach, used_by);
+    }
+    Ok(())
+}
+
+/// The expiry view: tokens that expire within `within` (or already have), soonest first.
+pub fn expiring(evals: &[Evaluation], within: Duration, now: jiff::Timestamp) -> Vec<Evaluation> {
+    let limit = now
+        .as_second()
+        .saturating_add(i64::try_from(within.as_secs()).unwrap_or(i64::MAX));
+    let mut out: Vec<Evaluation> = evals
+        .iter()
+        .filter(|e| e.expires_at_ts.is_some_and(|t| t.as_second() <= limit))
+        .cloned()
+        .collect();
+    out.sort_by_key(|e| e.expires_at_ts);
+    out
+}
+
+/// The summary line of the table.
+pub fn summary(evals: &[Evaluation]) -> String {
+    let count = |v: &str| evals.iter().filter(|e| e.verdict == v).count();
+    let denied = evals.iter().filter(|e| !e.allowed).count();
+    let expiring = evals.iter().filter(|e| e.expiring).count();
+    let unreachable: usize = evals.iter().map(|e| e.unreachable.len()).sum();
+    format!(
+        "{} credential Secrets: {} ok, {} insufficient, {} invalid, {} expiring, {} unverified, {} other; {} would be denied; {} unreachable repositories",
+        evals.len(),
+        count("ok"),
+        count("insufficient"),
+        count("invalid"),
+        expiring,
+        count("unverified"),
+        evals.len() - count("ok") - count("insufficient") - count("invalid") - count("unverified"),
+        denied,
+        unreachable
+    )
+}
+
+fn expiry_table(evals: &[Evaluation], now: jiff::Timestamp, style: Style) -> String {
+    let rows: Vec<Vec<Cell>> = evals
+        .iter()
+        .map(|e| {
+            let days = e
+                .expires_at_ts
+                .map(|t| (t.as_second() - now.as_second()).div_euclid(86_400))
+                .unwrap_or_default();
+            vec![
+                Cell::new(e.display_name()),
+                Cell::new(e.expires_at.clone().unwrap_or_default()),
+                if days < 0 {
+                    Cell::coloured("expired", Colour::Red)
+                } else {
+                    Cell::coloured(format!("{days}d"), if days < 7 { Colour::Red } else { Colour::Yellow })
+                },
+                Cell::new(e.provider.clone().unwrap_or_else(|| "-".into())),
+                Cell::new(e.token_kind.clone().unwrap_or_else(|| "-".into())),
+                Cell::new(e.owner.clone().unwrap_or_else(|| "-".into())),
+            ]
+        })
+        .collect();
+    table::render(&["SECRET", "EXPIRES", "IN", "PROVIDER", "KIND", "OWNER"], &rows, style)
+}
+
+/// Print the findings; the status says whether there is anything to act on.
+pub fn print(
+    findings: &Findings,
+    args: &AuditArgs,
+    out: &mut dyn Write,
+    terminal: bool,
+    now: jiff::Timestamp,
+) -> Result<Status> {
+    let style = Style::for_terminal(terminal);
+    if let Some(within) = args.expiring {
+        let soon = expiring(&findings.evaluations, within, now);
+        match args.output {
+            AuditOutput::Json => {
+                serde_json::to_writer_pretty(&mut *out, &soon)?;
+                writeln!(out)?;
+            }
+            _ => {
+                out.write_all(expiry_table(&soon, now, style).as_bytes())?;
+                writeln!(
+                    out,
+                    "\n{} token(s) expire within {}",
+                    soon.len(),
+                    humantime::format_duration(within)
+                )?;
+            }
+        }
+        return Ok(if soon.is_empty() {
+            Status::Clean
+        } else {
+            Status::Findings
+        });
+    }
+    match args.output {
+        AuditOutput::Json => {
+            serde_json::to_writer_pretty(&mut *out, &findings.evaluations)?;
+            writeln!(out)?;
+        }
+        AuditOutput::Policyreport => {
+            for r in policyreport::reports(&findings.evaluations, now) {
+                writeln!(out, "---")?;
+                out.write_all(serde_norway::to_string(&r)?.as_bytes())?;
+            }
+        }
+        AuditOutput::Table => {
+            out.write_all(table::evaluations(&findings.evaluations, style).as_bytes())?;
+            writeln!(out, "\n{}", summary(&findings.evaluations))?;
+        }
+    }
+    for n in &findings.notes {
+        eprintln!("scopegate audit: {n}");
+    }
+    let clean = findings
+        .evaluations
+        .iter()
+        .all(|e| e.allowed && e.unreachable.is_empty());
+    Ok(if clean { Status::Clean } else { Status::Findings })
+}
+
+/// `scopegate audit`.
+pub async fn run(config: Config, args: AuditArgs) -> Result<Status> {
+    let engine = Engine::new(config).context("building the engine")?;
+    let cluster = Cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let scope = if args.all_namespaces {
+        Scope::All
+    } else {
+        Scope::Namespace(
+            args.namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace.clone()),
+        )
+    };
+    let coverage = !args.no_coverage && args.expiring.is_none();
+    let findings = audit(&engine, &cluster, &scope, usize::from(args.concurrency), coverage).await?;
+    let now = jiff::Timestamp::now();
+    if args.apply_reports {
+        let reports = policyreport::reports(&findings.evaluations, now);
+        for r in &reports {
+            cluster.apply_report(r).await?;
+        }
+        eprintln!(
+            "scopegate audit: applied {} PolicyReport(s) ({} as field manager {})",
+            reports.len(),
+            policyreport::REPORT_NAME,
+            cluster::FIELD_MANAGER
+        );
+    }
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut lock = stdout.lock();
+    print(&findings, &args, &mut lock, terminal, now)
+}

@@ -1,0 +1,168 @@
+//! Evaluations as `wgpolicyk8s.io/v1alpha2` PolicyReports, one per namespace (the format Kyverno's
+//! Policy Reporter reads): a `token-scopes` result per credential Secret, and a `repository-access`
+//! result per credential that must reach repositories.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::assess::Evaluation;
+
+/// The report's name in each namespace.
+pub const REPORT_NAME: &str = "scopegate";
+pub const POLICY: &str = "scopegate";
+
+/// `pass`, `fail`, `warn`, `error` or `skip`, and a severity, for a Secret's verdict.
+fn token_result(e: &Evaluation) -> (&'static str, Option<&'static str>) {
+    match e.verdict.as_str() {
+        "ignored" | "not-a-token" | "skipped" => ("skip", None),
+        _ if !e.allowed => ("fail", Some(if e.verdict == "invalid" { "critical" } else { "high" })),
+        "insufficient" | "invalid" => ("fail", Some("high")),
+        // The provider could not be asked: the check itself could not run.
+        "unverified" if e.message.contains("could not be asked") => ("error", Some("medium")),
+        "unverified" => ("warn", Some("medium")),
+        _ if e.expiring => ("warn", Some("medium")),
+        _ if !e.warnings.is_empty() => ("warn", Some("low")),
+        _ => ("pass", Some("info")),
+    }
+}
+
+fn properties(e: &Evaluation) -> BTreeMap<&'static str, String> {
+    let mut p = BTreeMap::new();
+    p.insert("verdict", e.verdict.clone());
+    let mut put = |k: &'static str, v: Option<&String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            p.insert(k, v.clone());
+        }
+    };
+    put("provider", e.provider.as_ref());
+    put("tokenKind", e.token_kind.as_ref());
+    put("role", e.role.as_ref());
+    put("url", e.url.as_ref());
+    put("expiresAt", e.expires_at.as_ref());
+    put("owner", e.owner.as_ref());
+    if !e.missing.is_empty() {
+        p.insert("missing", e.missing.join(","));
+    }
+    if !e.excess.is_empty() {
+        p.insert("excess", e.excess.join(","));
+    }
+    p
+}
+
+fn resource(e: &Evaluation) -> Value {
+    let mut r = json!({"apiVersion": "v1", "kind": "Secret", "namespace": e.namespace, "name": e.name});
+    if let Some(uid) = &e.uid {
+        r["uid"] = json!(uid);
+    }
+    r
+}
+
+/// One PolicyReport per namespace that holds evaluated Secrets.
+pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
+    let mut by_ns: BTreeMap<&str, Vec<&Evaluation>> = BTreeMap::new();
+    for e in evals.iter().filter(|e| !e.namespace.is_empty()) {
+        by_ns.entry(e.namespace.as_str()).or_default().push(e);
+    }
+    let timestamp = json!({"seconds": now.as_second(), "nanos": 0});
+    by_ns
+        .into_iter()
+        .map(|(ns, evals)| {
+            let mut results = Vec::new();
+            let mut summary: BTreeMap<&str, u64> = ["pass", "fail", "warn", "error", "skip"]
+                .into_iter()
+                .map(|k| (k, 0))
+                .collect();
+            for e in evals {
+                let (result, severity) = token_result(e);
+                let message = if e.message.is_empty() {
+                    format!("verdict {}", e.verdict)
+                } else {
+                    e.message.clone()
+                };
+                let mut r = json!({
+                    "source": "scopegate",
+                    "policy": POLICY,
+                    "rule": "token-scopes",
+                    "category": "Git credentials",
+                    "result": result,
+                    "scored": true,
+                    "timestamp": timestamp,
+                    "resources": [resource(e)],
+                    "message": message,
+                    "properties": properties(e),
+                });
+                if let Some(s) = severity {
+                    r["severity"] = json!(s);
+                }
+                results.push(r);
+                *summary.entry(result).or_default() += 1;
+                if !e.repositories.is_empty() {
+                    let unknown: Vec<&str> = e
+                        .repositories
+                        .iter()
+                        .filter(|r| r.result == "unknown")
+                        .map(|r| r.url.as_str())
+                        .collect();
+                    let (result, severity, message) = if !e.unreachable.is_empty() {
+                        (
+                            "fail",
+                            "high",
+                            format!(
+                                "cannot reach {} of the {} repositories it must: {}",
+                                e.unreachable.len(),
+                                e.repositories.len(),
+                                e.unreachable.join(", ")
+                            ),
+                        )
+                    } else if !unknown.is_empty() {
+                        ("warn", "medium", format!("could not check {}", unknown.join(", ")))
+                    } else {
+                        (
+                            "pass",
+                            "info",
+                            format!("reaches all {} repositories it must", e.repositories.len()),
+                        )
+                    };
+                    let mut props = BTreeMap::new();
+                    props.insert(
+                        "repositories",
+                        e.repositories
+                            .iter()
+                            .map(|r| r.url.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
+                    if !e.unreachable.is_empty() {
+                        props.insert("unreachable", e.unreachable.join(","));
+                    }
+                    results.push(json!({
+                        "source": "scopegate",
+                        "policy": POLICY,
+                        "rule": "repository-access",
+                        "category": "Git credentials",
+                        "result": result,
+                        "severity": severity,
+                        "scored": true,
+                        "timestamp": timestamp,
+                        "resources": [resource(e)],
+                        "message": message,
+                        "properties": props,
+                    }));
+                    *summary.entry(result).or_default() += 1;
+                }
+            }
+            json!({
+                "apiVersion": "wgpolicyk8s.io/v1alpha2",
+                "kind": "PolicyReport",
+                "metadata": {
+                    "name": REPORT_NAME,
+                    "namespace": ns,
+                    "labels": {"app.kubernetes.io/managed-by": "scopegate"},
+                },
+                "summary": summary,
+                "results": results,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,320 @@
+//! `scopegate check`: the webhook's judgement of Secret manifests (or of one token) without a
+//! cluster. The providers are still asked.
+//!
+//! Inputs: YAML or JSON files with any number of documents, `List`s (`kind: List`, `SecretList`, …),
+//! and AdmissionReviews (their `request.object`); `-` reads standard input. Objects that are not
+//! Secrets are passed over (and counted on standard error); Secrets scopegate does not handle are
+//! listed with verdict `ignored`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use kube::core::DynamicObject;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::assess::{self, Evaluation};
+use crate::credential::SecretObject;
+use crate::engine::Engine;
+use crate::table;
+
+/// How many Secrets are judged at once.
+const CONCURRENCY: usize = 8;
+
+/// The exit status of `check` and `audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Every Secret would be admitted (and, for audit, reaches what it must).
+    Clean = 0,
+    /// At least one would be denied (or, for audit, cannot reach a repository it must).
+    Findings = 1,
+}
+
+/// Where Secrets come from.
+#[derive(Debug)]
+pub enum Input {
+    /// Manifest files; `-` is standard input.
+    Files(Vec<String>),
+    /// One token for one repository URL.
+    Token {
+        url: String,
+        token_file: String,
+        username: Option<String>,
+        role: crate::credential::Role,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// Read all of `path` (or standard input for `-`).
+fn read_source(path: &str) -> Result<String> {
+    let mut text = String::new();
+    if path == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read standard input")?;
+    } else {
+        text = std::fs::read_to_string(Path::new(path)).with_context(|| format!("cannot read {path}"))?;
+    }
+    Ok(text)
+}
+
+/// The token in a file (or standard input), with one trailing newline removed: files end with one.
+pub fn read_token(path: &str) -> Result<zeroize::Zeroizing<String>> {
+    let mut text = zeroize::Zeroizing::new(read_source(path).map_err(|e| {
+        // Never the content; the path is the user's own argument.
+        anyhow::anyhow!("{e:#}")
+    })?);
+    if text.ends_with("\r\n") {
+        let n = text.len() - 2;
+        text.truncate(n);
+    } else if text.ends_with('\n') {
+        let n = text.len() - 1;
+        text.truncate(n);
+    }
+    if text.is_empty() {
+        bail!("{} holds no token", if path == "-" { "standard input" } else { path });
+    }
+    Ok(text)
+}
+
+/// The Secrets in one source's text: every document, the items of Lists, the object of AdmissionReviews.
+pub fn secrets_in(text: &str, source: &str) -> Result<(Vec<(String, SecretObject)>, usize)> {
+    let mut objects = Vec::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let value = Value::deserialize(doc).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            anyhow::anyhow!("{source}: document {} is not YAML or JSON{at}", i + 1)
+        })?;
+        flatten(value, &mut objects);
+    }
+    let mut secrets = Vec::new();
+    let mut others = 0;
+    for obj in objects {
+        let is_secret = obj["kind"] == "Secret" && obj["apiVersion"] == "v1";
+        if !is_secret {
+            others += 1;
+            continue;
+        }
+        let n = secrets.len() + 1;
+        let dynamic: DynamicObject = serde_json::from_value(obj).map_err(|_| {
+            anyhow::anyhow!("{source}#{n}: the Secret is not a valid Kubernetes object (its metadata?)")
+        })?;
+        secrets.push((format!("{source}#{n}"), SecretObject::from_dynamic_owned(dynamic)));
+    }
+    Ok((secrets, others))
+}
+
+/// Objects out of a document: itself, a List's items, an AdmissionReview's object.
+fn flatten(value: Value, out: &mut Vec<Value>) {
+    match value {
+        Value::Null => {}
+        Value::Object(mut map) => {
+            let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if kind == "AdmissionReview" {
+                if let Some(obj) = map
+                    .get_mut("request")
+                    .and_then(|r| r.get_mut("object"))
+                    .map(Value::take)
+                {
+                    flatten(obj, out);
+                }
+            } else if kind.ends_with("List") && map.get("items").is_some_and(Value::is_array) {
+                if let Some(Value::Array(items)) = map.remove("items") {
+                    for item in items {
+                        flatten(item, out);
+                    }
+                }
+            } else {
+                out.push(Value::Object(map));
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                flatten(item, out);
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// The Secret Argo CD would hold for `--url`: the role decides the name and label.
+fn synthetic_secret(
+    url: &str,
+    username: Option<&str>,
+    token: &str,
+    role: crate::credential::Role,
+) -> Result<SecretObject> {
+    use crate::credential::Role;
+    let (name, secret_type) = match role {
+        Role::Read => ("scopegate-check", Some("repository")),
+        Role::Write => ("scopegate-check", Some("repository-write")),
+        Role::User => ("git-default-scopegate-check", None),
+        Role::Runtime => (crate::credential::RUNTIME_SECRET_NAME, Some("repo-creds")),
+    };
+    let mut string_data = json!({ "url": url, "password": token });
+    if let Some(u) = username {
+        string_data["username"] = json!(u);
+    }
+    let mut metadata = json!({ "name": name });
+    if let Some(t) = secret_type {
+        metadata["labels"] = json!({ crate::credential::SECRET_TYPE_LABEL: t });
+    }
+    let obj: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "stringData": string_data,
+    }))
+    .map_err(|_| anyhow::anyhow!("cannot build a Secret for --url"))?;
+    Ok(SecretObject::from_dynamic_owned(obj))
+}
+
+/// Judge the inputs. Errors (unreadable or unparsable input) come back before any provider is asked.
+pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>> {
+    let mut pending: Vec<(String, SecretObject)> = Vec::new();
+    match input {
+        Input::Files(files) => {
+            let mut others = 0;
+            for f in files {
+                let text = read_source(f)?;
+                let source = if f == "-" { "stdin" } else { f.as_str() };
+                let (secrets, skipped) = secrets_in(&text, source)?;
+                others += skipped;
+                pending.extend(secrets);
+            }
+            if others > 0 {
+                eprintln!("scopegate check: passed over {others} object(s) that are not Secrets");
+            }
+            if pending.is_empty() {
+                bail!("no Secret in {}", files.join(", "));
+            }
+        }
+        Input::Token {
+            url,
+            token_file,
+            username,
+            role,
+        } => {
+            let token = read_token(token_file)?;
+            let secret = synthetic_secret(url, username.as_deref(), &token, *role)?;
+            pending.push(("--url".to_owned(), secret));
+        }
+    }
+    let evals = futures::stream::iter(pending)
+        .map(|(source, secret)| async move {
+            let from_url = source == "--url";
+            let mut e = assess::evaluate(engine, &secret, source).await;
+            if from_url {
+                // The row names the URL, not the made-up Secret the role needed.
+                e.name = e.url.clone().unwrap_or_default();
+                let made_up = format!("Secret {}", secret.name);
+                e.message = e
+                    .message
+                    .replace(&format!("{made_up}: "), "")
+                    .replace(&made_up, "your Secret");
+                for w in &mut e.warnings {
+                    *w = w.replace(&made_up, "your Secret");
+                }
+            }
+            e
+        })
+        .buffered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    Ok(evals)
+}
+
+/// Print `evals` in `format`; the status says whether any would be denied.
+pub fn print(evals: &[Evaluation], format: Format, out: &mut dyn Write, terminal: bool) -> Result<Status> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, evals)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let style = table::Style::for_terminal(terminal);
+            out.write_all(table::evaluations(evals, style).as_bytes())?;
+        }
+    }
+    Ok(if evals.iter().all(|e| e.allowed) {
+        Status::Clean
+    } else {
+        Status::Findings
+    })
+}
+
+/// `scopegate check`.
+pub async fn run(engine: &Engine, input: &Input, format: Format) -> Result<Status> {
+    let evals = evaluate(engine, input).await?;
+    let stdout = std::io::stdout();
+    let terminal = stdout.is_terminal();
+    let mut lock = stdout.lock();
+    print(&evals, format, &mut lock, terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_lists_and_reviews_all_yield_their_secrets() {
+        let text = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: a, namespace: argocd}
+stringData: {url: "https://github.com/acme/a"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: not-a-secret}
+---
+apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: Secret, metadata: {name: b, namespace: argocd}}
+  - {apiVersion: apps/v1, kind: Deployment, metadata: {name: d}}
+---
+{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "1",
+ "object": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c", "namespace": "x"}}}}
+"#;
+        let (secrets, others) = secrets_in(text, "f.yaml").unwrap();
+        let names: Vec<(&str, &str)> = secrets.iter().map(|(s, o)| (s.as_str(), o.name.as_str())).collect();
+        assert_eq!(names, [("f.yaml#1", "a"), ("f.yaml#2", "b"), ("f.yaml#3", "c")]);
+        assert_eq!(others, 2);
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_place_not_the_content() {
+        let e = secrets_in("a: b\n---\nkey: [ghp_secretvalue\n", "s.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("s.yaml: document 2 is not YAML or JSON"), "{e}");
+        assert!(!e.contains("ghp_secretvalue"), "{e}");
+    }
+
+    #[test]
+    fn a_token_file_loses_one_trailing_newline_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = |name: &str, content: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, content).unwrap();
+            p.to_string_lossy().into_owned()
+        };
+        assert_eq!(read_token(&f("a", "ghp_x\n")).unwrap().as_str(), "ghp_x");
+        assert_eq!(read_token(&f("b", "ghp_x\r\n")).unwrap().as_str(), "ghp_x");
+        assert_eq!(read_token(&f("c", "ghp_x\n\n")).unwrap().as_str(), "ghp_x\n");
+        assert_eq!(read_token(&f("d", "ghp_x")).unwrap().as_str(), "ghp_x");
+        assert!(read_token(&f("e", "\n")).is_err());
+    }
+}
