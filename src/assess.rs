@@ -48,6 +48,9 @@ pub struct Evaluation {
     pub expires_at_ts: Option<jiff::Timestamp>,
     #[serde(skip)]
     pub uid: Option<String>,
+    /// The provider could not be asked (the verdict is `unverified` for that reason).
+    #[serde(skip)]
+    pub provider_failed: bool,
 }
 
 /// One repository a credential must reach.
@@ -126,6 +129,7 @@ pub async fn evaluate(engine: &Engine, secret: &SecretObject, source: String) ->
         unreachable: Vec::new(),
         expires_at_ts: None,
         uid: None,
+        provider_failed: false,
     };
     let Some(v) = &decision.verdict else {
         return e;
@@ -143,6 +147,10 @@ pub async fn evaluate(engine: &Engine, secret: &SecretObject, source: String) ->
         .expires_at
         .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string());
     e.owner = v.owner.clone();
+    e.provider_failed = decision
+        .problems
+        .iter()
+        .any(|p| matches!(p, Problem::ProviderFailed { .. }));
     e.expiring = decision
         .problems
         .iter()

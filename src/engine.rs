@@ -102,7 +102,7 @@ pub enum Reach {
 }
 
 /// Which access a coverage probe establishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Access {
     /// Clone and fetch: the upload-pack advertisement.
     Read,

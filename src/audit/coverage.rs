@@ -2,11 +2,16 @@
 //! `repository` Secret for the same URL when that Secret carries credentials of its own; otherwise the
 //! `repo-creds` template whose URL is the longest prefix of it (both normalised as Argo CD's
 //! `git.NormalizeGitURL` does: lower case, scp-like SSH as `ssh://`, no `.git` suffix, no `ssh://`).
-//! Pure: the audit feeds it the Secrets, Applications and ApplicationSets it listed.
+//! Pushes (the source hydrator's) take `repository-write` Secrets and `repo-write-creds` templates by
+//! the same rule. Each namespace that holds credential Secrets is one Argo CD instance: its
+//! Applications use its credentials. Pure: the audit feeds it what it listed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+
+use crate::credential::SecretType;
+use crate::engine::Access;
 
 /// Argo CD's normal form of a repository URL, for prefix matching.
 pub fn normalize(url: &str) -> String {
@@ -56,6 +61,16 @@ fn spec_urls(spec: &Value, out: &mut Vec<String>) {
             source_urls(s, out);
         }
     }
+    // The source hydrator reads its dry source…
+    if let Some(u) = hydrator_url(spec) {
+        out.push(u.to_owned());
+    }
+}
+
+/// …and pushes the hydrated manifests to the same repository (`syncSource` names only a branch and a
+/// path in it; `hydrateTo` a branch).
+fn hydrator_url(spec: &Value) -> Option<&str> {
+    spec["sourceHydrator"]["drySource"]["repoURL"].as_str()
 }
 
 /// The repositories an Application syncs from.
@@ -64,6 +79,17 @@ pub fn application_urls(app: &Value) -> Vec<String> {
     spec_urls(&app["spec"], &mut out);
     out.retain(|u| is_literal(u));
     out
+}
+
+/// The repositories an Application (or an ApplicationSet's template) pushes to: the source
+/// hydrator's.
+pub fn push_urls(obj: &Value) -> Vec<String> {
+    [&obj["spec"], &obj["spec"]["template"]["spec"]]
+        .into_iter()
+        .filter_map(hydrator_url)
+        .filter(|u| is_literal(u))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The repositories an ApplicationSet reads: its template's literal sources, and the repositories its
@@ -107,12 +133,14 @@ pub fn plan(templates: &[String], own: &[String], uses: &[(String, String)]) -> 
         if n.is_empty() || own.contains(&n) {
             continue;
         }
-        let best = templates
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| !t.is_empty() && n.starts_with(t.as_str()))
-            .max_by_key(|(_, t)| t.len())
-            .map(|(i, _)| i);
+        // As Argo CD: the first template with the longest matching prefix.
+        let mut best: Option<(usize, usize)> = None;
+        for (i, t) in templates.iter().enumerate() {
+            if !t.is_empty() && n.starts_with(t.as_str()) && best.is_none_or(|(_, len)| t.len() > len) {
+                best = Some((i, t.len()));
+            }
+        }
+        let best = best.map(|(i, _)| i);
         if let Some(i) = best {
             let need = by_template.entry(i).or_default().entry(n).or_insert_with(|| Need {
                 url: url.clone(),
@@ -127,6 +155,103 @@ pub fn plan(templates: &[String], own: &[String], uses: &[(String, String)]) -> 
         .into_iter()
         .map(|(i, needs)| (i, needs.into_values().collect()))
         .collect()
+}
+
+/// A credential Secret, as coverage sees it.
+#[derive(Debug, Clone)]
+pub struct CredentialRef {
+    pub namespace: String,
+    pub secret_type: SecretType,
+    pub url: String,
+    /// For `repository` and `repository-write` Secrets: whether they carry credentials of their own.
+    pub own_credentials: bool,
+}
+
+/// Something that needs a repository: where it is, the URL, whether it reads or pushes, and its name
+/// (`Application argocd/app`).
+#[derive(Debug, Clone)]
+pub struct Use {
+    pub namespace: String,
+    pub url: String,
+    pub access: Access,
+    pub user: String,
+}
+
+/// One probe to make: credential `credential` (an index into the `CredentialRef`s) must reach `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub credential: usize,
+    pub url: String,
+    pub access: Access,
+    pub used_by: Vec<String>,
+}
+
+/// Every probe coverage needs, and notes on uses that could not be placed.
+///
+/// A use belongs to the Argo CD instance of its own namespace (a namespace that holds credential
+/// Secrets); a use elsewhere (Applications in any namespace) to the only instance when there is one,
+/// and otherwise to none: that is said in a note rather than guessed.
+pub fn plan_all(creds: &[CredentialRef], uses: &[Use]) -> (Vec<Probe>, Vec<String>) {
+    let instances: BTreeSet<&str> = creds.iter().map(|c| c.namespace.as_str()).collect();
+    let mut grouped: BTreeMap<(&str, Access), Vec<(String, String)>> = BTreeMap::new();
+    let mut unplaced: BTreeSet<&str> = BTreeSet::new();
+    for u in uses {
+        let ns = if instances.contains(u.namespace.as_str()) {
+            u.namespace.as_str()
+        } else if instances.len() == 1 {
+            instances.iter().next().copied().unwrap_or_default()
+        } else {
+            unplaced.insert(u.user.as_str());
+            continue;
+        };
+        grouped
+            .entry((ns, u.access))
+            .or_default()
+            .push((u.url.clone(), u.user.clone()));
+    }
+    let mut probes = Vec::new();
+    for ((ns, access), uses) in grouped {
+        let (template_type, own_type) = match access {
+            Access::Read => (SecretType::RepoCreds, SecretType::Repository),
+            Access::Write => (SecretType::RepoWriteCreds, SecretType::RepositoryWrite),
+        };
+        let in_ns = |t: SecretType| {
+            creds
+                .iter()
+                .enumerate()
+                .filter(move |(_, c)| c.namespace == ns && c.secret_type == t)
+        };
+        let templates: Vec<usize> = in_ns(template_type).map(|(i, _)| i).collect();
+        if templates.is_empty() {
+            continue;
+        }
+        let template_urls: Vec<String> = templates.iter().map(|&i| creds[i].url.clone()).collect();
+        let own: Vec<String> = in_ns(own_type)
+            .filter(|(_, c)| c.own_credentials)
+            .map(|(_, c)| c.url.clone())
+            .collect();
+        for (t, needs) in plan(&template_urls, &own, &uses) {
+            for need in needs {
+                probes.push(Probe {
+                    credential: templates[t],
+                    url: need.url,
+                    access,
+                    used_by: need.used_by,
+                });
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    if !unplaced.is_empty() {
+        let names: Vec<&str> = unplaced.into_iter().collect();
+        notes.push(format!(
+            "coverage left out {} ({}): they are in namespaces without credential Secrets, and {} namespaces hold some, so which Argo CD instance syncs them is not known",
+            names.len(),
+            names.join(", "),
+            instances.len()
+        ));
+    }
+    (probes, notes)
 }
 
 #[cfg(test)]
@@ -239,5 +364,120 @@ mod tests {
                 "https://github.com/acme/envs"
             ]
         );
+    }
+
+    fn cred(ns: &str, t: SecretType, url: &str, own: bool) -> CredentialRef {
+        CredentialRef {
+            namespace: ns.into(),
+            secret_type: t,
+            url: url.into(),
+            own_credentials: own,
+        }
+    }
+
+    fn used(ns: &str, url: &str, access: Access, user: &str) -> Use {
+        Use {
+            namespace: ns.into(),
+            url: url.into(),
+            access,
+            user: user.into(),
+        }
+    }
+
+    #[test]
+    fn each_namespace_is_an_instance_and_pushes_take_write_templates() {
+        let creds = vec![
+            cred("argocd", SecretType::RepoCreds, "https://github.com/acme", false),
+            cred("runtime", SecretType::RepoCreds, "https://github.com/acme", false),
+            cred("argocd", SecretType::RepoWriteCreds, "https://github.com/acme", false),
+            cred(
+                "argocd",
+                SecretType::RepositoryWrite,
+                "https://github.com/acme/pinned",
+                true,
+            ),
+        ];
+        let uses = vec![
+            used(
+                "argocd",
+                "https://github.com/acme/a",
+                Access::Read,
+                "Application argocd/a",
+            ),
+            used(
+                "runtime",
+                "https://github.com/acme/b",
+                Access::Read,
+                "Application runtime/b",
+            ),
+            used(
+                "argocd",
+                "https://github.com/acme/a",
+                Access::Write,
+                "Application argocd/a",
+            ),
+            used(
+                "argocd",
+                "https://github.com/acme/pinned",
+                Access::Write,
+                "Application argocd/p",
+            ),
+            // Apps in any namespace: two instances, so this one is not guessed.
+            used(
+                "team-x",
+                "https://github.com/acme/c",
+                Access::Read,
+                "Application team-x/c",
+            ),
+        ];
+        let (probes, notes) = plan_all(&creds, &uses);
+        let got: Vec<(usize, &str, Access)> = probes
+            .iter()
+            .map(|p| (p.credential, p.url.as_str(), p.access))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, "https://github.com/acme/a", Access::Read),
+                (2, "https://github.com/acme/a", Access::Write),
+                (1, "https://github.com/acme/b", Access::Read),
+            ]
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("Application team-x/c"), "{notes:?}");
+    }
+
+    #[test]
+    fn with_one_instance_applications_elsewhere_use_it() {
+        let creds = vec![cred("argocd", SecretType::RepoCreds, "https://gitlab.com/acme/", false)];
+        let uses = vec![used(
+            "team-x",
+            "https://gitlab.com/acme/c.git",
+            Access::Read,
+            "Application team-x/c",
+        )];
+        let (probes, notes) = plan_all(&creds, &uses);
+        assert_eq!(
+            probes,
+            [Probe {
+                credential: 0,
+                url: "https://gitlab.com/acme/c.git".into(),
+                access: Access::Read,
+                used_by: vec!["Application team-x/c".into()],
+            }]
+        );
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn the_source_hydrator_reads_and_pushes_its_dry_source() {
+        let app = json!({"spec": {"sourceHydrator": {
+            "drySource": {"repoURL": "https://github.com/acme/dry", "targetRevision": "HEAD", "path": "apps"},
+            "syncSource": {"targetBranch": "env/prod", "path": "apps"}
+        }}});
+        assert_eq!(application_urls(&app), ["https://github.com/acme/dry"]);
+        assert_eq!(push_urls(&app), ["https://github.com/acme/dry"]);
+        let set = json!({"spec": {"template": {"spec": {"sourceHydrator": {"drySource": {"repoURL": "{{repo}}"}}}}}});
+        assert!(push_urls(&set).is_empty());
     }
 }

@@ -92,58 +92,73 @@ async fn check_coverage(
     evaluations: &mut [(Evaluation, SecretObject)],
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let is = |s: &SecretObject, t: SecretType| s.secret_type() == Some(t);
-    let templates: Vec<usize> = (0..evaluations.len())
-        .filter(|&i| is(&evaluations[i].1, SecretType::RepoCreds) && evaluations[i].1.url().is_some())
-        .collect();
-    let mut probes: Vec<(usize, String, Access, Vec<String>)> = Vec::new();
-    if !templates.is_empty() {
-        let mut uses: Vec<(String, String)> = Vec::new();
-        let mut own = Vec::new();
-        for (e, s) in evaluations.iter() {
-            if !is(s, SecretType::Repository) {
-                continue;
-            }
-            let Some(url) = s.url() else { continue };
-            if s.has_own_credentials() {
-                own.push(url);
-            } else {
-                uses.push((url, format!("Secret {}", e.display_name())));
-            }
+    // The credential Secrets with a URL, and the Secrets that use a template (no credentials of their own).
+    let mut creds: Vec<coverage::CredentialRef> = Vec::new();
+    let mut owner: Vec<usize> = Vec::new();
+    let mut uses: Vec<coverage::Use> = Vec::new();
+    for (i, (e, s)) in evaluations.iter().enumerate() {
+        let (Some(secret_type), Some(url)) = (s.secret_type(), s.url()) else {
+            continue;
+        };
+        let own_credentials = s.has_own_credentials();
+        if !secret_type.is_template() && !own_credentials {
+            uses.push(coverage::Use {
+                namespace: s.namespace.clone(),
+                url: url.clone(),
+                access: if secret_type == SecretType::Repository {
+                    Access::Read
+                } else {
+                    Access::Write
+                },
+                user: format!("Secret {}", e.display_name()),
+            });
         }
+        creds.push(coverage::CredentialRef {
+            namespace: s.namespace.clone(),
+            secret_type,
+            url,
+            own_credentials,
+        });
+        owner.push(i);
+    }
+    let has_templates = creds.iter().any(|c| c.secret_type.is_template());
+    if has_templates {
         for (kind, plural) in [("Application", "applications"), ("ApplicationSet", "applicationsets")] {
-            match cluster.argocd_objects(scope, kind, plural).await? {
-                None => notes.push(format!(
+            let Some(objects) = cluster.argocd_objects(scope, kind, plural).await? else {
+                notes.push(format!(
                     "no {kind}s: the argoproj.io {kind} API is not installed in this cluster"
-                )),
-                Some(objects) => {
-                    for o in objects {
-                        let name = format!(
-                            "{kind} {}/{}",
-                            o.metadata.namespace.as_deref().unwrap_or_default(),
-                            o.metadata.name.as_deref().unwrap_or_default()
-                        );
-                        let v = serde_json::to_value(&o).unwrap_or_default();
-                        let urls = if kind == "Application" {
-                            coverage::application_urls(&v)
-                        } else {
-                            coverage::applicationset_urls(&v)
-                        };
-                        uses.extend(urls.into_iter().map(|u| (u, name.clone())));
-                    }
-                }
-            }
-        }
-        let template_urls: Vec<String> = templates
-            .iter()
-            .map(|&i| evaluations[i].1.url().unwrap_or_default())
-            .collect();
-        for (t, needs) in coverage::plan(&template_urls, &own, &uses) {
-            for need in needs {
-                probes.push((templates[t], need.url, Access::Read, need.used_by));
+                ));
+                continue;
+            };
+            for o in objects {
+                let namespace = o.metadata.namespace.clone().unwrap_or_default();
+                let user = format!("{kind} {namespace}/{}", o.metadata.name.as_deref().unwrap_or_default());
+                let v = serde_json::to_value(&o).unwrap_or_default();
+                let reads = if kind == "Application" {
+                    coverage::application_urls(&v)
+                } else {
+                    coverage::applicationset_urls(&v)
+                };
+                let pushes = coverage::push_urls(&v);
+                let mut add = |urls: Vec<String>, access: Access| {
+                    uses.extend(urls.into_iter().map(|url| coverage::Use {
+                        namespace: namespace.clone(),
+                        url,
+                        access,
+                        user: user.clone(),
+                    }));
+                };
+                add(reads, Access::Read);
+                add(pushes, Access::Write);
             }
         }
     }
+    let (planned, unplaced) = coverage::plan_all(&creds, &uses);
+    notes.extend(unplaced);
+    let mut probes: Vec<(usize, String, Access, Vec<String>)> = planned
+        .into_iter()
+        .map(|p| (owner[p.credential], p.url, p.access, p.used_by))
+        .collect();
     if let Some(shared) = &engine.config().shared_configuration_repo {
         for (i, (e, s)) in evaluations.iter().enumerate() {
             if s.name == RUNTIME_SECRET_NAME && e.verdict != crate::metrics::IGNORED {

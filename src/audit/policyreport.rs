@@ -19,7 +19,7 @@ fn token_result(e: &Evaluation) -> (&'static str, Option<&'static str>) {
         _ if !e.allowed => ("fail", Some(if e.verdict == "invalid" { "critical" } else { "high" })),
         "insufficient" | "invalid" => ("fail", Some("high")),
         // The provider could not be asked: the check itself could not run.
-        "unverified" if e.message.contains("could not be asked") => ("error", Some("medium")),
+        "unverified" if e.provider_failed => ("error", Some("medium")),
         "unverified" => ("warn", Some("medium")),
         _ if e.expiring => ("warn", Some("medium")),
         _ if !e.warnings.is_empty() => ("warn", Some("low")),

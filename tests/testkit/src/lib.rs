@@ -4,6 +4,8 @@
 //!
 //! None of this is linked into the scopegate binary: it serves the tests and `make demo` only.
 
+pub mod examples;
+pub mod kube_api;
 pub mod review;
 pub mod secret;
 pub mod standin;

@@ -1,0 +1,70 @@
+//! The demo's stand-in answers: what each provider says about the tokens in `examples/secrets/`, on one
+//! loopback server (`/github`, `/github-git`, `/gitlab/api/v4`, `/bitbucket/2.0`, `/bitbucket-dc`) —
+//! for `make demo` (scopegate-standin) and for tests that use the examples.
+
+use wiremock::MockServer;
+
+use crate::standin::{BitbucketCloud, BitbucketServer, Github, Gitlab, RepoGrant, RepoPermission, bearer};
+
+/// The provider entries of a scopegate configuration pointing at `server` as the examples' stand-in.
+pub fn providers_yaml(server: &MockServer) -> String {
+    let u = server.uri();
+    format!(
+        "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {u}/github\n    gitUrl: {u}/github-git\n  - kind: gitlab\n    host: gitlab.com\n    apiUrl: {u}/gitlab/api/v4\n  - kind: bitbucket-cloud\n    host: bitbucket.org\n    apiUrl: {u}/bitbucket/2.0\n  - kind: bitbucket-server\n    host: bitbucket.internal.example\n    apiUrl: {u}/bitbucket-dc/rest/api/1.0\n    gitUrl: {u}/bitbucket-dc\n"
+    )
+}
+
+/// The example tokens and what each provider says about them.
+pub async fn mount_examples(server: &MockServer) {
+    let gh = Github::with_prefix(server, "/github");
+    gh.classic(
+        "ghp_DemoRuntimeTokenWithAllScopes00000001",
+        "gitops-bot",
+        "admin:repo_hook, repo, read:org",
+        Some("2027-06-30 12:00:00 UTC"),
+    )
+    .await;
+    gh.classic(
+        "ghp_DemoReadOnlyTokenMissingHookScope0002",
+        "alice",
+        "repo, user",
+        Some("2027-01-15 09:30:00 +0100"),
+    )
+    .await;
+    let fine = "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003";
+    gh.fine_grained(fine, "alice", "2027-03-31 00:00:00 +0900").await;
+    let mut guestbook = RepoGrant::all("acme", "guestbook");
+    guestbook.administration = crate::standin::Level::None;
+    guestbook.webhooks = crate::standin::Level::None;
+    gh.fine_grained_repo(fine, "/github-git", &guestbook).await;
+    gh.reject_others().await;
+    let gl = Gitlab::with_prefix(server, "/gitlab/api/v4");
+    gl.token(
+        "glpat-DemoUserToken0000004",
+        &["read_repository", "read_api"],
+        Some("2027-08-15"),
+    )
+    .await;
+    gl.reject_others().await;
+    let bb = BitbucketCloud::with_prefix(server, "/bitbucket/2.0");
+    bb.access_token(
+        "ATCTT3xFfGN0DemoRepoAccessToken0000005",
+        "repository:write",
+        "repo_access_token",
+    )
+    .await;
+    bb.reject_others().await;
+    let dc = BitbucketServer {
+        server,
+        prefix: "/bitbucket-dc/rest/api/1.0".into(),
+        git_prefix: "/bitbucket-dc/scm".into(),
+    };
+    dc.token(
+        &bearer("BBDC-DemoProjectTokenWithWrite000000000000007"),
+        "platform-bot",
+        "PLAT",
+        "gitops",
+        RepoPermission::Write,
+    )
+    .await;
+}
