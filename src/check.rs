@@ -65,6 +65,31 @@ fn read_source(path: &str) -> Result<String> {
     Ok(text)
 }
 
+/// The files `-f` names: a file, `-`, or a directory's `.yaml`, `.yml` and `.json` files (not its
+/// subdirectories), in name order, as kubectl reads them.
+fn expand(path: &str) -> Result<Vec<String>> {
+    let p = Path::new(path);
+    if path == "-" || !p.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files: Vec<String> = std::fs::read_dir(p)
+        .with_context(|| format!("cannot read the directory {path}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|f| {
+            f.is_file()
+                && f.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))
+        })
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{path} holds no .yaml, .yml or .json file");
+    }
+    Ok(files)
+}
+
 /// The token in a file (or standard input), with one trailing newline removed: files end with one.
 pub fn read_token(path: &str) -> Result<zeroize::Zeroizing<String>> {
     let mut text = zeroize::Zeroizing::new(read_source(path).map_err(|e| {
@@ -186,7 +211,11 @@ pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>>
     match input {
         Input::Files(files) => {
             let mut others = 0;
+            let mut expanded = Vec::new();
             for f in files {
+                expanded.extend(expand(f)?);
+            }
+            for f in &expanded {
                 let text = read_source(f)?;
                 let source = if f == "-" { "stdin" } else { f.as_str() };
                 let (secrets, skipped) = secrets_in(&text, source)?;

@@ -71,8 +71,8 @@ pub struct CheckArgs {
     /// Configuration file (YAML), as the webhook's. Without one the defaults apply.
     #[arg(long, env = "SCOPEGATE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Secret manifests: YAML or JSON, several documents, Lists, AdmissionReviews; `-` for standard
-    /// input. Repeat for more files.
+    /// Secret manifests: YAML or JSON, several documents, Lists, AdmissionReviews; a directory's
+    /// .yaml, .yml and .json files; `-` for standard input. Repeat for more.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<String>,
     /// Check one token for this repository URL (or credential template prefix) instead.
@@ -122,7 +122,7 @@ pub struct AuditArgs {
     pub output: AuditOutput,
     /// Write the PolicyReports (one per namespace, `wgpolicyk8s.io/v1alpha2`) to the cluster with
     /// server-side apply.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "expiring")]
     pub apply_reports: bool,
     /// Only list the tokens that expire within this long (e.g. 30d), soonest first.
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]

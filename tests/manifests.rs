@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
 use scopegate_testkit::review::ReviewBuilder;
 use scopegate_testkit::secret::{admitted, yaml_documents};
@@ -73,123 +71,7 @@ async fn argo_cd_documentation_secrets() {
     let server = MockServer::start().await;
     Github::on(&server).reject_others().await;
     let h = Harness::start(&providers_yaml(&server)).await;
-    let expected: BTreeMap<(&str, &str), (&str, bool)> = [
-        // (file, Secret name) → (verdict, admitted)
-        (
-            ("argocd-docs-argocd-repositories.yaml", "my-private-https-repo"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-argocd-repositories.yaml", "my-private-ssh-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-argocd-repositories.yaml", "istio-helm-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-argocd-repositories.yaml", "private-helm-repo"),
-            ("unverified", true),
-        ),
-        (
-            ("argocd-docs-argocd-repositories.yaml", "private-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-argocd-repositories.yaml", "aci-private-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-argocd-repositories.yaml", "private-oci-repo"),
-            ("unverified", true),
-        ),
-        (
-            ("argocd-docs-argocd-repo-creds.yaml", "argoproj-https-creds"),
-            ("unverified", true),
-        ),
-        (
-            ("argocd-docs-argocd-repo-creds.yaml", "argoproj-ssh-creds"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-argocd-repo-creds.yaml", "github-creds"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-argocd-repo-creds.yaml", "github-enterprise-creds"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-argocd-repo-creds.yaml", "private-oci-repo"),
-            ("unverified", true),
-        ),
-        (
-            ("argocd-docs-repository-https.yaml", "private-repo"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-repository-https-proxy.yaml", "private-repo"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-repository-ssh.yaml", "private-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-repository-githubapp.yaml", "github-repo"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-repository-githubapp.yaml", "github-enterprise-repo"),
-            ("invalid", false),
-        ),
-        (
-            (
-                "argocd-docs-repository-azure-sp.yaml",
-                "service-principal-for-azure-public-cloud",
-            ),
-            ("not-a-token", true),
-        ),
-        (
-            (
-                "argocd-docs-repository-azure-sp.yaml",
-                "service-principal-for-azure-other-cloud",
-            ),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-repo-creds-template-https.yaml", "first-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-repo-creds-template-https.yaml", "second-repo"),
-            ("not-a-token", true),
-        ),
-        (
-            ("argocd-docs-repo-creds-template-https.yaml", "private-repo-creds"),
-            ("invalid", false),
-        ),
-        (
-            ("argocd-docs-repo-write-creds-https.yaml", "private-repo"),
-            ("invalid", false),
-        ),
-        (
-            (
-                "argocd-docs-repository-write-githubapp-push-pull.yaml",
-                "my-push-secret",
-            ),
-            ("invalid", false),
-        ),
-        (
-            (
-                "argocd-docs-repository-write-githubapp-push-pull.yaml",
-                "my-pull-secret",
-            ),
-            ("invalid", false),
-        ),
-    ]
-    .into_iter()
-    .collect();
+    let expected = argocd_docs_expectations();
     let mut seen = 0;
     for file in expected
         .keys()

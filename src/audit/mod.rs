@@ -257,52 +257,45 @@ pub fn print(
     now: jiff::Timestamp,
 ) -> Result<Status> {
     let style = Style::for_terminal(terminal);
-    if let Some(within) = args.expiring {
-        let soon = expiring(&findings.evaluations, within, now);
-        match args.output {
-            AuditOutput::Json => {
-                serde_json::to_writer_pretty(&mut *out, &soon)?;
-                writeln!(out)?;
-            }
-            _ => {
-                out.write_all(expiry_table(&soon, now, style).as_bytes())?;
-                writeln!(
-                    out,
-                    "\n{} token(s) expire within {}",
-                    soon.len(),
-                    humantime::format_duration(within)
-                )?;
-            }
-        }
-        return Ok(if soon.is_empty() {
-            Status::Clean
-        } else {
-            Status::Findings
-        });
-    }
+    let soon = args
+        .expiring
+        .map(|within| (within, expiring(&findings.evaluations, within, now)));
+    let shown = soon.as_ref().map_or(&findings.evaluations, |(_, s)| s);
     match args.output {
         AuditOutput::Json => {
-            serde_json::to_writer_pretty(&mut *out, &findings.evaluations)?;
+            serde_json::to_writer_pretty(&mut *out, shown)?;
             writeln!(out)?;
         }
         AuditOutput::Policyreport => {
-            for r in policyreport::reports(&findings.evaluations, now) {
+            for r in policyreport::reports(shown, now) {
                 writeln!(out, "---")?;
                 out.write_all(serde_norway::to_string(&r)?.as_bytes())?;
             }
         }
-        AuditOutput::Table => {
-            out.write_all(table::evaluations(&findings.evaluations, style).as_bytes())?;
-            writeln!(out, "\n{}", summary(&findings.evaluations))?;
-        }
+        AuditOutput::Table => match &soon {
+            Some((within, soon)) => {
+                out.write_all(expiry_table(soon, now, style).as_bytes())?;
+                writeln!(
+                    out,
+                    "\n{} token(s) expire within {}",
+                    soon.len(),
+                    humantime::format_duration(*within)
+                )?;
+            }
+            None => {
+                out.write_all(table::evaluations(shown, style).as_bytes())?;
+                writeln!(out, "\n{}", summary(shown))?;
+            }
+        },
     }
     for n in &findings.notes {
         eprintln!("scopegate audit: {n}");
     }
-    let clean = findings
-        .evaluations
-        .iter()
-        .all(|e| e.allowed && e.unreachable.is_empty());
+    // The expiry view asks one question: does anything expire soon?
+    let clean = match &soon {
+        Some((_, soon)) => soon.is_empty(),
+        None => shown.iter().all(|e| e.allowed && e.unreachable.is_empty()),
+    };
     Ok(if clean { Status::Clean } else { Status::Findings })
 }
 

@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use wiremock::MockServer;
 
+#[allow(unused_imports)]
 pub use scopegate_testkit::secret::SecretBuilder;
 #[allow(unused_imports)]
 pub use scopegate_testkit::standin::{BitbucketCloud, Github, Gitlab};
@@ -195,4 +196,182 @@ pub fn warnings(response: &Value) -> Vec<String> {
 
 pub fn message(response: &Value) -> String {
     response["status"]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+/// What one run of the scopegate binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Both streams, for leak checks.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// `-o json` output.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Run the scopegate binary with `args` (and `stdin`), off the async runtime so that stand-ins on
+/// it keep answering.
+pub async fn run_scopegate(args: Vec<String>, stdin: Option<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
+            .args(&args)
+            .env_remove("KUBECONFIG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the scopegate binary starts");
+        let mut input = child.stdin.take().expect("stdin is piped");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("writing stdin");
+        }
+        drop(input);
+        let out = child.wait_with_output().expect("scopegate runs");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("the run finishes")
+}
+
+/// Arguments from string slices.
+pub fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Argo CD's documented Secrets (tests/fixtures/shared/argocd-docs-*.yaml), with placeholder tokens
+/// GitHub refuses: (file, Secret name) → (verdict, admitted).
+pub fn argocd_docs_expectations() -> BTreeMap<(&'static str, &'static str), (&'static str, bool)> {
+    [
+        // (file, Secret name) → (verdict, admitted)
+        (
+            ("argocd-docs-argocd-repositories.yaml", "my-private-https-repo"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-argocd-repositories.yaml", "my-private-ssh-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-argocd-repositories.yaml", "istio-helm-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-argocd-repositories.yaml", "private-helm-repo"),
+            ("unverified", true),
+        ),
+        (
+            ("argocd-docs-argocd-repositories.yaml", "private-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-argocd-repositories.yaml", "aci-private-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-argocd-repositories.yaml", "private-oci-repo"),
+            ("unverified", true),
+        ),
+        (
+            ("argocd-docs-argocd-repo-creds.yaml", "argoproj-https-creds"),
+            ("unverified", true),
+        ),
+        (
+            ("argocd-docs-argocd-repo-creds.yaml", "argoproj-ssh-creds"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-argocd-repo-creds.yaml", "github-creds"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-argocd-repo-creds.yaml", "github-enterprise-creds"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-argocd-repo-creds.yaml", "private-oci-repo"),
+            ("unverified", true),
+        ),
+        (
+            ("argocd-docs-repository-https.yaml", "private-repo"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-repository-https-proxy.yaml", "private-repo"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-repository-ssh.yaml", "private-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-repository-githubapp.yaml", "github-repo"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-repository-githubapp.yaml", "github-enterprise-repo"),
+            ("invalid", false),
+        ),
+        (
+            (
+                "argocd-docs-repository-azure-sp.yaml",
+                "service-principal-for-azure-public-cloud",
+            ),
+            ("not-a-token", true),
+        ),
+        (
+            (
+                "argocd-docs-repository-azure-sp.yaml",
+                "service-principal-for-azure-other-cloud",
+            ),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-repo-creds-template-https.yaml", "first-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-repo-creds-template-https.yaml", "second-repo"),
+            ("not-a-token", true),
+        ),
+        (
+            ("argocd-docs-repo-creds-template-https.yaml", "private-repo-creds"),
+            ("invalid", false),
+        ),
+        (
+            ("argocd-docs-repo-write-creds-https.yaml", "private-repo"),
+            ("invalid", false),
+        ),
+        (
+            (
+                "argocd-docs-repository-write-githubapp-push-pull.yaml",
+                "my-push-secret",
+            ),
+            ("invalid", false),
+        ),
+        (
+            (
+                "argocd-docs-repository-write-githubapp-push-pull.yaml",
+                "my-pull-secret",
+            ),
+            ("invalid", false),
+        ),
+    ]
+    .into_iter()
+    .collect()
 }

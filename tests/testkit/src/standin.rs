@@ -283,6 +283,7 @@ fn regex_escape(s: &str) -> String {
 
 /// Matches `Authorization: Basic base64(user:password)` by its password, whatever the username
 /// (Git clients send various ones), so a stand-in can key on the token.
+#[derive(Debug, Clone)]
 pub struct BasicPassword(pub String);
 
 impl wiremock::Match for BasicPassword {
@@ -484,6 +485,12 @@ impl<'a> Github<'a> {
             .respond_with(receive)
             .mount(self.server)
             .await;
+    }
+
+    /// Git over HTTPS for one repository, as GitHub answers a credential whose token (the Basic
+    /// password, whatever the username) is `token`; see [`git_repository`].
+    pub async fn git_repository(&self, git_prefix: &str, token: &str, repo: &str, level: Level) {
+        git_repository(self.server, git_prefix, BasicPassword(token.to_owned()), repo, level).await;
     }
 
     /// A GitHub App installation, answered to JWTs of `app_id` signed with the test key.
@@ -777,4 +784,56 @@ pub async fn resetting_server() -> (std::net::SocketAddr, std::sync::Arc<std::sy
         }
     });
     (addr, count)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Git over HTTPS
+
+/// Git's smart-HTTP answers for `repo` (`owner/name`, served under `git_prefix` as `{repo}.git`) to
+/// requests `auth` matches: `GET info/refs?service=git-upload-pack` (the first request of `git clone`
+/// and `git fetch`) advertises when `level` is at least `Read`, `…=git-receive-pack` (the first
+/// request of `git push`) when it is `Write`. A repository the credential cannot see answers 404
+/// `Repository not found.`; a push it may not make, 403 `Write access to repository not granted.`,
+/// as GitHub answers both.
+pub async fn git_repository(
+    server: &MockServer,
+    git_prefix: &str,
+    auth: impl wiremock::Match + Clone + 'static,
+    repo: &str,
+    level: Level,
+) {
+    let refs = format!("{}/{repo}.git/info/refs", git_prefix.trim_end_matches('/'));
+    let advertisement = |service: &str| {
+        let first = format!("# service={service}\n");
+        ResponseTemplate::new(200)
+            .insert_header("cache-control", "no-cache, max-age=0, must-revalidate")
+            .set_body_raw(
+                format!("{:04x}{first}0000", first.len() + 4),
+                format!("application/x-{service}-advertisement").as_str(),
+            )
+    };
+    let not_found = || {
+        ResponseTemplate::new(404)
+            .insert_header("content-type", "text/plain; charset=UTF-8")
+            .set_body_string("Repository not found.\n")
+    };
+    for (service, granted) in [
+        ("git-upload-pack", level >= Level::Read),
+        ("git-receive-pack", level >= Level::Write),
+    ] {
+        let answer = match (granted, level) {
+            (true, _) => advertisement(service),
+            (false, Level::None) => not_found(),
+            (false, _) => ResponseTemplate::new(403)
+                .insert_header("content-type", "text/plain; charset=UTF-8")
+                .set_body_string("Write access to repository not granted.\n"),
+        };
+        Mock::given(method("GET"))
+            .and(path(refs.as_str()))
+            .and(wiremock::matchers::query_param("service", service))
+            .and(auth.clone())
+            .respond_with(answer)
+            .mount(server)
+            .await;
+    }
 }

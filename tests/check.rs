@@ -1,0 +1,589 @@
+//! `scopegate check`: the binary run as a user runs it, on the example Secrets, on Argo CD's documented
+//! Secrets, on standard input and on one token from a file, against loopback provider stand-ins.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use scopegate_testkit::examples::mount_examples;
+use scopegate_testkit::secret::yaml_documents;
+use serde_json::{Value, json};
+use wiremock::MockServer;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Every token in the example Secrets: none may appear in any output.
+const EXAMPLE_TOKENS: [&str; 9] = [
+    "ghp_DemoRuntimeTokenWithAllScopes00000001",
+    "ghp_DemoReadOnlyTokenMissingHookScope0002",
+    "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003",
+    "glpat-DemoUserToken0000004",
+    "ATCTT3xFfGN0DemoRepoAccessToken0000005",
+    "BBDC-DemoProjectTokenWithWrite000000000000007",
+    "ghp_DemoRevokedToken000000000000000000006",
+    "3c1f0e2d9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
+    "ATBBDemoAppPassword000000008",
+];
+
+/// The examples' configuration (as `make demo` uses it), pointed at `server`.
+fn examples_config(server: &MockServer, dir: &tempfile::TempDir) -> String {
+    let yaml = std::fs::read_to_string(format!("{ROOT}/examples/config.yaml"))
+        .unwrap()
+        .replace("http://127.0.0.1:18480", &server.uri());
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+async fn examples_standin() -> MockServer {
+    let server = MockServer::start().await;
+    mount_examples(&server).await;
+    server
+}
+
+fn example(name: &str) -> String {
+    format!("{ROOT}/examples/secrets/{name}")
+}
+
+fn assert_no_example_token(run: &Run) {
+    let out = run.all_output();
+    for t in EXAMPLE_TOKENS {
+        assert!(!out.contains(t), "a token leaked into the output: {out}");
+    }
+}
+
+/// The `-o json` contract: these keys on every object, with these types.
+fn assert_contract(e: &Value) {
+    for key in ["namespace", "name", "verdict", "message"] {
+        assert!(e[key].is_string(), "{key} is a string: {e}");
+    }
+    assert!(e["allowed"].is_boolean(), "{e}");
+    for key in ["scopes", "missing", "excess"] {
+        assert!(e[key].is_array(), "{key} is an array: {e}");
+    }
+    for key in ["provider", "tokenKind", "role", "expiresAt", "owner"] {
+        assert!(
+            e.get(key).is_some_and(|v| v.is_string() || v.is_null()),
+            "{key} is present: {e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_example_secrets_are_judged_as_the_webhook_judges_them() {
+    let server = examples_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    let secrets_dir = format!("{ROOT}/examples/secrets");
+    let run = run_scopegate(
+        args(&["check", "--config", &config, "-f", &secrets_dir, "-o", "json"]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "some would be denied: {run:?}");
+    assert_no_example_token(&run);
+    let all = run.json();
+    let all = all.as_array().unwrap();
+    for e in all {
+        assert_contract(e);
+    }
+    // (namespace/name) → verdict, allowed, provider, tokenKind, role, scopes, missing, expiresAt, owner
+    type Row<'a> = (
+        &'a str,
+        bool,
+        Value,
+        Value,
+        &'a str,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Value,
+        Value,
+    );
+    let expected: Vec<(&str, Row)> = vec![
+        (
+            "codefresh/runtime-repo-creds-secret",
+            (
+                "ok",
+                true,
+                json!("github"),
+                json!("classic"),
+                "runtime",
+                vec!["admin:repo_hook", "read:org", "repo"],
+                vec![],
+                json!("2027-06-30T12:00:00Z"),
+                json!("gitops-bot"),
+            ),
+        ),
+        (
+            "codefresh-staging/runtime-repo-creds-secret",
+            (
+                "insufficient",
+                false,
+                json!("github"),
+                json!("classic"),
+                "runtime",
+                vec!["repo", "user"],
+                vec!["admin:repo_hook"],
+                json!("2027-01-15T08:30:00Z"),
+                json!("alice"),
+            ),
+        ),
+        (
+            "argocd/guestbook-repo",
+            (
+                "ok",
+                true,
+                json!("github"),
+                json!("fine-grained"),
+                "read",
+                vec!["contents:read", "metadata:read"],
+                vec![],
+                json!("2027-03-30T15:00:00Z"),
+                json!("alice"),
+            ),
+        ),
+        (
+            "codefresh/git-default-65f1c0d2a9e8",
+            (
+                "insufficient",
+                false,
+                json!("gitlab"),
+                json!("personal"),
+                "user",
+                vec!["read_api", "read_repository"],
+                vec!["write_repository"],
+                json!("2027-08-15T00:00:00Z"),
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/hydrator-push",
+            (
+                "ok",
+                true,
+                json!("bitbucket-cloud"),
+                json!("repo-access-token"),
+                "write",
+                vec!["repository:write"],
+                vec![],
+                Value::Null,
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/legacy-apps-repo",
+            (
+                "invalid",
+                false,
+                json!("github"),
+                json!("classic"),
+                "read",
+                vec![],
+                vec![],
+                Value::Null,
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/infra-repo",
+            (
+                "invalid",
+                false,
+                Value::Null,
+                Value::Null,
+                "read",
+                vec![],
+                vec![],
+                Value::Null,
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/charts-repo-ssh",
+            (
+                "not-a-token",
+                true,
+                json!("github"),
+                json!("ssh-key"),
+                "read",
+                vec![],
+                vec![],
+                Value::Null,
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/gitea-mirror",
+            (
+                "unverified",
+                true,
+                Value::Null,
+                Value::Null,
+                "read",
+                vec![],
+                vec![],
+                Value::Null,
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/legacy-bitbucket",
+            (
+                "invalid",
+                false,
+                json!("bitbucket-cloud"),
+                json!("app-password"),
+                "read",
+                vec![],
+                vec![],
+                Value::Null,
+                Value::Null,
+            ),
+        ),
+        (
+            "argocd/hydrator-push-dc",
+            (
+                "ok",
+                true,
+                json!("bitbucket-server"),
+                json!("http-access-token"),
+                "write",
+                vec!["REPO_WRITE"],
+                vec![],
+                Value::Null,
+                json!("platform-bot"),
+            ),
+        ),
+    ];
+    assert_eq!(all.len(), expected.len(), "one object per Secret: {all:#?}");
+    for (e, (name, row)) in all.iter().zip(&expected) {
+        let (verdict, allowed, provider, kind, role, scopes, missing, expires, owner) = row;
+        assert_eq!(
+            format!("{}/{}", e["namespace"].as_str().unwrap(), e["name"].as_str().unwrap()),
+            *name
+        );
+        assert_eq!(e["verdict"], *verdict, "{name}: {e}");
+        assert_eq!(e["allowed"], *allowed, "{name}: {e}");
+        assert_eq!(e["provider"], *provider, "{name}");
+        assert_eq!(e["tokenKind"], *kind, "{name}");
+        assert_eq!(e["role"], *role, "{name}");
+        assert_eq!(e["scopes"], json!(scopes), "{name}");
+        assert_eq!(e["missing"], json!(missing), "{name}");
+        assert_eq!(e["expiresAt"], *expires, "{name}");
+        assert_eq!(e["owner"], *owner, "{name}");
+        // A denial says what to do.
+        if !allowed {
+            let m = e["message"].as_str().unwrap();
+            assert!(m.contains(name), "{name}: the message names the Secret: {m}");
+        }
+    }
+    // The files are read in name order, and each Secret is named by its source.
+    assert_eq!(all[0]["source"], format!("{secrets_dir}/01-runtime-token-ok.yaml#1"));
+    assert!(
+        all[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("https://github.com/settings/tokens/new?scopes=repo,admin:repo_hook"),
+        "{}",
+        all[1]
+    );
+    assert!(
+        all[8]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a configured Git provider")
+    );
+}
+
+#[tokio::test]
+async fn all_admitted_exits_0_and_the_table_is_aligned_and_plain_off_a_terminal() {
+    let server = examples_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    let run = run_scopegate(
+        args(&[
+            "check",
+            "--config",
+            &config,
+            "-f",
+            &example("01-runtime-token-ok.yaml"),
+            "-f",
+            &example("03-repository-fine-grained.yaml"),
+            "-f",
+            &example("08-ssh-key.yaml"),
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        !run.stdout.contains('\x1b'),
+        "no colour off a terminal: {:?}",
+        run.stdout
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and three rows: {}", run.stdout);
+    assert!(lines[0].starts_with("SECRET "), "{}", lines[0]);
+    // Every column starts where its header does.
+    for header in ["VERDICT", "ALLOWED", "PROVIDER", "KIND", "ROLE", "EXPIRES", "MISSING"] {
+        let at = lines[0].find(header).unwrap();
+        for row in &lines[1..] {
+            assert!(row.len() > at, "{row}");
+            assert_ne!(&row[at..at + 1], " ", "{header} column of {row:?}");
+            assert_eq!(&row[at - 1..at], " ", "{header} column of {row:?}");
+        }
+    }
+    assert!(
+        lines[1].starts_with("codefresh/runtime-repo-creds-secret  ok  "),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[3].contains("not-a-token"), "{}", lines[3]);
+    assert_no_example_token(&run);
+}
+
+#[tokio::test]
+async fn standard_input_lists_and_admission_reviews_are_read_and_others_passed_over() {
+    let server = examples_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    // What `kubectl get secrets -o yaml` prints: a List, with a ConfigMap beside it for good measure.
+    let mut items: Vec<Value> = ["01-runtime-token-ok.yaml", "02-runtime-token-missing-hook-scope.yaml"]
+        .iter()
+        .flat_map(|f| yaml_documents(&std::fs::read_to_string(example(f)).unwrap()).unwrap())
+        .collect();
+    items.push(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}));
+    let list = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items});
+    let run = run_scopegate(
+        args(&["check", "--config", &config, "-f", "-", "-o", "json"]),
+        Some(serde_norway::to_string(&list).unwrap()),
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let v = run.json();
+    let verdicts: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["source"].as_str().unwrap(), e["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(verdicts, [("stdin#1", "ok"), ("stdin#2", "insufficient")]);
+    assert!(
+        run.stderr.contains("passed over 1 object(s) that are not Secrets"),
+        "{}",
+        run.stderr
+    );
+
+    // An AdmissionReview captured from a live API server (OpenShift): a pull secret, not Argo CD's.
+    let asked_before = server.received_requests().await.unwrap().len();
+    let review = format!("{ROOT}/tests/fixtures/shared/admission-v1-secret-create-openshift.trufflehog.json");
+    let run = run_scopegate(args(&["check", "--config", &config, "-f", &review, "-o", "json"]), None).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let v = run.json();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_contract(&v[0]);
+    assert_eq!(v[0]["name"], "regcred");
+    assert_eq!(v[0]["namespace"], "test-webhooks");
+    assert_eq!(v[0]["verdict"], "ignored");
+    assert_eq!(v[0]["allowed"], true);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        asked_before,
+        "nothing is asked about a pull secret"
+    );
+}
+
+#[tokio::test]
+async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
+    let server = examples_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    let token_file = dir.path().join("token");
+    // Files end with a newline; it is not part of the token.
+    std::fs::write(&token_file, "ghp_DemoRuntimeTokenWithAllScopes00000001\n").unwrap();
+    let token_path = token_file.to_string_lossy().into_owned();
+    let url = "https://github.com/acme";
+    let run = run_scopegate(
+        args(&[
+            "check",
+            "--config",
+            &config,
+            "--url",
+            url,
+            "--token-file",
+            &token_path,
+            "--role",
+            "runtime",
+            "-o",
+            "json",
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let v = run.json();
+    assert_contract(&v[0]);
+    assert_eq!(v[0]["name"], url);
+    assert_eq!(v[0]["verdict"], "ok");
+    assert_eq!(v[0]["role"], "runtime");
+    assert_eq!(v[0]["owner"], "gitops-bot");
+
+    // The read-only token for the runtime role, from standard input: what is missing, and what to do.
+    let run = run_scopegate(
+        args(&[
+            "check",
+            "--config",
+            &config,
+            "--url",
+            url,
+            "--token-file",
+            "-",
+            "--role",
+            "runtime",
+        ]),
+        Some("ghp_DemoReadOnlyTokenMissingHookScope0002\n".into()),
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stdout.contains("insufficient"), "{}", run.stdout);
+    assert!(run.stdout.contains("admin:repo_hook"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("scopegate-check"),
+        "no made-up Secret name: {}",
+        run.stdout
+    );
+    assert_no_example_token(&run);
+
+    // The role decides the requirement: the same token is enough to read.
+    let run = run_scopegate(
+        args(&[
+            "check",
+            "--config",
+            &config,
+            "--url",
+            url,
+            "--token-file",
+            "-",
+            "-o",
+            "json",
+        ]),
+        Some("ghp_DemoReadOnlyTokenMissingHookScope0002".into()),
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.json()[0]["role"], "read");
+
+    // There is no flag that takes the token itself.
+    let run = run_scopegate(
+        args(&[
+            "check",
+            "--url",
+            url,
+            "--token",
+            "ghp_DemoRuntimeTokenWithAllScopes00000001",
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+}
+
+#[tokio::test]
+async fn errors_exit_2_and_say_what_is_wrong_without_content() {
+    let server = examples_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "apiVersion: v1\nkind: Secret\nstringData:\n  password: [ghp_DemoRevokedToken\n",
+    )
+    .unwrap();
+    let empty_token = dir.path().join("empty");
+    std::fs::write(&empty_token, "\n").unwrap();
+    let configmap = dir.path().join("cm.yaml");
+    std::fs::write(&configmap, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    let bad_config = dir.path().join("bad-config.yaml");
+    std::fs::write(&bad_config, "mode: block\n").unwrap();
+    let p = |f: &std::path::Path| f.to_string_lossy().into_owned();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            args(&["check", "--config", &config, "-f", "/nonexistent/s.yaml"]),
+            "/nonexistent/s.yaml",
+        ),
+        (
+            args(&["check", "--config", &config, "-f", &p(&broken)]),
+            "is not YAML or JSON",
+        ),
+        (
+            args(&["check", "--config", &config, "-f", &p(&configmap)]),
+            "no Secret in",
+        ),
+        (
+            args(&[
+                "check",
+                "--config",
+                &config,
+                "--url",
+                "https://github.com/acme",
+                "--token-file",
+                &p(&empty_token),
+            ]),
+            "holds no token",
+        ),
+        (
+            args(&["check", "--config", &p(&bad_config), "-f", &p(&configmap)]),
+            "mode",
+        ),
+        (args(&["check", "--url", "https://github.com/acme"]), "--token-file"),
+        (args(&["check"]), "required"),
+    ];
+    for (a, says) in cases {
+        let run = run_scopegate(a.clone(), None).await;
+        assert_eq!(run.code, Some(2), "{a:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{a:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{a:?}: {}", run.stdout);
+        assert!(!run.stderr.contains("ghp_DemoRevokedToken"), "{}", run.stderr);
+    }
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "no provider is asked when the input is wrong"
+    );
+}
+
+/// Argo CD's documentation Secrets, exactly as it writes them: the verdicts the webhook gives them.
+#[tokio::test]
+async fn argo_cd_documentation_secrets_get_the_webhooks_verdicts() {
+    let server = MockServer::start().await;
+    Github::on(&server).reject_others().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, providers_yaml(&server)).unwrap();
+    let expected = argocd_docs_expectations();
+    let files: BTreeSet<&str> = expected.keys().map(|(f, _)| *f).collect();
+    let mut a = args(&["check", "--config", &config.to_string_lossy(), "-o", "json"]);
+    for f in &files {
+        a.push("-f".into());
+        a.push(format!("{ROOT}/tests/fixtures/shared/{f}"));
+    }
+    let run = run_scopegate(a, None).await;
+    assert_eq!(run.code, Some(1), "the placeholder tokens are refused: {run:?}");
+    let v = run.json();
+    let mut seen = 0;
+    for e in v.as_array().unwrap() {
+        assert_contract(e);
+        let source = e["source"].as_str().unwrap();
+        let file = files
+            .iter()
+            .find(|f| source.contains(**f))
+            .unwrap_or_else(|| panic!("{source}"));
+        let name = e["name"].as_str().unwrap();
+        let (verdict, allowed) = expected[&(*file, name)];
+        assert_eq!(e["verdict"], verdict, "{file} {name}: {e}");
+        assert_eq!(e["allowed"], allowed, "{file} {name}: {e}");
+        seen += 1;
+    }
+    assert_eq!(seen, expected.len());
+    assert!(!run.all_output().contains("my-password"), "{}", run.all_output());
+}
