@@ -587,3 +587,38 @@ async fn argo_cd_documentation_secrets_get_the_webhooks_verdicts() {
     assert_eq!(seen, expected.len());
     assert!(!run.all_output().contains("my-password"), "{}", run.all_output());
 }
+
+/// On a terminal the table is coloured (the verdicts), unless NO_COLOR is set.
+#[tokio::test]
+async fn the_table_is_coloured_on_a_terminal() {
+    let server = examples_standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    let command = format!(
+        "{} check --config {config} -f {} -f {}",
+        env!("CARGO_BIN_EXE_scopegate"),
+        example("01-runtime-token-ok.yaml"),
+        example("02-runtime-token-missing-hook-scope.yaml")
+    );
+    let on_terminal = |no_colour: bool| {
+        let command = command.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = std::process::Command::new("script");
+            c.args(["-q", "-e", "-c", &command, "/dev/null"]).env("TERM", "xterm");
+            if no_colour {
+                c.env("NO_COLOR", "1");
+            } else {
+                c.env_remove("NO_COLOR");
+            }
+            c.output().expect("script (util-linux) runs")
+        })
+    };
+    let shown = on_terminal(false).await.unwrap();
+    assert_eq!(shown.status.code(), Some(1), "{shown:?}");
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("\x1b[32mok\x1b[0m"), "{text:?}");
+    assert!(text.contains("\x1b[31minsufficient\x1b[0m"), "{text:?}");
+    let shown = on_terminal(true).await.unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("insufficient") && !text.contains('\x1b'), "{text:?}");
+}
