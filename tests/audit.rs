@@ -395,7 +395,7 @@ async fn every_namespace_as_json_with_coverage() {
         "argocd.argoproj.io/secret-type in (repository,repo-creds,repository-write,repo-write-creds)"
     );
     assert_eq!(labelled.len(), 5, "9 labelled Secrets in pages of 2");
-    assert!(labelled[0].query.get("continue").is_none());
+    assert!(!labelled[0].query.contains_key("continue"));
     assert_eq!(labelled[1].query["continue"], "offset-2");
     assert!(labelled.iter().all(|r| r.query["limit"] == "250"));
     let metadata: Vec<&Recorded> = secret_lists
@@ -561,6 +561,8 @@ async fn policy_reports_follow_the_crd_schema_and_apply_server_side() {
         assert!(validator.is_valid(body), "{body:#}");
         assert_eq!(body["metadata"]["namespace"], ns);
     }
+    // The codefresh report (applied with kind and apiVersion, as kubectl would show them).
+    assert_eq!(scene.kube.objects("policyreports", "codefresh").len(), 1);
     let stored = scene.kube.objects("policyreports", "argocd");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0]["summary"], argocd["summary"]);
@@ -568,6 +570,56 @@ async fn policy_reports_follow_the_crd_schema_and_apply_server_side() {
     let run = scene.audit(&["-A", "--apply-reports", "-o", "json"]).await;
     assert_eq!(run.code, Some(1));
     assert_eq!(scene.kube.objects("policyreports", "argocd").len(), 1);
+
+    // The codefresh runtime is uninstalled: its report goes with it; other tools' reports stay.
+    scene.kube.add(json!({
+        "apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+        "metadata": {"name": "kyverno-pod-security", "namespace": "codefresh",
+                     "labels": {"app.kubernetes.io/managed-by": "kyverno"}},
+        "results": []
+    }));
+    for name in ["runtime-repo-creds-secret", "git-default-5f0c2a"] {
+        scene.kube.delete("secrets", "codefresh", name);
+    }
+    let run = scene.audit(&["-A", "--apply-reports", "-o", "json"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("applied 1 PolicyReport(s)")
+            && run
+                .stderr
+                .contains("deleted 1 left from Secrets since removed (codefresh/scopegate)"),
+        "{}",
+        run.stderr
+    );
+    let left: Vec<Value> = scene.kube.objects("policyreports", "codefresh");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["metadata"]["name"], "kyverno-pod-security");
+    let deletes: Vec<Recorded> = scene
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(
+        deletes[0].path,
+        "/apis/wgpolicyk8s.io/v1alpha2/namespaces/codefresh/policyreports/scopegate"
+    );
+}
+
+#[tokio::test]
+async fn without_the_policyreport_crd_the_findings_are_still_printed() {
+    let scene = Scene::new().await;
+    scene.kube.remove_api("policyreports");
+    let run = scene.audit(&["-A", "--apply-reports", "-o", "json"]).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the PolicyReport API (wgpolicyk8s.io/v1alpha2) is not installed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.json().as_array().unwrap().len(), 10, "what was found is not lost");
 }
 
 #[tokio::test]

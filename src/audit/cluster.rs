@@ -201,7 +201,60 @@ impl Cluster {
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &policyreport_resource());
         api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(report))
             .await
-            .map_err(|e| explain(e, &format!("apply PolicyReport {ns}/{name}")))?;
+            .map_err(|e| explain_report(e, &format!("apply PolicyReport {ns}/{name}")))?;
         Ok(())
+    }
+
+    /// scopegate's PolicyReports in scope, other than in the namespaces of `current`: (namespace, name).
+    pub async fn stale_reports(
+        &self,
+        scope: &Scope,
+        current: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<(String, String)>> {
+        let api = self.api(scope, &policyreport_resource());
+        let lp = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={FIELD_MANAGER}"));
+        let mut lp = lp.limit(PAGE);
+        let mut out = Vec::new();
+        loop {
+            let page = api
+                .list_metadata(&lp)
+                .await
+                .map_err(|e| explain_report(e, &format!("list PolicyReports in {}", scope.describe())))?;
+            for m in page.items {
+                let (Some(ns), Some(name)) = (m.metadata.namespace, m.metadata.name) else {
+                    continue;
+                };
+                if name == crate::audit::policyreport::REPORT_NAME && !current.contains(&ns) {
+                    out.push((ns, name));
+                }
+            }
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Delete one of scopegate's PolicyReports (already gone is fine).
+    pub async fn delete_report(&self, namespace: &str, name: &str) -> Result<()> {
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &policyreport_resource());
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(explain_report(e, &format!("delete PolicyReport {namespace}/{name}"))),
+        }
+    }
+}
+
+/// The label scopegate's PolicyReports carry.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// As [`explain`], and a 404 on PolicyReports means their CRD is not installed.
+fn explain_report(e: kube::Error, what: &str) -> anyhow::Error {
+    match &e {
+        kube::Error::Api(s) if s.code == 404 && s.message.contains("could not find the requested resource") => anyhow!(
+            "cannot {what}: the PolicyReport API (wgpolicyk8s.io/v1alpha2) is not installed in this cluster; install its CRD (Kyverno installs it) or leave out --apply-reports"
+        ),
+        _ => explain(e, what),
     }
 }

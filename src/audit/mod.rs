@@ -315,20 +315,48 @@ pub async fn run(config: Config, args: AuditArgs) -> Result<Status> {
     let coverage = !args.no_coverage && args.expiring.is_none();
     let findings = audit(&engine, &cluster, &scope, usize::from(args.concurrency), coverage).await?;
     let now = jiff::Timestamp::now();
+    // The findings first: a report that cannot be written loses nothing that was found.
+    let status = {
+        let stdout = std::io::stdout();
+        let terminal = stdout.is_terminal();
+        let mut lock = stdout.lock();
+        let status = print(&findings, &args, &mut lock, terminal, now)?;
+        lock.flush()?;
+        status
+    };
     if args.apply_reports {
         let reports = policyreport::reports(&findings.evaluations, now);
         for r in &reports {
             cluster.apply_report(r).await?;
         }
+        // A namespace whose credential Secrets are all gone keeps no report of them.
+        let current: std::collections::BTreeSet<String> = reports
+            .iter()
+            .filter_map(|r| r["metadata"]["namespace"].as_str().map(str::to_owned))
+            .collect();
+        let stale = cluster.stale_reports(&scope, &current).await?;
+        for (ns, name) in &stale {
+            cluster.delete_report(ns, name).await?;
+        }
         eprintln!(
-            "scopegate audit: applied {} PolicyReport(s) ({} as field manager {})",
+            "scopegate audit: applied {} PolicyReport(s) named {} (field manager {}){}",
             reports.len(),
             policyreport::REPORT_NAME,
-            cluster::FIELD_MANAGER
+            cluster::FIELD_MANAGER,
+            if stale.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; deleted {} left from Secrets since removed ({})",
+                    stale.len(),
+                    stale
+                        .iter()
+                        .map(|(ns, n)| format!("{ns}/{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         );
     }
-    let stdout = std::io::stdout();
-    let terminal = stdout.is_terminal();
-    let mut lock = stdout.lock();
-    print(&findings, &args, &mut lock, terminal, now)
+    Ok(status)
 }

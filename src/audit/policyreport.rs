@@ -158,7 +158,7 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                 "metadata": {
                     "name": REPORT_NAME,
                     "namespace": ns,
-                    "labels": {"app.kubernetes.io/managed-by": "scopegate"},
+                    "labels": {crate::audit::cluster::MANAGED_BY_LABEL: crate::audit::cluster::FIELD_MANAGER},
                 },
                 "summary": summary,
                 "results": results,

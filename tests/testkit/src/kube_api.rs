@@ -238,6 +238,20 @@ async fn handle(State(fake): State<FakeKube>, req: Request) -> Response {
             list.push(obj.clone());
             axum::Json(obj).into_response()
         }
+        (Method::DELETE, Some(name)) => {
+            let ns = namespace.unwrap_or_default().to_owned();
+            let mut inner = fake.lock();
+            let list = inner.objects.entry((plural.to_owned(), ns)).or_default();
+            match list.iter().position(|o| o["metadata"]["name"] == name) {
+                // A custom resource without finalizers is gone at once: the answer is the object.
+                Some(i) => axum::Json(list.remove(i)).into_response(),
+                None => status(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    &format!("{plural} \"{name}\" not found"),
+                ),
+            }
+        }
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -309,6 +323,13 @@ impl FakeKube {
         let list = inner.objects.entry(key).or_default();
         list.retain(|o| o["metadata"]["name"] != name.as_str());
         list.push(obj);
+    }
+
+    /// Delete a stored object, as `kubectl delete` would.
+    pub fn delete(&self, plural: &str, namespace: &str, name: &str) {
+        if let Some(list) = self.lock().objects.get_mut(&(plural.to_owned(), namespace.to_owned())) {
+            list.retain(|o| o["metadata"]["name"] != name);
+        }
     }
 
     /// The API of `plural` is not installed: 404 for every request to it.
