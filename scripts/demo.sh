@@ -14,7 +14,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-"$BIN/scopegate-standin" "127.0.0.1:$STANDIN_PORT" 2>/dev/null &
+kubeconfig=$(mktemp -u)
+"$BIN/scopegate-standin" "127.0.0.1:$STANDIN_PORT" --kube "$kubeconfig" examples/secrets 2>/dev/null &
 pids+=($!)
 config=$(mktemp)
 sed "s/127.0.0.1:18480/127.0.0.1:$STANDIN_PORT/" examples/config.yaml >"$config"
@@ -25,5 +26,18 @@ pids+=($!)
 
 "$BIN/scopegate-demo" --server "https://127.0.0.1:$SCOPEGATE_PORT" --ca certs/ca.crt \
   --standin "127.0.0.1:$STANDIN_PORT" examples/secrets
-rm -f "$config"
 echo "scopegate's log (one line per review): /tmp/scopegate-demo.log"
+
+# The same Secrets judged offline, then audited in a cluster (a stand-in Kubernetes API that holds
+# them, with two Applications of the codefresh runtime). Both exit 1 here: some would be denied.
+echo
+echo '$ scopegate check --config examples/config.yaml -f examples/secrets/      (columns past 150 cut)'
+"$BIN/scopegate" check --config "$config" -f examples/secrets/ | cut -c1-150 || true
+for _ in $(seq 50); do [ -f "$kubeconfig" ] && break; sleep 0.1; done
+echo
+echo '$ scopegate audit --kubeconfig STAND-IN --config examples/config.yaml -A      (columns past 150 cut)'
+"$BIN/scopegate" audit --kubeconfig "$kubeconfig" --config "$config" -A | cut -c1-150 || true
+echo
+echo '$ scopegate audit --kubeconfig STAND-IN --config examples/config.yaml -A --expiring 400d'
+"$BIN/scopegate" audit --kubeconfig "$kubeconfig" --config "$config" -A --expiring 400d || true
+rm -f "$config" "$kubeconfig"

@@ -11,7 +11,7 @@ use crate::report;
 use crate::review;
 
 /// What scopegate found about one Secret. Field names are the `-o json` contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluation {
     pub namespace: String,
@@ -113,23 +113,7 @@ pub async fn evaluate(engine: &Engine, secret: &SecretObject, source: String) ->
         source,
         allowed: true,
         verdict: crate::metrics::IGNORED.to_owned(),
-        provider: None,
-        token_kind: None,
-        role: None,
-        url: None,
-        scopes: Vec::new(),
-        missing: Vec::new(),
-        excess: Vec::new(),
-        expires_at: None,
-        owner: None,
-        message: String::new(),
-        warnings: Vec::new(),
-        expiring: false,
-        repositories: Vec::new(),
-        unreachable: Vec::new(),
-        expires_at_ts: None,
-        uid: None,
-        provider_failed: false,
+        ..Evaluation::default()
     };
     let Some(v) = &decision.verdict else {
         return e;

@@ -650,11 +650,11 @@ async fn expiring_lists_the_tokens_that_expire_soonest_first() {
         run.stdout
     );
     assert!(lines[2].contains("gitops-bot"), "{}", lines[2]);
-    assert!(run.stdout.contains("2 token(s) expire within 30days"), "{}", run.stdout);
+    assert!(run.stdout.contains("2 token(s) expire within 30d"), "{}", run.stdout);
     // Nothing within a day: clean.
     let run = scene.audit(&["-A", "--expiring", "1d"]).await;
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert!(run.stdout.contains("0 token(s) expire within 1day"), "{}", run.stdout);
+    assert!(run.stdout.contains("0 token(s) expire within 1d"), "{}", run.stdout);
     // The expiry view does no coverage probes.
     let asked = scene.git.received_requests().await.unwrap();
     assert!(!asked.iter().any(|r| r.url.path().starts_with("/git/")));

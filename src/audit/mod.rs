@@ -203,6 +203,15 @@ pub fn expiring(evals: &[Evaluation], within: Duration, now: jiff::Timestamp) ->
     out
 }
 
+/// A duration as a person wrote it: `30d`, `12h`, else humantime's form.
+fn span(d: Duration) -> String {
+    match d.as_secs() {
+        s if s > 0 && s.is_multiple_of(86_400) && d.subsec_nanos() == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s.is_multiple_of(3_600) && d.subsec_nanos() == 0 => format!("{}h", s / 3_600),
+        _ => humantime::format_duration(d).to_string(),
+    }
+}
+
 /// The summary line of the table.
 pub fn summary(evals: &[Evaluation]) -> String {
     let count = |v: &str| evals.iter().filter(|e| e.verdict == v).count();
@@ -275,12 +284,7 @@ pub fn print(
         AuditOutput::Table => match &soon {
             Some((within, soon)) => {
                 out.write_all(expiry_table(soon, now, style).as_bytes())?;
-                writeln!(
-                    out,
-                    "\n{} token(s) expire within {}",
-                    soon.len(),
-                    humantime::format_duration(*within)
-                )?;
+                writeln!(out, "\n{} token(s) expire within {}", soon.len(), span(*within))?;
             }
             None => {
                 out.write_all(table::evaluations(shown, style).as_bytes())?;
@@ -359,4 +363,73 @@ pub async fn run(config: Config, args: AuditArgs) -> Result<Status> {
         );
     }
     Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(name: &str, verdict: &str, allowed: bool, expires: Option<i64>) -> Evaluation {
+        Evaluation {
+            namespace: "argocd".into(),
+            name: name.into(),
+            verdict: verdict.into(),
+            allowed,
+            expires_at_ts: expires.map(|s| jiff::Timestamp::from_second(s).unwrap()),
+            ..Evaluation::default()
+        }
+    }
+
+    #[test]
+    fn the_expiry_view_keeps_what_expires_within_soonest_first() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let day = 86_400;
+        let evals = vec![
+            eval("late", "ok", true, Some(1_800_000_000 + 40 * day)),
+            eval("soon", "ok", true, Some(1_800_000_000 + 3 * day)),
+            eval("never", "ok", true, None),
+            eval("gone", "ok", true, Some(1_800_000_000 - day)),
+            eval("edge", "ok", true, Some(1_800_000_000 + 30 * day)),
+        ];
+        let names: Vec<String> = expiring(&evals, Duration::from_secs(30 * day as u64), now)
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["gone", "soon", "edge"]);
+        let table = expiry_table(
+            &expiring(&evals, Duration::from_secs(30 * day as u64), now),
+            now,
+            Style::plain(),
+        );
+        assert!(table.contains("expired"), "{table}");
+        assert!(table.contains("3d"), "{table}");
+    }
+
+    #[test]
+    fn the_summary_counts_each_verdict() {
+        let mut expiring_ok = eval("b", "ok", true, None);
+        expiring_ok.expiring = true;
+        let mut unreachable = eval("c", "ok", true, None);
+        unreachable.unreachable = vec!["https://github.com/acme/x".into()];
+        let evals = vec![
+            eval("a", "ok", true, None),
+            expiring_ok,
+            unreachable,
+            eval("d", "insufficient", false, None),
+            eval("e", "invalid", false, None),
+            eval("f", "unverified", true, None),
+            eval("g", "not-a-token", true, None),
+        ];
+        assert_eq!(
+            summary(&evals),
+            "7 credential Secrets: 3 ok, 1 insufficient, 1 invalid, 1 expiring, 1 unverified, 1 other; 2 would be denied; 1 unreachable repositories"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_they_were_written() {
+        assert_eq!(span(Duration::from_secs(30 * 86_400)), "30d");
+        assert_eq!(span(Duration::from_secs(12 * 3_600)), "12h");
+        assert_eq!(span(Duration::from_secs(90)), "1m 30s");
+    }
 }

@@ -166,3 +166,73 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(verdict: &str, allowed: bool) -> Evaluation {
+        Evaluation {
+            namespace: "argocd".into(),
+            name: "s".into(),
+            verdict: verdict.into(),
+            allowed,
+            ..Evaluation::default()
+        }
+    }
+
+    #[test]
+    fn each_finding_gets_its_result_and_severity() {
+        let mut provider_down = eval("unverified", true);
+        provider_down.provider_failed = true;
+        let mut expiring = eval("ok", true);
+        expiring.expiring = true;
+        let mut excess = eval("ok", true);
+        excess.warnings = vec!["excess scopes".into()];
+        let cases = [
+            (eval("invalid", false), "fail", Some("critical")),
+            (eval("insufficient", false), "fail", Some("high")),
+            (eval("unverified", false), "fail", Some("high")),
+            (eval("insufficient", true), "fail", Some("high")),
+            (provider_down, "error", Some("medium")),
+            (eval("unverified", true), "warn", Some("medium")),
+            (expiring, "warn", Some("medium")),
+            (excess, "warn", Some("low")),
+            (eval("ok", true), "pass", Some("info")),
+            (eval("not-a-token", true), "skip", None),
+            (eval("skipped", true), "skip", None),
+            (eval("ignored", true), "skip", None),
+        ];
+        for (e, result, severity) in cases {
+            assert_eq!(token_result(&e), (result, severity), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn one_report_per_namespace_whose_summary_counts_its_results() {
+        let mut other = eval("insufficient", false);
+        other.namespace = "codefresh".into();
+        let mut covered = eval("ok", true);
+        covered.name = "creds".into();
+        covered.add_reach(
+            "https://github.com/acme/a",
+            crate::engine::Access::Read,
+            crate::engine::Reach::Unreachable("404".into()),
+            vec!["Application argocd/a".into()],
+        );
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let reports = reports(&[eval("ok", true), covered, other], now);
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0]["metadata"]["namespace"], "argocd");
+        assert_eq!(
+            reports[0]["summary"],
+            json!({"pass": 2, "fail": 1, "warn": 0, "error": 0, "skip": 0})
+        );
+        assert_eq!(reports[0]["results"][2]["rule"], "repository-access");
+        assert_eq!(
+            reports[0]["results"][2]["timestamp"],
+            json!({"seconds": 1_800_000_000, "nanos": 0})
+        );
+        assert_eq!(reports[1]["summary"]["fail"], 1);
+    }
+}

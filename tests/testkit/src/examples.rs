@@ -1,10 +1,14 @@
 //! The demo's stand-in answers: what each provider says about the tokens in `examples/secrets/`, on one
 //! loopback server (`/github`, `/github-git`, `/gitlab/api/v4`, `/bitbucket/2.0`, `/bitbucket-dc`) —
-//! for `make demo` (scopegate-standin) and for tests that use the examples.
+//! for `make demo` (scopegate-standin) and for tests that use the examples; and a cluster holding
+//! those Secrets and a few Applications, for `scopegate audit` in the demo.
 
+use serde_json::json;
 use wiremock::MockServer;
 
-use crate::standin::{BitbucketCloud, BitbucketServer, Github, Gitlab, RepoGrant, RepoPermission, bearer};
+use crate::kube_api::FakeKube;
+use crate::secret::{admitted, yaml_documents};
+use crate::standin::{BitbucketCloud, BitbucketServer, Github, Gitlab, Level, RepoGrant, RepoPermission, bearer};
 
 /// The provider entries of a scopegate configuration pointing at `server` as the examples' stand-in.
 pub fn providers_yaml(server: &MockServer) -> String {
@@ -37,6 +41,13 @@ pub async fn mount_examples(server: &MockServer) {
     guestbook.administration = crate::standin::Level::None;
     guestbook.webhooks = crate::standin::Level::None;
     gh.fine_grained_repo(fine, "/github-git", &guestbook).await;
+    // What the runtime token reaches over Git: the Shared Configuration Repository (push) and the
+    // apps repository; not acme/retired, which no longer exists.
+    let runtime = "ghp_DemoRuntimeTokenWithAllScopes00000001";
+    gh.git_repository("/github-git", runtime, "acme/codefresh-isc", Level::Write)
+        .await;
+    gh.git_repository("/github-git", runtime, "acme/apps", Level::Read)
+        .await;
     gh.reject_others().await;
     let gl = Gitlab::with_prefix(server, "/gitlab/api/v4");
     gl.token(
@@ -67,4 +78,35 @@ pub async fn mount_examples(server: &MockServer) {
         RepoPermission::Write,
     )
     .await;
+}
+
+/// Load the example Secrets (every document of every `.yaml` file in `dir`, as the API server stores
+/// them) into `kube`, with Applications of the `codefresh` runtime that sync through its template.
+pub fn populate_cluster(kube: &FakeKube, dir: &std::path::Path) -> anyhow::Result<usize> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut n = 0;
+    for f in files {
+        for doc in yaml_documents(&std::fs::read_to_string(&f)?)? {
+            if doc["kind"] == "Secret" {
+                kube.add(admitted(doc));
+                n += 1;
+            }
+        }
+    }
+    for (name, repo) in [
+        ("apps", "https://github.com/acme/apps.git"),
+        ("retired", "https://github.com/acme/retired"),
+    ] {
+        kube.add(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "codefresh"},
+            "spec": {"project": "default", "source": {"repoURL": repo, "path": ".", "targetRevision": "HEAD"},
+                     "destination": {"server": "https://kubernetes.default.svc", "namespace": name}}
+        }));
+    }
+    Ok(n)
 }

@@ -1,15 +1,31 @@
 //! `scopegate-standin`: the demo's stand-in for GitHub, GitLab and Bitbucket Cloud on one loopback port
-//! (`/github`, `/gitlab/api/v4`, `/bitbucket/2.0`), knowing the tokens in examples/. A test double: it
-//! is never part of the scopegate binary.
+//! (`/github`, `/gitlab/api/v4`, `/bitbucket/2.0`), knowing the tokens in examples/; with `--kube
+//! KUBECONFIG SECRETS_DIR`, also a stand-in Kubernetes API holding those Secrets, and a kubeconfig for
+//! it. A test double: it is never part of the scopegate binary.
+//!
+//! Usage: scopegate-standin [ADDR] [--kube KUBECONFIG SECRETS_DIR]
 
 use std::net::TcpListener;
 
-use scopegate_testkit::examples::mount_examples;
+use anyhow::Context;
+use scopegate_testkit::examples::{mount_examples, populate_cluster};
+use scopegate_testkit::kube_api::FakeKube;
 use wiremock::MockServer;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18480".into());
+    let mut args = std::env::args().skip(1);
+    let mut addr = "127.0.0.1:18480".to_owned();
+    let mut kube: Option<(String, String)> = None;
+    while let Some(a) = args.next() {
+        if a == "--kube" {
+            let config = args.next().context("--kube needs KUBECONFIG SECRETS_DIR")?;
+            let dir = args.next().context("--kube needs KUBECONFIG SECRETS_DIR")?;
+            kube = Some((config, dir));
+        } else {
+            addr = a;
+        }
+    }
     let listener = TcpListener::bind(&addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let server = MockServer::builder().listener(listener).start().await;
     mount_examples(&server).await;
@@ -17,6 +33,22 @@ async fn main() -> anyhow::Result<()> {
         "scopegate-standin: GitHub, GitLab and Bitbucket Cloud stand-ins on {}",
         server.uri()
     );
+    let _cluster = match kube {
+        None => None,
+        Some((config, dir)) => {
+            let cluster = FakeKube::start().await?;
+            let n = populate_cluster(&cluster, std::path::Path::new(&dir))?;
+            // Written whole, then renamed: whoever waits for the file never reads half of it.
+            let partial = format!("{config}.partial");
+            std::fs::write(&partial, cluster.kubeconfig("argocd"))?;
+            std::fs::rename(&partial, &config)?;
+            eprintln!(
+                "scopegate-standin: a Kubernetes API stand-in on {} holding {n} Secrets (kubeconfig {config})",
+                cluster.addr
+            );
+            Some(cluster)
+        }
+    };
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
