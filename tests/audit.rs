@@ -495,6 +495,8 @@ async fn policy_reports_follow_the_crd_schema_and_apply_server_side() {
         // The summary counts the results.
         let mut counted: BTreeMap<String, u64> = BTreeMap::new();
         for res in r["results"].as_array().unwrap() {
+            assert!(res["severity"].is_string(), "every result has a severity: {res}");
+            assert!(res["message"].as_str().is_some_and(|m| !m.is_empty()), "and a message: {res}");
             *counted.entry(res["result"].as_str().unwrap().to_owned()).or_default() += 1;
         }
         for (k, n) in r["summary"].as_object().unwrap() {

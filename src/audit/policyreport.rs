@@ -13,17 +13,17 @@ pub const REPORT_NAME: &str = "scopegate";
 pub const POLICY: &str = "scopegate";
 
 /// `pass`, `fail`, `warn`, `error` or `skip`, and a severity, for a Secret's verdict.
-fn token_result(e: &Evaluation) -> (&'static str, Option<&'static str>) {
+fn token_result(e: &Evaluation) -> (&'static str, &'static str) {
     match e.verdict.as_str() {
-        "ignored" | "not-a-token" | "skipped" => ("skip", None),
-        _ if !e.allowed => ("fail", Some(if e.verdict == "invalid" { "critical" } else { "high" })),
-        "insufficient" | "invalid" => ("fail", Some("high")),
+        "ignored" | "not-a-token" | "skipped" => ("skip", "info"),
+        _ if !e.allowed => ("fail", if e.verdict == "invalid" { "critical" } else { "high" }),
+        "insufficient" | "invalid" => ("fail", "high"),
         // The provider could not be asked: the check itself could not run.
-        "unverified" if e.provider_failed => ("error", Some("medium")),
-        "unverified" => ("warn", Some("medium")),
-        _ if e.expiring => ("warn", Some("medium")),
-        _ if !e.warnings.is_empty() => ("warn", Some("low")),
-        _ => ("pass", Some("info")),
+        "unverified" if e.provider_failed => ("error", "medium"),
+        "unverified" => ("warn", "medium"),
+        _ if e.expiring => ("warn", "medium"),
+        _ if !e.warnings.is_empty() => ("warn", "low"),
+        _ => ("pass", "info"),
     }
 }
 
@@ -80,22 +80,19 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                 } else {
                     e.message.clone()
                 };
-                let mut r = json!({
+                results.push(json!({
                     "source": "scopegate",
                     "policy": POLICY,
                     "rule": "token-scopes",
                     "category": "Git credentials",
                     "result": result,
+                    "severity": severity,
                     "scored": true,
                     "timestamp": timestamp,
                     "resources": [resource(e)],
                     "message": message,
                     "properties": properties(e),
-                });
-                if let Some(s) = severity {
-                    r["severity"] = json!(s);
-                }
-                results.push(r);
+                }));
                 *summary.entry(result).or_default() += 1;
                 if !e.repositories.is_empty() {
                     let unknown: Vec<&str> = e
@@ -190,18 +187,18 @@ mod tests {
         let mut excess = eval("ok", true);
         excess.warnings = vec!["excess scopes".into()];
         let cases = [
-            (eval("invalid", false), "fail", Some("critical")),
-            (eval("insufficient", false), "fail", Some("high")),
-            (eval("unverified", false), "fail", Some("high")),
-            (eval("insufficient", true), "fail", Some("high")),
-            (provider_down, "error", Some("medium")),
-            (eval("unverified", true), "warn", Some("medium")),
-            (expiring, "warn", Some("medium")),
-            (excess, "warn", Some("low")),
-            (eval("ok", true), "pass", Some("info")),
-            (eval("not-a-token", true), "skip", None),
-            (eval("skipped", true), "skip", None),
-            (eval("ignored", true), "skip", None),
+            (eval("invalid", false), "fail", "critical"),
+            (eval("insufficient", false), "fail", "high"),
+            (eval("unverified", false), "fail", "high"),
+            (eval("insufficient", true), "fail", "high"),
+            (provider_down, "error", "medium"),
+            (eval("unverified", true), "warn", "medium"),
+            (expiring, "warn", "medium"),
+            (excess, "warn", "low"),
+            (eval("ok", true), "pass", "info"),
+            (eval("not-a-token", true), "skip", "info"),
+            (eval("skipped", true), "skip", "info"),
+            (eval("ignored", true), "skip", "info"),
         ];
         for (e, result, severity) in cases {
             assert_eq!(token_result(&e), (result, severity), "{e:?}");
