@@ -24,7 +24,8 @@ const REVOKED: &str = "ghp_AuditRevokedToken000000000000000006";
 const GITLAB_SOON: &str = "glpat-AuditExpiresSoon00007";
 const GITLAB_USER: &str = "glpat-AuditUserToken000008";
 const GITEA: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";
-const TOKENS: [&str; 9] = [
+const IN_AN_APPLICATION: &str = "ghp_AuditWrittenIntoAnApplication00000010";
+const TOKENS: [&str; 10] = [
     ACME,
     PLATFORM,
     PRIVATE,
@@ -34,6 +35,7 @@ const TOKENS: [&str; 9] = [
     GITLAB_SOON,
     GITLAB_USER,
     GITEA,
+    IN_AN_APPLICATION,
 ];
 
 fn days_from_now(days: i64) -> jiff::Timestamp {
@@ -153,6 +155,12 @@ impl Scene {
                 "drySource": {"repoURL": "https://github.com/acme/hydrated", "targetRevision": "HEAD", "path": "apps"},
                 "syncSource": {"targetBranch": "env/prod", "path": "apps"}
             }}),
+        ));
+        // A token written into an Application: Argo CD uses it; the audit says so without printing it.
+        kube.add(application(
+            "argocd",
+            "embedded",
+            json!({"source": {"repoURL": format!("https://bot:{IN_AN_APPLICATION}@github.com/acme/guestbook.git"), "path": "."}}),
         ));
         kube.add(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
@@ -410,12 +418,18 @@ async fn every_namespace_as_json_with_coverage() {
         .collect();
     assert_eq!(reads, ["/api/v1/namespaces/codefresh/secrets/git-default-5f0c2a"]);
     let apps = lists(&requests, "applications");
-    assert_eq!(apps.len(), 2, "4 Applications in pages of 2");
+    assert_eq!(apps.len(), 3, "5 Applications in pages of 2");
     assert!(apps.iter().all(|r| r.path == "/apis/argoproj.io/v1alpha1/applications"));
     assert_eq!(lists(&requests, "applicationsets").len(), 1);
     assert!(
         requests.iter().all(|r| r.method == "GET"),
         "an audit without --apply-reports writes nothing"
+    );
+    assert!(
+        run.stderr
+            .contains("Application argocd/embedded has credentials in a repository URL"),
+        "{}",
+        run.stderr
     );
 
     // The providers were asked once per token, and Git once per credential and repository.
@@ -464,7 +478,17 @@ async fn the_table_summarises_and_lists_what_each_credential_cannot_reach() {
     );
     assert!(unreachable[1].contains(" write "), "{}", unreachable[1]);
     assert!(!out.contains('\x1b'), "no colour off a terminal");
-    assert!(run.stderr.is_empty(), "no progress bar off a terminal: {}", run.stderr);
+    // Off a terminal stderr has the audit's notes and no progress bar.
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| !l.starts_with("scopegate audit: "))
+            .count(),
+        0,
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("judging Secrets"), "{}", run.stderr);
 }
 
 #[tokio::test]
@@ -496,7 +520,10 @@ async fn policy_reports_follow_the_crd_schema_and_apply_server_side() {
         let mut counted: BTreeMap<String, u64> = BTreeMap::new();
         for res in r["results"].as_array().unwrap() {
             assert!(res["severity"].is_string(), "every result has a severity: {res}");
-            assert!(res["message"].as_str().is_some_and(|m| !m.is_empty()), "and a message: {res}");
+            assert!(
+                res["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "and a message: {res}"
+            );
             *counted.entry(res["result"].as_str().unwrap().to_owned()).or_default() += 1;
         }
         for (k, n) in r["summary"].as_object().unwrap() {

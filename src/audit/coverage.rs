@@ -29,6 +29,15 @@ pub fn normalize(url: &str) -> String {
     u.strip_prefix("ssh://").map(str::to_owned).unwrap_or(u)
 }
 
+/// Whether a URL carries a credential of its own (`https://user:token@host/…`, `https://token@host/…`,
+/// a password in an `ssh://` URL). Argo CD uses it rather than any Secret, and scopegate never prints it.
+pub fn has_credentials(url: &str) -> bool {
+    let Ok(u) = url::Url::parse(url.trim()) else {
+        return false;
+    };
+    u.password().is_some() || (matches!(u.scheme(), "http" | "https") && !u.username().is_empty())
+}
+
 /// `user@host:path` without a scheme.
 fn is_scp_like(u: &str) -> bool {
     !u.contains("://")
@@ -275,6 +284,16 @@ mod tests {
             "git@github.com/acme/app"
         );
         assert_eq!(normalize("https://github.com/acme/"), "https://github.com/acme/");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_recognised() {
+        assert!(has_credentials("https://bot:ghp_x@github.com/acme/app"));
+        assert!(has_credentials("https://ghp_x@github.com/acme/app"));
+        assert!(has_credentials("ssh://git:secret@github.com/acme/app"));
+        assert!(!has_credentials("ssh://git@github.com/acme/app"));
+        assert!(!has_credentials("git@github.com:acme/app.git"));
+        assert!(!has_credentials("https://github.com/acme/app"));
     }
 
     #[test]

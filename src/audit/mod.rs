@@ -100,7 +100,7 @@ async fn check_coverage(
         let (Some(secret_type), Some(url)) = (s.secret_type(), s.url()) else {
             continue;
         };
-        let own_credentials = s.has_own_credentials();
+        let own_credentials = s.has_own_credentials() || coverage::has_credentials(&url);
         if !secret_type.is_template() && !own_credentials {
             uses.push(coverage::Use {
                 namespace: s.namespace.clone(),
@@ -140,14 +140,23 @@ async fn check_coverage(
                     coverage::applicationset_urls(&v)
                 };
                 let pushes = coverage::push_urls(&v);
-                let mut add = |urls: Vec<String>, access: Access| {
-                    uses.extend(urls.into_iter().map(|url| coverage::Use {
-                        namespace: namespace.clone(),
-                        url,
-                        access,
-                        user: user.clone(),
-                    }));
-                };
+                if reads.iter().chain(&pushes).any(|u| coverage::has_credentials(u)) {
+                    // Argo CD uses those, not a Secret; the URL itself is never printed.
+                    notes.push(format!(
+                        "{user} has credentials in a repository URL, readable by everyone who may read {kind}s: move them to a repository Secret (that URL was not checked)"
+                    ));
+                }
+                let mut add =
+                    |urls: Vec<String>, access: Access| {
+                        uses.extend(urls.into_iter().filter(|u| !coverage::has_credentials(u)).map(|url| {
+                            coverage::Use {
+                                namespace: namespace.clone(),
+                                url,
+                                access,
+                                user: user.clone(),
+                            }
+                        }));
+                    };
                 add(reads, Access::Read);
                 add(pushes, Access::Write);
             }
