@@ -36,10 +36,13 @@ fn examples_config(server: &MockServer, dir: &tempfile::TempDir) -> String {
     path.to_string_lossy().into_owned()
 }
 
-async fn examples_standin() -> MockServer {
+/// The examples' stand-in, a directory for files, and the examples' configuration pointing at it.
+async fn examples_setup() -> (MockServer, tempfile::TempDir, String) {
     let server = MockServer::start().await;
     mount_examples(&server).await;
-    server
+    let dir = tempfile::tempdir().unwrap();
+    let config = examples_config(&server, &dir);
+    (server, dir, config)
 }
 
 fn example(name: &str) -> String {
@@ -72,9 +75,7 @@ fn assert_contract(e: &Value) {
 
 #[tokio::test]
 async fn the_example_secrets_are_judged_as_the_webhook_judges_them() {
-    let server = examples_standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = examples_config(&server, &dir);
+    let (_server, _dir, config) = examples_setup().await;
     let secrets_dir = format!("{ROOT}/examples/secrets");
     let run = run_scopegate(
         args(&["check", "--config", &config, "-f", &secrets_dir, "-o", "json"]),
@@ -298,9 +299,7 @@ async fn the_example_secrets_are_judged_as_the_webhook_judges_them() {
 
 #[tokio::test]
 async fn all_admitted_exits_0_and_the_table_is_aligned_and_plain_off_a_terminal() {
-    let server = examples_standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = examples_config(&server, &dir);
+    let (_server, _dir, config) = examples_setup().await;
     let run = run_scopegate(
         args(&[
             "check",
@@ -345,9 +344,7 @@ async fn all_admitted_exits_0_and_the_table_is_aligned_and_plain_off_a_terminal(
 
 #[tokio::test]
 async fn standard_input_lists_and_admission_reviews_are_read_and_others_passed_over() {
-    let server = examples_standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = examples_config(&server, &dir);
+    let (server, _dir, config) = examples_setup().await;
     // What `kubectl get secrets -o yaml` prints: a List, with a ConfigMap beside it for good measure.
     let mut items: Vec<Value> = ["01-runtime-token-ok.yaml", "02-runtime-token-missing-hook-scope.yaml"]
         .iter()
@@ -396,28 +393,19 @@ async fn standard_input_lists_and_admission_reviews_are_read_and_others_passed_o
 
 #[tokio::test]
 async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
-    let server = examples_standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = examples_config(&server, &dir);
+    let (_server, dir, config) = examples_setup().await;
     let token_file = dir.path().join("token");
     // Files end with a newline; it is not part of the token.
     std::fs::write(&token_file, "ghp_DemoRuntimeTokenWithAllScopes00000001\n").unwrap();
     let token_path = token_file.to_string_lossy().into_owned();
     let url = "https://github.com/acme";
+    let check_url = |extra: &[&str]| {
+        let mut a = args(&["check", "--config", &config, "--url", url]);
+        a.extend(args(extra));
+        a
+    };
     let run = run_scopegate(
-        args(&[
-            "check",
-            "--config",
-            &config,
-            "--url",
-            url,
-            "--token-file",
-            &token_path,
-            "--role",
-            "runtime",
-            "-o",
-            "json",
-        ]),
+        check_url(&["--token-file", &token_path, "--role", "runtime", "-o", "json"]),
         None,
     )
     .await;
@@ -431,17 +419,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
 
     // The read-only token for the runtime role, from standard input: what is missing, and what to do.
     let run = run_scopegate(
-        args(&[
-            "check",
-            "--config",
-            &config,
-            "--url",
-            url,
-            "--token-file",
-            "-",
-            "--role",
-            "runtime",
-        ]),
+        check_url(&["--token-file", "-", "--role", "runtime"]),
         Some("ghp_DemoReadOnlyTokenMissingHookScope0002\n".into()),
     )
     .await;
@@ -457,17 +435,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
 
     // The role decides the requirement: the same token is enough to read.
     let run = run_scopegate(
-        args(&[
-            "check",
-            "--config",
-            &config,
-            "--url",
-            url,
-            "--token-file",
-            "-",
-            "-o",
-            "json",
-        ]),
+        check_url(&["--token-file", "-", "-o", "json"]),
         Some("ghp_DemoReadOnlyTokenMissingHookScope0002".into()),
     )
     .await;
@@ -491,9 +459,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
 
 #[tokio::test]
 async fn errors_exit_2_and_say_what_is_wrong_without_content() {
-    let server = examples_standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = examples_config(&server, &dir);
+    let (server, dir, config) = examples_setup().await;
     let broken = dir.path().join("broken.yaml");
     std::fs::write(
         &broken,
@@ -591,9 +557,7 @@ async fn argo_cd_documentation_secrets_get_the_webhooks_verdicts() {
 /// On a terminal the table is coloured (the verdicts), unless NO_COLOR is set.
 #[tokio::test]
 async fn the_table_is_coloured_on_a_terminal() {
-    let server = examples_standin().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = examples_config(&server, &dir);
+    let (_server, _dir, config) = examples_setup().await;
     let command = format!(
         "{} check --config {config} -f {} -f {}",
         env!("CARGO_BIN_EXE_scopegate"),

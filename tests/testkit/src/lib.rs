@@ -19,3 +19,25 @@ pub fn https_client(ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
         .pool_max_idle_per_host(64)
         .build()?)
 }
+
+/// Serve `app` over TLS (HTTP/2 or HTTP/1.1, as the client's ALPN chooses) on every connection
+/// `listener` accepts, until accepting fails. A failed handshake drops that connection only.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: axum::Router,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .await;
+        });
+    }
+}

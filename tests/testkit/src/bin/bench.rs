@@ -542,9 +542,6 @@ mod bare {
     use axum::body::Bytes;
     use axum::response::IntoResponse;
     use axum::routing::{get, post};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
     use kube::core::DynamicObject;
     use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
     use rustls_pki_types::pem::PemObject;
@@ -575,16 +572,8 @@ mod bare {
             .route("/validate", post(validate))
             .route("/healthz", get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind(listen).await?;
-        loop {
-            let (tcp, _) = listener.accept().await?;
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-                    .await;
-            });
-        }
+        scopegate_testkit::serve_tls(listener, acceptor, app).await?;
+        Ok(())
     }
 }
 
