@@ -159,12 +159,7 @@ impl Engine {
     pub async fn reach(&self, secret: &SecretObject, repo: &str, access: Access) -> Reach {
         let cred = match credential::classify(secret) {
             Subject::Token(cred) => cred,
-            Subject::GithubApp(_) => {
-                return Reach::Unknown(
-                    "GitHub App credentials: the repositories an installation includes cannot be listed without minting a token"
-                        .into(),
-                );
-            }
+            Subject::GithubApp(app) => return self.reach_app(&app, repo, access).await,
             Subject::NotAToken { what, .. } => {
                 return Reach::Unknown(format!("the credential is {}, not a token", what.as_str()));
             }
@@ -226,6 +221,89 @@ impl Engine {
         let reach = match answer {
             Ok(Ok(())) => Reach::Reachable,
             Ok(Err(why)) => Reach::Unreachable(why),
+            Err(e) => {
+                // Not kept: the next audit asks again.
+                drop(guard);
+                return Reach::Unknown(format!("{} could not be asked: {e}", provider.host));
+            }
+        };
+        let _ = guard.insert(reach.clone());
+        reach
+    }
+
+    /// [`Engine::reach`] for GitHub App credentials, asked as the app (never minting a token): the
+    /// installation must include the repository (`GET /repos/{o}/{r}/installation`) and grant
+    /// Contents read (to read) or write (to push).
+    async fn reach_app(&self, app: &AppCredential, repo: &str, access: Access) -> Reach {
+        let Some(url) = credential::RepoUrl::parse(repo) else {
+            return Reach::Unknown("not a repository URL".into());
+        };
+        if url.host != app.url.host {
+            return Reach::Unknown(format!(
+                "{} is not on the credential's host {}",
+                url.display(),
+                app.url.host
+            ));
+        }
+        let provider = match &app.enterprise_base_url {
+            Some(api) => self.config.provider_for_api(api),
+            None => self.config.provider_for_host(&app.url.host),
+        }
+        .filter(|p| p.kind == ProviderKind::Github);
+        let Some(provider) = provider else {
+            return Reach::Unknown(format!(
+                "{} is not a configured GitHub host: nothing was asked",
+                url.host
+            ));
+        };
+        let path = url.repo_path();
+        let app_id = app.app_id.to_string();
+        let installation = app.installation_id.map(|i| i.to_string()).unwrap_or_default();
+        let key = self.cache.key(&[
+            b"github-app-reach",
+            provider.api_url.as_str().as_bytes(),
+            app_id.as_bytes(),
+            installation.as_bytes(),
+            app.private_key.expose().as_bytes(),
+            path.as_bytes(),
+            access.as_str().as_bytes(),
+        ]);
+        let guard = match self.reach.get_value_or_guard_async(&key).await {
+            Ok(known) => return known,
+            Err(guard) => guard,
+        };
+        let targets = [path.clone()];
+        let request = AppRequest {
+            app_id: app.app_id,
+            installation_id: app.installation_id,
+            private_key: &app.private_key,
+            owner: url.path.first().map(String::as_str),
+            targets: &targets,
+        };
+        let reach = match self
+            .upstream
+            .call(provider, self.client.introspect_app(provider, &request))
+            .await
+        {
+            Ok(grant) if grant.unreachable.contains(&path) => {
+                Reach::Unreachable("the GitHub App installation does not include this repository".into())
+            }
+            Ok(grant) => {
+                let has = |p: &str| grant.scopes.as_ref().is_some_and(|s| s.contains(p));
+                let enough = match access {
+                    Access::Read => has("contents:read") || has("contents:write"),
+                    Access::Write => has("contents:write"),
+                };
+                if enough {
+                    Reach::Reachable
+                } else {
+                    Reach::Unreachable(format!(
+                        "the GitHub App installation lacks the Contents permission to {}",
+                        if access == Access::Read { "read" } else { "push" }
+                    ))
+                }
+            }
+            Err(IntrospectError::Rejected { detail }) => Reach::Unreachable(detail),
             Err(e) => {
                 // Not kept: the next audit asks again.
                 drop(guard);

@@ -845,3 +845,99 @@ async fn a_progress_bar_on_stderr_when_it_is_a_terminal() {
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 10);
 }
+
+const APP_KEY: &str = include_str!("fixtures/keys/github-app-test.pem");
+const APP_PUB: &[u8] = include_bytes!("fixtures/keys/github-app-test.pub.der");
+
+/// A GitHub App template is asked as the app, never minting a token: does the installation include
+/// the repository, and may it read (push) there?
+#[tokio::test]
+async fn github_app_templates_reach_what_their_installation_includes() {
+    let git = MockServer::start().await;
+    Github::on(&git)
+        .app_installation(
+            4242,
+            APP_PUB,
+            scopegate_testkit::standin::github_installation(
+                77,
+                "apps-org",
+                "selected",
+                json!({"contents": "read", "metadata": "read"}),
+            ),
+            &["apps-org/included"],
+        )
+        .await;
+    let kube = FakeKube::start().await.unwrap();
+    for (name, secret_type) in [("app-creds", "repo-creds"), ("app-write-creds", "repo-write-creds")] {
+        kube.add(
+            SecretBuilder::new(name, "apps")
+                .label("argocd.argoproj.io/secret-type", secret_type)
+                .data("type", "git")
+                .data("url", "https://github.com/apps-org")
+                .data("githubAppID", "4242")
+                .data("githubAppInstallationID", "77")
+                .data("githubAppPrivateKey", APP_KEY)
+                .build(),
+        );
+    }
+    kube.add(application(
+        "apps",
+        "included",
+        json!({"source": {"repoURL": "https://github.com/apps-org/included.git", "path": "."}}),
+    ));
+    kube.add(application(
+        "apps",
+        "excluded",
+        json!({"source": {"repoURL": "https://github.com/apps-org/excluded.git", "path": "."}}),
+    ));
+    kube.add(application(
+        "apps",
+        "hydrated",
+        json!({"sourceHydrator": {"drySource": {"repoURL": "https://github.com/apps-org/included"},
+                                  "syncSource": {"targetBranch": "env", "path": "."}}}),
+    ));
+    let scene = Scene::with(kube, git, "apps").await;
+    let run = scene.audit(&["-o", "json"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(!run.all_output().contains("PRIVATE KEY"), "{}", run.all_output());
+    let all = by_name(&run.json());
+    let got: Vec<(String, String, String)> = repositories(&all["apps/app-creds"])
+        .into_iter()
+        .map(|(u, a, r, _)| (u, a, r))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "https://github.com/apps-org/excluded.git".into(),
+                "read".into(),
+                "unreachable".into()
+            ),
+            (
+                "https://github.com/apps-org/included.git".into(),
+                "read".into(),
+                "reachable".into()
+            ),
+        ]
+    );
+    assert!(
+        all["apps/app-creds"]["repositories"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not include this repository")
+    );
+    let push = &all["apps/app-write-creds"]["repositories"][0];
+    assert_eq!(push["access"], "write");
+    assert_eq!(push["result"], "unreachable");
+    assert!(
+        push["reason"]
+            .as_str()
+            .unwrap()
+            .contains("lacks the Contents permission to push"),
+        "{push}"
+    );
+    // Only GETs, authenticated as the app; no installation token minted.
+    let asked = scene.git.received_requests().await.unwrap();
+    assert!(asked.iter().all(|r| r.method.as_str() == "GET"), "{asked:?}");
+    assert!(!asked.iter().any(|r| r.url.path().ends_with("/access_tokens")));
+}
