@@ -71,3 +71,19 @@ find_promtool() {
     fi
     PROMTOOL=$(command -v promtool)
 }
+
+# `script` (util-linux, Debian's bsdutils): the check and audit tests run scopegate on a
+# pseudo-terminal with it, to see the colours and the progress bar a person sees.
+find_script() {
+    if ! command -v script >/dev/null 2>&1; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            say "installing script (Debian package bsdutils)"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get install -y -qq --no-install-recommends bsdutils >/dev/null 2>&1 \
+                || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends bsdutils >/dev/null; } \
+                || die "apt-get install bsdutils failed"
+        else
+            die "script not found: install Debian's bsdutils package (apt-get install bsdutils)"
+        fi
+    fi
+}
