@@ -789,6 +789,18 @@ async fn what_the_cluster_refuses_or_lacks_is_said_plainly() {
     assert!(run.stderr.contains("scopegate-audit"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
 
+    // Without sharedConfigurationRepo in the configuration, the audit says what it did not check.
+    std::fs::write(&scene.config, providers_yaml(&scene.git)).unwrap();
+    scene.kube.forbid_none();
+    let run = scene.audit(&["-n", "codefresh"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("sharedConfigurationRepo is not in the configuration"),
+        "{}",
+        run.stderr
+    );
+
     // No API server at all.
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");

@@ -168,12 +168,22 @@ async fn check_coverage(
         .into_iter()
         .map(|p| (owner[p.credential], p.url, p.access, p.used_by))
         .collect();
-    if let Some(shared) = &engine.config().shared_configuration_repo {
-        for (i, (e, s)) in evaluations.iter().enumerate() {
-            if s.name == RUNTIME_SECRET_NAME && e.verdict != crate::metrics::IGNORED {
+    let runtimes: Vec<usize> = (0..evaluations.len())
+        .filter(|&i| {
+            evaluations[i].1.name == RUNTIME_SECRET_NAME && evaluations[i].0.verdict != crate::metrics::IGNORED
+        })
+        .collect();
+    match &engine.config().shared_configuration_repo {
+        Some(shared) => {
+            for i in runtimes {
                 probes.push((i, shared.clone(), Access::Write, vec!["sharedConfigurationRepo".into()]));
             }
         }
+        None if !runtimes.is_empty() => notes.push(format!(
+            "sharedConfigurationRepo is not in the configuration, so whether the runtime token{} can push to the Shared Configuration Repository was not checked",
+            if runtimes.len() > 1 { "s" } else { "" }
+        )),
+        None => {}
     }
     let bar = progress(probes.len(), "probing repositories");
     let results: Vec<_> = {

@@ -329,6 +329,11 @@ impl FakeKube {
         self.lock().forbidden.insert(plural.to_owned());
     }
 
+    /// Everything may be listed again.
+    pub fn forbid_none(&self) {
+        self.lock().forbidden.clear();
+    }
+
     pub fn set_page_size(&self, n: usize) {
         self.lock().page_size = n.max(1);
     }
