@@ -754,8 +754,30 @@ async fn a_token_shared_by_300_secrets_is_introspected_once() {
 
 #[tokio::test]
 async fn what_the_cluster_refuses_or_lacks_is_said_plainly() {
-    // No Argo CD API in the cluster: the Secrets are still judged, and the audit says what it could not see.
     let scene = Scene::new().await;
+    // Not allowed to list Applications: coverage cannot be done, and the way around it is named.
+    scene.kube.forbid("applications");
+    let run = scene.audit(&["-A"]).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("--no-coverage"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not allowed to list Applications"),
+        "{}",
+        run.stderr
+    );
+    let run = scene.audit(&["-A", "--no-coverage", "-o", "json"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["repositories"] == json!([]))
+    );
+
+    scene.kube.forbid_none();
+
+    // No Argo CD API in the cluster: the Secrets are still judged, and the audit says what it could not see.
     scene.kube.remove_api("applications");
     scene.kube.remove_api("applicationsets");
     let run = scene.audit(&["-A", "-o", "json"]).await;
