@@ -184,7 +184,12 @@ impl Cluster {
             let page = match api.list(&lp).await {
                 Ok(p) => p,
                 Err(e) if is_not_found(&e) => return Ok(None),
-                Err(e) => return Err(explain(e, &what).context("coverage needs them; --no-coverage leaves it out")),
+                Err(e) => {
+                    return Err(anyhow!(
+                        "{:#}; coverage needs them (--no-coverage leaves coverage out)",
+                        explain(e, &what)
+                    ));
+                }
             };
             out.extend(page.items);
             match page.metadata.continue_ {
