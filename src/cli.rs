@@ -1,4 +1,4 @@
-//! The command line. Every flag can also be set from the environment (`SCOPEGATE_…`).
+//! The command line. The flags of `serve` and `certs` can also be set from the environment (`SCOPEGATE_…`); `check` and `audit` take `SCOPEGATE_CONFIG`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
