@@ -1,4 +1,5 @@
-//! The command line. The flags of `serve` and `certs` can also be set from the environment (`SCOPEGATE_…`); `check` and `audit` take `SCOPEGATE_CONFIG`.
+//! The command line. The flags of `serve` and `certs` can also be set from the environment
+//! (`SCOPEGATE_…`); `check` and `audit` take `SCOPEGATE_CONFIG`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
