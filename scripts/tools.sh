@@ -56,34 +56,29 @@ find_python_tools() {
     CHECKOV=$venv/bin/checkov
 }
 
+# Make sure command $1 is there, installing Debian package $2 with apt-get (as root) if it is not.
+need_debian_command() {
+    local cmd=$1 pkg=$2
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing $cmd (Debian package $pkg)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null; } \
+            || die "apt-get install $pkg failed"
+    else
+        die "$cmd not found: install Debian's $pkg package (apt-get install $pkg)"
+    fi
+}
+
 # Sets PROMTOOL.
 find_promtool() {
-    if ! command -v promtool >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            say "installing promtool (Debian package prometheus)"
-            export DEBIAN_FRONTEND=noninteractive
-            apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
-                || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-                || die "apt-get install prometheus failed"
-        else
-            die "promtool not found: install Debian's prometheus package (apt-get install prometheus)"
-        fi
-    fi
+    need_debian_command promtool prometheus
     PROMTOOL=$(command -v promtool)
 }
 
 # `script` (util-linux, Debian's bsdutils): the check and audit tests run scopegate on a
 # pseudo-terminal with it, to see the colours and the progress bar a person sees.
 find_script() {
-    if ! command -v script >/dev/null 2>&1; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-            say "installing script (Debian package bsdutils)"
-            export DEBIAN_FRONTEND=noninteractive
-            apt-get install -y -qq --no-install-recommends bsdutils >/dev/null 2>&1 \
-                || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends bsdutils >/dev/null; } \
-                || die "apt-get install bsdutils failed"
-        else
-            die "script not found: install Debian's bsdutils package (apt-get install bsdutils)"
-        fi
-    fi
+    need_debian_command script bsdutils
 }
