@@ -193,42 +193,55 @@ impl Engine {
             path.as_bytes(),
             access.as_str().as_bytes(),
         ]);
+        let target = crate::providers::git_repo_url(provider, &path);
+        let ask = async move {
+            let answer = match access {
+                Access::Read => {
+                    self.upstream
+                        .call(provider, self.client.upload_pack(provider, target, auth))
+                        .await
+                }
+                Access::Write => self
+                    .upstream
+                    .call(provider, self.client.receive_pack(provider, target, auth))
+                    .await
+                    .and_then(|advertised| match advertised {
+                        Some(true) => Ok(Ok(())),
+                        Some(false) => Ok(Err(
+                            "the Git server refused the push advertisement: this credential cannot push to it".into(),
+                        )),
+                        None => Err(IntrospectError::Unavailable {
+                            detail: "its answer to the push advertisement says neither yes nor no".into(),
+                        }),
+                    }),
+            };
+            answer.map(|a| match a {
+                Ok(()) => Reach::Reachable,
+                Err(why) => Reach::Unreachable(why),
+            })
+        };
+        self.cached_reach(key, provider, ask).await
+    }
+
+    /// A probe's answer through the reach cache (single flight per key). When the provider could not
+    /// be asked, the answer is `unknown` and not kept: the next audit asks again.
+    async fn cached_reach(
+        &self,
+        key: crate::cache::CacheKey,
+        provider: &Provider,
+        ask: impl Future<Output = Result<Reach, IntrospectError>>,
+    ) -> Reach {
         let guard = match self.reach.get_value_or_guard_async(&key).await {
             Ok(known) => return known,
             Err(guard) => guard,
         };
-        let target = crate::providers::git_repo_url(provider, &path);
-        let answer = match access {
-            Access::Read => {
-                self.upstream
-                    .call(provider, self.client.upload_pack(provider, target, auth))
-                    .await
+        match ask.await {
+            Ok(reach) => {
+                let _ = guard.insert(reach.clone());
+                reach
             }
-            Access::Write => self
-                .upstream
-                .call(provider, self.client.receive_pack(provider, target, auth))
-                .await
-                .and_then(|advertised| match advertised {
-                    Some(true) => Ok(Ok(())),
-                    Some(false) => Ok(Err(
-                        "the Git server refused the push advertisement: this credential cannot push to it".into(),
-                    )),
-                    None => Err(IntrospectError::Unavailable {
-                        detail: "its answer to the push advertisement says neither yes nor no".into(),
-                    }),
-                }),
-        };
-        let reach = match answer {
-            Ok(Ok(())) => Reach::Reachable,
-            Ok(Err(why)) => Reach::Unreachable(why),
-            Err(e) => {
-                // Not kept: the next audit asks again.
-                drop(guard);
-                return Reach::Unknown(format!("{} could not be asked: {e}", provider.host));
-            }
-        };
-        let _ = guard.insert(reach.clone());
-        reach
+            Err(e) => Reach::Unknown(format!("{} could not be asked: {e}", provider.host)),
+        }
     }
 
     /// [`Engine::reach`] for GitHub App credentials, asked as the app (never minting a token): the
@@ -268,10 +281,6 @@ impl Engine {
             path.as_bytes(),
             access.as_str().as_bytes(),
         ]);
-        let guard = match self.reach.get_value_or_guard_async(&key).await {
-            Ok(known) => return known,
-            Err(guard) => guard,
-        };
         let targets = [path.clone()];
         let request = AppRequest {
             app_id: app.app_id,
@@ -280,38 +289,37 @@ impl Engine {
             owner: url.path.first().map(String::as_str),
             targets: &targets,
         };
-        let reach = match self
-            .upstream
-            .call(provider, self.client.introspect_app(provider, &request))
-            .await
-        {
-            Ok(grant) if grant.unreachable.contains(&path) => {
-                Reach::Unreachable("the GitHub App installation does not include this repository".into())
-            }
-            Ok(grant) => {
-                let has = |p: &str| grant.scopes.as_ref().is_some_and(|s| s.contains(p));
-                let enough = match access {
-                    Access::Read => has("contents:read") || has("contents:write"),
-                    Access::Write => has("contents:write"),
-                };
-                if enough {
-                    Reach::Reachable
-                } else {
-                    Reach::Unreachable(format!(
-                        "the GitHub App installation lacks the Contents permission to {}",
-                        if access == Access::Read { "read" } else { "push" }
-                    ))
-                }
-            }
-            Err(IntrospectError::Rejected { detail }) => Reach::Unreachable(detail),
-            Err(e) => {
-                // Not kept: the next audit asks again.
-                drop(guard);
-                return Reach::Unknown(format!("{} could not be asked: {e}", provider.host));
-            }
+        let ask = async {
+            Ok(
+                match self
+                    .upstream
+                    .call(provider, self.client.introspect_app(provider, &request))
+                    .await
+                {
+                    Ok(grant) if grant.unreachable.contains(&path) => {
+                        Reach::Unreachable("the GitHub App installation does not include this repository".into())
+                    }
+                    Ok(grant) => {
+                        let has = |p: &str| grant.scopes.as_ref().is_some_and(|s| s.contains(p));
+                        let enough = match access {
+                            Access::Read => has("contents:read") || has("contents:write"),
+                            Access::Write => has("contents:write"),
+                        };
+                        if enough {
+                            Reach::Reachable
+                        } else {
+                            Reach::Unreachable(format!(
+                                "the GitHub App installation lacks the Contents permission to {}",
+                                if access == Access::Read { "read" } else { "push" }
+                            ))
+                        }
+                    }
+                    Err(IntrospectError::Rejected { detail }) => Reach::Unreachable(detail),
+                    Err(e) => return Err(e),
+                },
+            )
         };
-        let _ = guard.insert(reach.clone());
-        reach
+        self.cached_reach(key, provider, ask).await
     }
 
     pub fn config(&self) -> &Config {

@@ -89,192 +89,164 @@ async fn the_example_secrets_are_judged_as_the_webhook_judges_them() {
     for e in all {
         assert_contract(e);
     }
-    // (namespace/name) → verdict, allowed, provider, tokenKind, role, scopes, missing, expiresAt, owner
-    type Row<'a> = (
-        &'a str,
-        bool,
-        Value,
-        Value,
-        &'a str,
-        Vec<&'a str>,
-        Vec<&'a str>,
-        Value,
-        Value,
-    );
-    let expected: Vec<(&str, Row)> = vec![
-        (
+    // name, verdict, allowed, provider, tokenKind, role, scopes, missing, expiresAt, owner
+    let expected = [
+        json!([
             "codefresh/runtime-repo-creds-secret",
-            (
-                "ok",
-                true,
-                json!("github"),
-                json!("classic"),
-                "runtime",
-                vec!["admin:repo_hook", "read:org", "repo"],
-                vec![],
-                json!("2027-06-30T12:00:00Z"),
-                json!("gitops-bot"),
-            ),
-        ),
-        (
+            "ok",
+            true,
+            "github",
+            "classic",
+            "runtime",
+            ["admin:repo_hook", "read:org", "repo"],
+            [],
+            "2027-06-30T12:00:00Z",
+            "gitops-bot"
+        ]),
+        json!([
             "codefresh-staging/runtime-repo-creds-secret",
-            (
-                "insufficient",
-                false,
-                json!("github"),
-                json!("classic"),
-                "runtime",
-                vec!["repo", "user"],
-                vec!["admin:repo_hook"],
-                json!("2027-01-15T08:30:00Z"),
-                json!("alice"),
-            ),
-        ),
-        (
+            "insufficient",
+            false,
+            "github",
+            "classic",
+            "runtime",
+            ["repo", "user"],
+            ["admin:repo_hook"],
+            "2027-01-15T08:30:00Z",
+            "alice"
+        ]),
+        json!([
             "argocd/guestbook-repo",
-            (
-                "ok",
-                true,
-                json!("github"),
-                json!("fine-grained"),
-                "read",
-                vec!["contents:read", "metadata:read"],
-                vec![],
-                json!("2027-03-30T15:00:00Z"),
-                json!("alice"),
-            ),
-        ),
-        (
+            "ok",
+            true,
+            "github",
+            "fine-grained",
+            "read",
+            ["contents:read", "metadata:read"],
+            [],
+            "2027-03-30T15:00:00Z",
+            "alice"
+        ]),
+        json!([
             "codefresh/git-default-65f1c0d2a9e8",
-            (
-                "insufficient",
-                false,
-                json!("gitlab"),
-                json!("personal"),
-                "user",
-                vec!["read_api", "read_repository"],
-                vec!["write_repository"],
-                json!("2027-08-15T00:00:00Z"),
-                Value::Null,
-            ),
-        ),
-        (
+            "insufficient",
+            false,
+            "gitlab",
+            "personal",
+            "user",
+            ["read_api", "read_repository"],
+            ["write_repository"],
+            "2027-08-15T00:00:00Z",
+            null
+        ]),
+        json!([
             "argocd/hydrator-push",
-            (
-                "ok",
-                true,
-                json!("bitbucket-cloud"),
-                json!("repo-access-token"),
-                "write",
-                vec!["repository:write"],
-                vec![],
-                Value::Null,
-                Value::Null,
-            ),
-        ),
-        (
+            "ok",
+            true,
+            "bitbucket-cloud",
+            "repo-access-token",
+            "write",
+            ["repository:write"],
+            [],
+            null,
+            null
+        ]),
+        json!([
             "argocd/legacy-apps-repo",
-            (
-                "invalid",
-                false,
-                json!("github"),
-                json!("classic"),
-                "read",
-                vec![],
-                vec![],
-                Value::Null,
-                Value::Null,
-            ),
-        ),
-        (
+            "invalid",
+            false,
+            "github",
+            "classic",
+            "read",
+            [],
+            [],
+            null,
+            null
+        ]),
+        json!([
             "argocd/infra-repo",
-            (
-                "invalid",
-                false,
-                Value::Null,
-                Value::Null,
-                "read",
-                vec![],
-                vec![],
-                Value::Null,
-                Value::Null,
-            ),
-        ),
-        (
+            "invalid",
+            false,
+            null,
+            null,
+            "read",
+            [],
+            [],
+            null,
+            null
+        ]),
+        json!([
             "argocd/charts-repo-ssh",
-            (
-                "not-a-token",
-                true,
-                json!("github"),
-                json!("ssh-key"),
-                "read",
-                vec![],
-                vec![],
-                Value::Null,
-                Value::Null,
-            ),
-        ),
-        (
+            "not-a-token",
+            true,
+            "github",
+            "ssh-key",
+            "read",
+            [],
+            [],
+            null,
+            null
+        ]),
+        json!([
             "argocd/gitea-mirror",
-            (
-                "unverified",
-                true,
-                Value::Null,
-                Value::Null,
-                "read",
-                vec![],
-                vec![],
-                Value::Null,
-                Value::Null,
-            ),
-        ),
-        (
+            "unverified",
+            true,
+            null,
+            null,
+            "read",
+            [],
+            [],
+            null,
+            null
+        ]),
+        json!([
             "argocd/legacy-bitbucket",
-            (
-                "invalid",
-                false,
-                json!("bitbucket-cloud"),
-                json!("app-password"),
-                "read",
-                vec![],
-                vec![],
-                Value::Null,
-                Value::Null,
-            ),
-        ),
-        (
+            "invalid",
+            false,
+            "bitbucket-cloud",
+            "app-password",
+            "read",
+            [],
+            [],
+            null,
+            null
+        ]),
+        json!([
             "argocd/hydrator-push-dc",
-            (
-                "ok",
-                true,
-                json!("bitbucket-server"),
-                json!("http-access-token"),
-                "write",
-                vec!["REPO_WRITE"],
-                vec![],
-                Value::Null,
-                json!("platform-bot"),
-            ),
-        ),
+            "ok",
+            true,
+            "bitbucket-server",
+            "http-access-token",
+            "write",
+            ["REPO_WRITE"],
+            [],
+            null,
+            "platform-bot"
+        ]),
+    ];
+    const FIELDS: [&str; 9] = [
+        "verdict",
+        "allowed",
+        "provider",
+        "tokenKind",
+        "role",
+        "scopes",
+        "missing",
+        "expiresAt",
+        "owner",
     ];
     assert_eq!(all.len(), expected.len(), "one object per Secret: {all:#?}");
-    for (e, (name, row)) in all.iter().zip(&expected) {
-        let (verdict, allowed, provider, kind, role, scopes, missing, expires, owner) = row;
+    for (e, row) in all.iter().zip(&expected) {
+        let name = row[0].as_str().unwrap();
         assert_eq!(
             format!("{}/{}", e["namespace"].as_str().unwrap(), e["name"].as_str().unwrap()),
-            *name
+            name
         );
-        assert_eq!(e["verdict"], *verdict, "{name}: {e}");
-        assert_eq!(e["allowed"], *allowed, "{name}: {e}");
-        assert_eq!(e["provider"], *provider, "{name}");
-        assert_eq!(e["tokenKind"], *kind, "{name}");
-        assert_eq!(e["role"], *role, "{name}");
-        assert_eq!(e["scopes"], json!(scopes), "{name}");
-        assert_eq!(e["missing"], json!(missing), "{name}");
-        assert_eq!(e["expiresAt"], *expires, "{name}");
-        assert_eq!(e["owner"], *owner, "{name}");
+        for (i, field) in FIELDS.iter().enumerate() {
+            assert_eq!(e[*field], row[i + 1], "{name} {field}: {e}");
+        }
         // A denial says what to do.
-        if !allowed {
+        if row[2] == false {
             let m = e["message"].as_str().unwrap();
             assert!(m.contains(name), "{name}: the message names the Secret: {m}");
         }
