@@ -17,8 +17,23 @@ use ring::hmac;
 use ring::rand::SystemRandom;
 
 use crate::config::CacheConfig;
-use crate::metrics::Metrics;
-use crate::providers::{Grant, IntrospectError, Scopes};
+use crate::grant::{Grant, IntrospectError, Scopes};
+
+/// Where cache lookups are reported (the front end's metrics); [`NoCacheObserver`] reports nowhere.
+pub trait CacheObserver: Send + Sync {
+    /// A lookup answered from the cache (`true`) or by asking the provider.
+    fn cache_lookup(&self, hit: bool);
+    /// How many answers the cache holds now.
+    fn cache_size(&self, entries: u64);
+}
+
+/// Reports nowhere.
+pub struct NoCacheObserver;
+
+impl CacheObserver for NoCacheObserver {
+    fn cache_lookup(&self, _: bool) {}
+    fn cache_size(&self, _: u64) {}
+}
 
 /// HMAC-SHA256 of a credential's identity, under a key made at start-up and never stored.
 pub type CacheKey = [u8; 32];
@@ -35,21 +50,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An answer obtained now that is not to be reused.
-    pub fn now(answer: Result<Grant, IntrospectError>) -> Self {
-        let now = Instant::now();
-        Self {
-            answer,
-            fetched_at: now,
-            fresh_until: now,
-        }
-    }
-
     fn is_failure(&self) -> bool {
-        matches!(
-            self.answer,
-            Err(IntrospectError::RateLimited { .. } | IntrospectError::Unavailable { .. })
-        )
+        self.answer.as_ref().is_err_and(IntrospectError::is_failure)
     }
 }
 
@@ -122,11 +124,11 @@ pub struct GrantCache {
     ttl: Duration,
     negative_ttl: Duration,
     stale_if_error: Duration,
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn CacheObserver>,
 }
 
 impl GrantCache {
-    pub fn new(config: &CacheConfig, metrics: Arc<Metrics>) -> Result<Self, ring::error::Unspecified> {
+    pub fn new(config: &CacheConfig, observer: Arc<dyn CacheObserver>) -> Result<Self, ring::error::Unspecified> {
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())?;
         let capacity = usize::try_from(config.max_entries).unwrap_or(usize::MAX);
         Ok(Self {
@@ -137,7 +139,7 @@ impl GrantCache {
             ttl: config.ttl,
             negative_ttl: config.negative_ttl,
             stale_if_error: config.stale_if_error,
-            metrics,
+            observer,
         })
     }
 
@@ -186,11 +188,7 @@ impl GrantCache {
                 Ok(entry) if entry.fresh_until > Instant::now() => {
                     // Fetched after this review asked: it waited for the call, so it is a miss.
                     let waited = entry.fetched_at >= asked_at;
-                    if waited {
-                        self.metrics.cache_misses.inc();
-                    } else {
-                        self.metrics.cache_hits.inc();
-                    }
+                    self.observer.cache_lookup(!waited);
                     if entry.is_failure() {
                         return self.stale_or(key, entry);
                     }
@@ -205,7 +203,7 @@ impl GrantCache {
                     self.answers.remove_if(&key, |current| Arc::ptr_eq(current, &expired));
                 }
                 Err(guard) => {
-                    self.metrics.cache_misses.inc();
+                    self.observer.cache_lookup(false);
                     let Some(fetch) = fetch.take() else {
                         // Unreachable: a review takes the guard at most once, and returns after.
                         continue;
@@ -219,9 +217,7 @@ impl GrantCache {
                         answer,
                     });
                     let _ = guard.insert(entry.clone());
-                    self.metrics
-                        .cache_entries
-                        .set(i64::try_from(self.answers.len()).unwrap_or(i64::MAX));
+                    self.observer.cache_size(self.answers.len() as u64);
                     if entry.is_failure() {
                         return self.stale_or(key, entry);
                     }
@@ -246,21 +242,12 @@ impl GrantCache {
             _ => Fetched::Miss(failure),
         }
     }
-
-    /// Answers held.
-    pub fn len(&self) -> u64 {
-        self.answers.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kind::TokenKind;
+    use crate::credential::TokenKind;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn cache(stale: Duration) -> GrantCache {
@@ -274,7 +261,7 @@ mod tests {
             max_entries: 100,
             stale_if_error: stale,
         };
-        GrantCache::new(&config, Arc::new(Metrics::new())).unwrap()
+        GrantCache::new(&config, Arc::new(NoCacheObserver)).unwrap()
     }
 
     #[test]
@@ -315,7 +302,7 @@ mod tests {
     async fn expired_answers_are_asked_again_and_failures_fall_back_to_the_last_good_one() {
         let c = cache_with(Duration::from_secs(60), Duration::ZERO);
         let key = c.key(&[b"t"]);
-        let down = || async { Err(IntrospectError::Unavailable { detail: "503".into() }) };
+        let down = || async { Err(IntrospectError::unavailable("503")) };
         assert!(matches!(c.get_or_fetch(key, &down).await, Fetched::Miss(a) if a.answer.is_err()));
         let key2 = c.key(&[b"t2"]);
         assert!(
@@ -339,7 +326,7 @@ mod tests {
         let c = cache(Duration::ZERO);
         let grant = || {
             let mut g = Grant::new(TokenKind::Classic);
-            g.scopes = Some(crate::providers::parse_scope_list("repo, user"));
+            g.scopes = Some(crate::grant::parse_scope_list("repo, user"));
             g.owner = Some("bot".into());
             Ok(g)
         };

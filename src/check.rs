@@ -15,22 +15,13 @@ use kube::core::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::assess::{self, Evaluation};
-use crate::credential::SecretObject;
+use crate::credential::{Role, SecretObject};
 use crate::engine::Engine;
-use crate::table;
+use crate::render::evaluation::{Evaluation, Status};
+use crate::render::table;
 
 /// How many Secrets are judged at once.
 const CONCURRENCY: usize = 8;
-
-/// The exit status of `check` and `audit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Every Secret would be admitted (and, for audit, reaches what it must).
-    Clean = 0,
-    /// At least one would be denied (or, for audit, cannot reach a repository it must).
-    Findings = 1,
-}
 
 /// Where Secrets come from.
 #[derive(Debug)]
@@ -42,11 +33,12 @@ pub enum Input {
         url: String,
         token_file: String,
         username: Option<String>,
-        role: crate::credential::Role,
+        role: Role,
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `scopegate check`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
     Json,
@@ -173,13 +165,7 @@ fn flatten(value: Value, out: &mut Vec<Value>) {
 }
 
 /// The Secret Argo CD would hold for `--url`: the role decides the name and label.
-fn synthetic_secret(
-    url: &str,
-    username: Option<&str>,
-    token: &str,
-    role: crate::credential::Role,
-) -> Result<SecretObject> {
-    use crate::credential::Role;
+fn synthetic_secret(url: &str, username: Option<&str>, token: &str, role: Role) -> Result<SecretObject> {
     let (name, secret_type) = match role {
         Role::Read => ("scopegate-check", Some("repository")),
         Role::Write => ("scopegate-check", Some("repository-write")),
@@ -243,7 +229,8 @@ pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>>
     let evals = futures::stream::iter(pending)
         .map(|(source, secret)| async move {
             let from_url = source == "--url";
-            let mut e = assess::evaluate(engine, &secret, source).await;
+            let (judgement, skip_set_aside) = engine.judge_stored(&secret).await;
+            let mut e = Evaluation::new(&secret, source, &judgement, skip_set_aside, engine.config().mode);
             if from_url {
                 // The row names the URL, not the made-up Secret the role needed.
                 e.name = e.url.clone().unwrap_or_default();

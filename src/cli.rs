@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 
+use crate::check;
+use crate::credential::Role;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "scopegate",
@@ -37,33 +40,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Judge the credential Secrets in a cluster, check that each credential template reaches the
     /// repositories Argo CD syncs through it, and report. Exit 0: all clean; 1: findings; 2: an error.
-    Audit(AuditArgs),
-}
-
-/// The role a token plays, for `check --url`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RoleArg {
-    Read,
-    Write,
-    User,
-    Runtime,
-}
-
-impl From<RoleArg> for crate::credential::Role {
-    fn from(r: RoleArg) -> Self {
-        match r {
-            RoleArg::Read => Self::Read,
-            RoleArg::Write => Self::Write,
-            RoleArg::User => Self::User,
-            RoleArg::Runtime => Self::Runtime,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CheckOutput {
-    Table,
-    Json,
+    Audit(crate::audit::Options),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,52 +65,10 @@ pub struct CheckArgs {
     pub username: Option<String>,
     /// The role the --url token plays.
     #[arg(long, value_enum, requires = "url")]
-    pub role: Option<RoleArg>,
+    pub role: Option<Role>,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = CheckOutput::Table)]
-    pub output: CheckOutput,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuditOutput {
-    Table,
-    Json,
-    Policyreport,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct AuditArgs {
-    /// Configuration file (YAML), as the webhook's. Without one the defaults apply.
-    #[arg(long, env = "SCOPEGATE_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
-    /// The namespace to audit (default: the context's).
-    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
-    pub namespace: Option<String>,
-    /// Audit every namespace.
-    #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = AuditOutput::Table)]
-    pub output: AuditOutput,
-    /// Write the PolicyReports (one per namespace, `wgpolicyk8s.io/v1alpha2`) to the cluster with
-    /// server-side apply.
-    #[arg(long, conflicts_with = "expiring")]
-    pub apply_reports: bool,
-    /// Only list the tokens that expire within this long (e.g. 30d), soonest first.
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
-    pub expiring: Option<std::time::Duration>,
-    /// How many Secrets are judged at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub concurrency: u16,
-    /// Skip the coverage check (which repositories each credential template must reach).
-    #[arg(long)]
-    pub no_coverage: bool,
+    #[arg(short = 'o', long, value_enum, default_value_t = check::Format::Table)]
+    pub output: check::Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,16 +92,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "0.0.0.0:9090", env = "SCOPEGATE_ADMIN_LISTEN")]
     pub admin_listen: SocketAddr,
     /// How often to check the certificate files for a new certificate.
-    #[arg(long, default_value = "5s", value_parser = parse_interval, env = "SCOPEGATE_TLS_RELOAD_INTERVAL")]
+    #[arg(long, default_value = "5s", value_parser = crate::config::positive_duration, env = "SCOPEGATE_TLS_RELOAD_INTERVAL")]
     pub tls_reload_interval: std::time::Duration,
-}
-
-fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    let d = crate::config::parse_duration(s)?;
-    if d.is_zero() {
-        return Err("must be more than 0s".into());
-    }
-    Ok(d)
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,6 @@
 //! that names the key.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -55,9 +54,11 @@ pub enum ExcessPolicy {
     Ignore,
 }
 
-/// The Git hosting products scopegate can ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+/// The Git hosting products scopegate can ask. The names are the configuration's `kind` values and
+/// the `scopegate.dev/provider` annotation's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ProviderKind {
     Github,
     Gitlab,
@@ -68,12 +69,7 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Github => "github",
-            ProviderKind::Gitlab => "gitlab",
-            ProviderKind::BitbucketCloud => "bitbucket-cloud",
-            ProviderKind::BitbucketServer => "bitbucket-server",
-        }
+        self.into()
     }
 
     /// The product name, for messages.
@@ -84,12 +80,6 @@ impl ProviderKind {
             ProviderKind::BitbucketCloud => "Bitbucket Cloud",
             ProviderKind::BitbucketServer => "Bitbucket Data Center",
         }
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -202,8 +192,8 @@ struct RawConfig {
     skip_validation: RawSkipValidation,
     #[serde(default = "yes")]
     allow_existing_violations: bool,
-    #[serde(default)]
-    provider_timeout: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    provider_timeout: Option<Duration>,
     #[serde(default = "default_expiry_warning_days")]
     expiry_warning_days: u32,
     #[serde(default)]
@@ -227,14 +217,14 @@ fn default_provider_concurrency() -> usize {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawCache {
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default)]
-    negative_ttl: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    ttl: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    negative_ttl: Option<Duration>,
     #[serde(default)]
     max_entries: Option<u64>,
-    #[serde(default)]
-    stale_if_error: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    stale_if_error: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,8 +232,8 @@ struct RawCache {
 struct RawBreaker {
     #[serde(default)]
     failure_threshold: Option<u32>,
-    #[serde(default)]
-    cooldown: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    cooldown: Option<Duration>,
 }
 
 fn default_expiry_warning_days() -> u32 {
@@ -364,10 +354,7 @@ impl Config {
             allowed_users: non_empty_set(&raw.skip_validation.allowed_users, "skipValidation.allowedUsers")?,
             allowed_groups: non_empty_set(&raw.skip_validation.allowed_groups, "skipValidation.allowedGroups")?,
         };
-        let provider_timeout = match &raw.provider_timeout {
-            None => DEFAULT_PROVIDER_TIMEOUT,
-            Some(s) => parse_duration(s).map_err(|m| invalid("providerTimeout", m))?,
-        };
+        let provider_timeout = raw.provider_timeout.unwrap_or(DEFAULT_PROVIDER_TIMEOUT);
         if provider_timeout.is_zero() || provider_timeout > Duration::from_secs(30) {
             return Err(invalid(
                 "providerTimeout",
@@ -378,27 +365,17 @@ impl Config {
         let shared_configuration_repo = match &raw.shared_configuration_repo {
             None => None,
             Some(s) => {
-                let u = crate::credential::RepoUrl::parse(s)
+                let u = crate::repo_url::RepoUrl::parse(s)
                     .filter(|u| !u.path.is_empty())
                     .ok_or_else(|| invalid("sharedConfigurationRepo", format!("not a repository URL: {s:?}")))?;
                 Some(u.display())
             }
         };
-        let duration = |value: &Option<String>, key: &str, default: Duration| -> Result<Duration, ConfigError> {
-            match value {
-                None => Ok(default),
-                Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
-            }
-        };
         let cache = CacheConfig {
-            ttl: duration(&raw.cache.ttl, "cache.ttl", Duration::from_secs(300))?,
-            negative_ttl: duration(&raw.cache.negative_ttl, "cache.negativeTtl", Duration::from_secs(30))?,
+            ttl: raw.cache.ttl.unwrap_or(Duration::from_secs(300)),
+            negative_ttl: raw.cache.negative_ttl.unwrap_or(Duration::from_secs(30)),
             max_entries: raw.cache.max_entries.unwrap_or(100_000),
-            stale_if_error: duration(
-                &raw.cache.stale_if_error,
-                "cache.staleIfError",
-                Duration::from_secs(3600),
-            )?,
+            stale_if_error: raw.cache.stale_if_error.unwrap_or(Duration::from_secs(3600)),
         };
         if cache.max_entries == 0 {
             return Err(invalid("cache.maxEntries", "must be at least 1"));
@@ -408,11 +385,7 @@ impl Config {
         }
         let circuit_breaker = BreakerConfig {
             failure_threshold: raw.circuit_breaker.failure_threshold.unwrap_or(5),
-            cooldown: duration(
-                &raw.circuit_breaker.cooldown,
-                "circuitBreaker.cooldown",
-                Duration::from_secs(30),
-            )?,
+            cooldown: raw.circuit_breaker.cooldown.unwrap_or(Duration::from_secs(30)),
         };
         if circuit_breaker.failure_threshold == 0 {
             return Err(invalid("circuitBreaker.failureThreshold", "must be at least 1"));
@@ -444,9 +417,14 @@ impl Config {
 /// How long a provider call may take unless configured.
 pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A duration as people write it: `2s`, `500ms`, `5m`, `1h 30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("not a duration ({e}): {s:?}; write e.g. 2s, 500ms or 5m"))
+/// A duration as people write it (`2s`, `500ms`, `5m`, `30d`), more than zero: for command-line flags.
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("not a duration ({e}): {s:?}; write e.g. 2s, 500ms or 5m"))?;
+    if d.is_zero() {
+        return Err("must be more than 0s".into());
+    }
+    Ok(d)
 }
 
 fn non_empty_set(values: &[String], key: &str) -> Result<BTreeSet<String>, ConfigError> {

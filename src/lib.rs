@@ -1,36 +1,58 @@
 //! scopegate: a Kubernetes admission webhook that checks the Git tokens in Argo CD credential Secrets
 //! against the scopes their role needs.
 //!
-//! Data flows one way; the front ends differ only at the ends:
+//! Data flows one way; the front ends differ only at the ends (README "Architecture" has the module
+//! map):
 //!
 //! ```text
-//! AdmissionReview ─review─▶ SecretObject ─credential─▶ Credential ─providers─▶ Grant ─policy─▶ Verdict ─review/report─▶ response, patch
+//! front ends   server (serve) · check · audit        where Secrets come from, where answers go
+//!      │
+//! rendering    render · metrics                      a Judgement as a response, patch, table, JSON,
+//!      │                                             PolicyReport, metric
+//! engine       engine                                Secret → Judgement, typed; repository reach
+//!      │
+//! lower        policy · providers · cache · grant    pure rules · provider I/O · reuse of answers
+//!      │
+//! bottom       credential · config · repo_url · token
 //! ```
+//!
+//! Lower modules never import higher ones: providers and the cache report through observer traits
+//! they own, which `metrics` implements. The crate's API is what the binary, the tests and the fuzz
+//! targets use: [`run`] (each command), [`cli`], [`config`], [`certs`], [`server`] and [`fuzzing`].
+#![forbid(unsafe_code)]
 
-pub mod assess;
-pub mod audit;
-pub mod cache;
+pub(crate) mod audit;
+pub(crate) mod cache;
 pub mod certs;
-pub mod check;
+pub(crate) mod check;
 pub mod cli;
+pub(crate) mod cluster;
 pub mod config;
-pub mod credential;
-pub mod engine;
-pub mod kind;
-pub mod logfmt;
-pub mod logsink;
-pub mod metrics;
-pub mod policy;
-pub mod providers;
-pub mod report;
-pub mod review;
+pub(crate) mod credential;
+pub(crate) mod engine;
+pub(crate) mod grant;
+pub(crate) mod logfmt;
+pub(crate) mod logsink;
+pub(crate) mod metrics;
+pub(crate) mod policy;
+pub(crate) mod providers;
+pub(crate) mod render;
+pub(crate) mod repo_url;
+pub mod run;
 pub mod server;
-pub mod table;
-pub mod token;
-pub mod upstream;
+pub(crate) mod token;
 
 /// Install ring as rustls's process-wide crypto provider (several crates link rustls; with an explicit
 /// provider none of them has to guess). Safe to call more than once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The parsing paths the fuzz targets (`fuzz/`) and the manifest tests drive from outside the crate.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::credential::{SecretObject, SecretType, classify, role_of};
+    pub use crate::render::annotations::{annotation_patch, keys as annotation};
+    pub use crate::repo_url::RepoUrl;
+    pub use crate::server::wire::{parse as parse_review, to_json as review_to_json};
 }

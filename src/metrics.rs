@@ -1,6 +1,9 @@
-//! Prometheus metrics (prometheus-client), served on the admin port at `/metrics`.
+//! Prometheus metrics (prometheus-client), served on the admin port at `/metrics`. The engine's
+//! lower layers report through observer traits they own ([`CallObserver`], [`CacheObserver`]); this
+//! module implements them and imports nothing that imports it.
 
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,6 +11,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::cache::CacheObserver;
+use crate::policy::Outcome;
+use crate::providers::{CallObserver, CallOutcome};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
@@ -47,22 +54,6 @@ pub struct ResultLabels {
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
-
-/// `outcome` label values of `scopegate_provider_requests_total`.
-pub const PROVIDER_OUTCOMES: [&str; 9] = [
-    "ok",
-    "unauthorized",
-    "rate_limited",
-    "client_error",
-    "server_error",
-    "redirect",
-    "timeout",
-    "connection_error",
-    "circuit_open",
-];
-
-/// The verdict of a Secret scopegate does not handle.
-pub const IGNORED: &str = "ignored";
 
 /// Every metric scopegate exports.
 pub struct Metrics {
@@ -188,8 +179,7 @@ impl Metrics {
     /// circuit, closed.
     pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
         for operation in ["CREATE", "UPDATE"] {
-            let verdicts = crate::policy::Outcome::ALL.map(|o| o.as_str());
-            for verdict in verdicts.into_iter().chain([IGNORED]) {
+            for verdict in Outcome::all().map(Outcome::as_str) {
                 for allowed in [true, false] {
                     for dry_run in [true, false] {
                         self.admission_requests
@@ -206,11 +196,11 @@ impl Metrics {
             }
         }
         for provider in providers {
-            for outcome in PROVIDER_OUTCOMES {
+            for outcome in <CallOutcome as strum::IntoEnumIterator>::iter() {
                 self.provider_requests
                     .get_or_create(&ProviderOutcomeLabels {
                         provider: provider.to_owned(),
-                        outcome,
+                        outcome: outcome.as_str(),
                     })
                     .inc_by(0);
             }
@@ -234,6 +224,46 @@ impl Metrics {
     }
 }
 
+impl CallObserver for Metrics {
+    fn provider_call(&self, host: &str, outcome: CallOutcome, elapsed: Option<Duration>) {
+        self.provider_requests
+            .get_or_create(&ProviderOutcomeLabels {
+                provider: host.to_owned(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        if let Some(elapsed) = elapsed {
+            self.provider_duration
+                .get_or_create(&ProviderLabels {
+                    provider: host.to_owned(),
+                })
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    fn provider_circuit(&self, host: &str, open: bool) {
+        self.circuit_open
+            .get_or_create(&ProviderLabels {
+                provider: host.to_owned(),
+            })
+            .set(i64::from(open));
+    }
+}
+
+impl CacheObserver for Metrics {
+    fn cache_lookup(&self, hit: bool) {
+        if hit {
+            self.cache_hits.inc();
+        } else {
+            self.cache_misses.inc();
+        }
+    }
+
+    fn cache_size(&self, entries: u64) {
+        self.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+}
+
 /// `"true"` / `"false"` for labels.
 pub fn flag(b: bool) -> &'static str {
     if b { "true" } else { "false" }
@@ -244,7 +274,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_metric_the_issue_names_is_exported() {
+    fn every_documented_metric_is_exported() {
         let m = Metrics::new();
         m.admission_requests
             .get_or_create(&AdmissionLabels {

@@ -17,11 +17,6 @@ impl Token {
         Self(Zeroizing::new(value))
     }
 
-    /// Take over a value that is already wiped on drop.
-    pub fn from_zeroizing(value: Zeroizing<String>) -> Self {
-        Self(value)
-    }
-
     /// The raw value, for building the provider request and nothing else.
     pub(crate) fn expose(&self) -> &str {
         &self.0

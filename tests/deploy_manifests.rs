@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use common::{Github, Harness, SecretBuilder, providers_yaml};
 use scopegate::cli::{Cli, Command};
 use scopegate::config::Config;
-use scopegate::credential::{SecretObject, SecretType};
+use scopegate::fuzzing::{SecretObject, SecretType};
 use scopegate_testkit::review::ReviewBuilder;
 
 fn manifests() -> PathBuf {
@@ -192,7 +192,7 @@ fn the_webhooks_are_called_for_exactly_the_secrets_scopegate_handles() {
         let values: BTreeSet<&str> = strings(&webhooks[0]["objectSelector"]["matchExpressions"][0]["values"])
             .into_iter()
             .collect();
-        let known: BTreeSet<&str> = SecretType::ALL.iter().map(|t| t.as_str()).collect();
+        let known: BTreeSet<&str> = SecretType::all().map(SecretType::as_str).collect();
         assert_eq!(values, known, "{kind}");
         assert_eq!(
             webhooks[0]["objectSelector"]["matchExpressions"][0]["key"],
@@ -213,11 +213,7 @@ fn the_webhooks_are_called_for_exactly_the_secrets_scopegate_handles() {
             secret(Some("cluster-prod"), None, Some("cluster")),
             secret(None, Some("repo-"), Some("repository")),
         ];
-        samples.extend(
-            SecretType::ALL
-                .iter()
-                .map(|t| secret(Some("creds"), None, Some(t.as_str()))),
-        );
+        samples.extend(SecretType::all().map(|t| secret(Some("creds"), None, Some(t.as_str()))));
         for s in &samples {
             let called: Vec<&str> = webhooks
                 .iter()

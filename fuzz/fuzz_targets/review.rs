@@ -9,17 +9,15 @@ use std::collections::BTreeMap;
 
 use kube::core::admission::AdmissionResponse;
 use libfuzzer_sys::fuzz_target;
-use scopegate::credential::{self, SecretObject};
-use scopegate::review::{self, annotation};
+use scopegate::fuzzing::{self as sg, RepoUrl, SecretObject, annotation};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = review::parse_go_duration(text);
-        let _ = credential::RepoUrl::parse(text);
+        let _ = RepoUrl::parse(text);
     }
-    let Ok(req) = review::parse(data) else { return };
+    let Ok(req) = sg::parse_review(data) else { return };
     let answer = AdmissionResponse::from(&req).into_review();
-    assert!(review::to_json(&answer).is_ok(), "an answer always serialises");
+    assert!(sg::review_to_json(&answer).is_ok(), "an answer always serialises");
     let wanted: BTreeMap<&'static str, String> = [
         (annotation::VERDICT, "ok".to_owned()),
         (annotation::ROLE, "read".to_owned()),
@@ -29,12 +27,12 @@ fuzz_target!(|data: &[u8]| {
     .collect();
     for obj in [req.object, req.old_object].into_iter().flatten() {
         let secret = SecretObject::from_dynamic(&obj);
-        let _ = credential::role_of(&secret);
-        let _ = credential::classify(&secret);
+        let _ = sg::role_of(&secret);
+        let _ = sg::classify(&secret);
         let Ok(mut doc) = serde_json::to_value(&obj) else {
             continue;
         };
-        let patch = review::annotation_patch(&secret.annotations, &wanted);
+        let patch = sg::annotation_patch(&secret.annotations, &wanted);
         if let Err(e) = json_patch::patch(&mut doc, &patch) {
             panic!("the annotation patch does not apply: {e}");
         }

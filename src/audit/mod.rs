@@ -4,25 +4,68 @@
 //! CD syncs through it, and the runtime token against the Shared Configuration Repository; then a
 //! table, JSON, or PolicyReports (optionally applied to the cluster).
 
-pub mod cluster;
 pub mod coverage;
-pub mod policyreport;
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::assess::{self, Evaluation};
-use crate::check::Status;
-use crate::cli::{AuditArgs, AuditOutput};
+use crate::cluster::{Cluster, Scope};
 use crate::config::Config;
 use crate::credential::{RUNTIME_SECRET_NAME, SecretObject, SecretType};
 use crate::engine::{Access, Engine};
-use crate::table::{self, Cell, Colour, Style};
-use cluster::{Cluster, Scope};
+use crate::policy::Outcome;
+use crate::render::evaluation::{Evaluation, Status};
+use crate::render::policyreport::{self, FIELD_MANAGER, REPORT_NAME};
+use crate::render::table::{self, Cell, Colour, Style};
+
+/// `scopegate audit`'s output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Policyreport,
+}
+
+/// `scopegate audit`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Configuration file (YAML), as the webhook's. Without one the defaults apply.
+    #[arg(long, env = "SCOPEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// The namespace to audit (default: the context's).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Audit every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// Write the PolicyReports (one per namespace, `wgpolicyk8s.io/v1alpha2`) to the cluster with
+    /// server-side apply.
+    #[arg(long, conflicts_with = "expiring")]
+    pub apply_reports: bool,
+    /// Only list the tokens that expire within this long (e.g. 30d), soonest first.
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::positive_duration)]
+    pub expiring: Option<Duration>,
+    /// How many Secrets are judged at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Skip the coverage check (which repositories each credential template must reach).
+    #[arg(long)]
+    pub no_coverage: bool,
+}
 
 /// What the audit found, before it is printed.
 pub struct Findings {
@@ -61,7 +104,14 @@ pub async fn audit(
         .map(|(uid, secret)| {
             let bar = bar.clone();
             async move {
-                let mut e = assess::evaluate(engine, &secret, "cluster".to_owned()).await;
+                let (judgement, skip_set_aside) = engine.judge_stored(&secret).await;
+                let mut e = Evaluation::new(
+                    &secret,
+                    "cluster".to_owned(),
+                    &judgement,
+                    skip_set_aside,
+                    engine.config().mode,
+                );
                 e.uid = uid;
                 bar.inc(1);
                 (e, secret)
@@ -169,9 +219,7 @@ async fn check_coverage(
         .map(|p| (owner[p.credential], p.url, p.access, p.used_by))
         .collect();
     let runtimes: Vec<usize> = (0..evaluations.len())
-        .filter(|&i| {
-            evaluations[i].1.name == RUNTIME_SECRET_NAME && evaluations[i].0.verdict != crate::metrics::IGNORED
-        })
+        .filter(|&i| evaluations[i].1.name == RUNTIME_SECRET_NAME && evaluations[i].0.verdict != Outcome::Ignored)
         .collect();
     match &engine.config().shared_configuration_repo {
         Some(shared) => {
@@ -215,10 +263,10 @@ pub fn expiring(evals: &[Evaluation], within: Duration, now: jiff::Timestamp) ->
         .saturating_add(i64::try_from(within.as_secs()).unwrap_or(i64::MAX));
     let mut out: Vec<Evaluation> = evals
         .iter()
-        .filter(|e| e.expires_at_ts.is_some_and(|t| t.as_second() <= limit))
+        .filter(|e| e.expires_at.is_some_and(|t| t.as_second() <= limit))
         .cloned()
         .collect();
-    out.sort_by_key(|e| e.expires_at_ts);
+    out.sort_by_key(|e| e.expires_at);
     out
 }
 
@@ -233,19 +281,23 @@ fn span(d: Duration) -> String {
 
 /// The summary line of the table.
 pub fn summary(evals: &[Evaluation]) -> String {
-    let count = |v: &str| evals.iter().filter(|e| e.verdict == v).count();
+    let count = |v: Outcome| evals.iter().filter(|e| e.verdict == v).count();
     let denied = evals.iter().filter(|e| !e.allowed).count();
     let expiring = evals.iter().filter(|e| e.expiring).count();
     let unreachable: usize = evals.iter().map(|e| e.unreachable.len()).sum();
     format!(
         "{} credential Secrets: {} ok, {} insufficient, {} invalid, {} expiring, {} unverified, {} other; {} would be denied; {} unreachable repositories",
         evals.len(),
-        count("ok"),
-        count("insufficient"),
-        count("invalid"),
+        count(Outcome::Ok),
+        count(Outcome::Insufficient),
+        count(Outcome::Invalid),
         expiring,
-        count("unverified"),
-        evals.len() - count("ok") - count("insufficient") - count("invalid") - count("unverified"),
+        count(Outcome::Unverified),
+        evals.len()
+            - count(Outcome::Ok)
+            - count(Outcome::Insufficient)
+            - count(Outcome::Invalid)
+            - count(Outcome::Unverified),
         denied,
         unreachable
     )
@@ -256,19 +308,23 @@ fn expiry_table(evals: &[Evaluation], now: jiff::Timestamp, style: Style) -> Str
         .iter()
         .map(|e| {
             let days = e
-                .expires_at_ts
+                .expires_at
                 .map(|t| (t.as_second() - now.as_second()).div_euclid(86_400))
                 .unwrap_or_default();
             vec![
                 Cell::new(e.display_name()),
-                Cell::new(e.expires_at.clone().unwrap_or_default()),
+                Cell::new(
+                    e.expires_at
+                        .map(crate::render::annotations::timestamp)
+                        .unwrap_or_default(),
+                ),
                 if days < 0 {
                     Cell::coloured("expired", Colour::Red)
                 } else {
                     Cell::coloured(format!("{days}d"), if days < 7 { Colour::Red } else { Colour::Yellow })
                 },
-                Cell::new(e.provider.clone().unwrap_or_else(|| "-".into())),
-                Cell::new(e.token_kind.clone().unwrap_or_else(|| "-".into())),
+                Cell::new(e.provider.map_or("-", |p| p.as_str())),
+                Cell::new(e.token_kind.map_or("-", |k| k.as_str())),
                 Cell::new(e.owner.clone().unwrap_or_else(|| "-".into())),
             ]
         })
@@ -279,7 +335,7 @@ fn expiry_table(evals: &[Evaluation], now: jiff::Timestamp, style: Style) -> Str
 /// Print the findings; the status says whether there is anything to act on.
 pub fn print(
     findings: &Findings,
-    args: &AuditArgs,
+    args: &Options,
     out: &mut dyn Write,
     terminal: bool,
     now: jiff::Timestamp,
@@ -290,17 +346,17 @@ pub fn print(
         .map(|within| (within, expiring(&findings.evaluations, within, now)));
     let shown = soon.as_ref().map_or(&findings.evaluations, |(_, s)| s);
     match args.output {
-        AuditOutput::Json => {
+        Format::Json => {
             serde_json::to_writer_pretty(&mut *out, shown)?;
             writeln!(out)?;
         }
-        AuditOutput::Policyreport => {
+        Format::Policyreport => {
             for r in policyreport::reports(shown, now) {
                 writeln!(out, "---")?;
                 out.write_all(serde_norway::to_string(&r)?.as_bytes())?;
             }
         }
-        AuditOutput::Table => match &soon {
+        Format::Table => match &soon {
             Some((within, soon)) => {
                 out.write_all(expiry_table(soon, now, style).as_bytes())?;
                 writeln!(out, "\n{} token(s) expire within {}", soon.len(), span(*within))?;
@@ -323,7 +379,7 @@ pub fn print(
 }
 
 /// `scopegate audit`.
-pub async fn run(config: Config, args: AuditArgs) -> Result<Status> {
+pub async fn run(config: Config, args: Options) -> Result<Status> {
     let engine = Engine::new(config).context("building the engine")?;
     let cluster = Cluster::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let scope = if args.all_namespaces {
@@ -364,8 +420,8 @@ pub async fn run(config: Config, args: AuditArgs) -> Result<Status> {
         eprintln!(
             "scopegate audit: applied {} PolicyReport(s) named {} (field manager {}){}",
             reports.len(),
-            policyreport::REPORT_NAME,
-            cluster::FIELD_MANAGER,
+            REPORT_NAME,
+            FIELD_MANAGER,
             if stale.is_empty() {
                 String::new()
             } else {
@@ -388,15 +444,10 @@ pub async fn run(config: Config, args: AuditArgs) -> Result<Status> {
 mod tests {
     use super::*;
 
-    fn eval(name: &str, verdict: &str, allowed: bool, expires: Option<i64>) -> Evaluation {
-        Evaluation {
-            namespace: "argocd".into(),
-            name: name.into(),
-            verdict: verdict.into(),
-            allowed,
-            expires_at_ts: expires.map(|s| jiff::Timestamp::from_second(s).unwrap()),
-            ..Evaluation::default()
-        }
+    fn eval(name: &str, verdict: Outcome, allowed: bool, expires: Option<i64>) -> Evaluation {
+        let mut e = crate::render::evaluation::evaluation("argocd", name, verdict, allowed);
+        e.expires_at = expires.map(|s| jiff::Timestamp::from_second(s).unwrap());
+        e
     }
 
     #[test]
@@ -404,11 +455,11 @@ mod tests {
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let day = 86_400;
         let evals = vec![
-            eval("late", "ok", true, Some(1_800_000_000 + 40 * day)),
-            eval("soon", "ok", true, Some(1_800_000_000 + 3 * day)),
-            eval("never", "ok", true, None),
-            eval("gone", "ok", true, Some(1_800_000_000 - day)),
-            eval("edge", "ok", true, Some(1_800_000_000 + 30 * day)),
+            eval("late", Outcome::Ok, true, Some(1_800_000_000 + 40 * day)),
+            eval("soon", Outcome::Ok, true, Some(1_800_000_000 + 3 * day)),
+            eval("never", Outcome::Ok, true, None),
+            eval("gone", Outcome::Ok, true, Some(1_800_000_000 - day)),
+            eval("edge", Outcome::Ok, true, Some(1_800_000_000 + 30 * day)),
         ];
         let names: Vec<String> = expiring(&evals, Duration::from_secs(30 * day as u64), now)
             .into_iter()
@@ -426,18 +477,18 @@ mod tests {
 
     #[test]
     fn the_summary_counts_each_verdict() {
-        let mut expiring_ok = eval("b", "ok", true, None);
+        let mut expiring_ok = eval("b", Outcome::Ok, true, None);
         expiring_ok.expiring = true;
-        let mut unreachable = eval("c", "ok", true, None);
+        let mut unreachable = eval("c", Outcome::Ok, true, None);
         unreachable.unreachable = vec!["https://github.com/acme/x".into()];
         let evals = vec![
-            eval("a", "ok", true, None),
+            eval("a", Outcome::Ok, true, None),
             expiring_ok,
             unreachable,
-            eval("d", "insufficient", false, None),
-            eval("e", "invalid", false, None),
-            eval("f", "unverified", true, None),
-            eval("g", "not-a-token", true, None),
+            eval("d", Outcome::Insufficient, false, None),
+            eval("e", Outcome::Invalid, false, None),
+            eval("f", Outcome::Unverified, true, None),
+            eval("g", Outcome::NotAToken, true, None),
         ];
         assert_eq!(
             summary(&evals),

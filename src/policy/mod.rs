@@ -7,18 +7,17 @@
 pub mod requirements;
 pub mod scopes;
 
-use std::fmt;
-
 use jiff::Timestamp;
 
 use crate::config::{Config, ExcessPolicy, OnFailure, OnUnverified, ProviderKind};
-use crate::credential::{Malformed, Role};
-use crate::kind::TokenKind;
-use crate::providers::{Check, Grant, IntrospectError};
+use crate::credential::{CredentialKind, MalformedField, Role, TokenKind};
+use crate::grant::{Check, Grant, IntrospectError, Scopes};
 pub use requirements::{ScopeFamily, required};
 
-/// The verdict values, as annotated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The verdict values: what `scopegate.dev/verdict` says, and the `verdict` of reports and metrics.
+/// `Ignored` is the verdict of a Secret scopegate does not handle, which is never annotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Outcome {
     Ok,
     Insufficient,
@@ -26,33 +25,17 @@ pub enum Outcome {
     Unverified,
     NotAToken,
     Skipped,
+    Ignored,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Ok,
-        Outcome::Insufficient,
-        Outcome::Invalid,
-        Outcome::Unverified,
-        Outcome::NotAToken,
-        Outcome::Skipped,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Insufficient => "insufficient",
-            Outcome::Invalid => "invalid",
-            Outcome::Unverified => "unverified",
-            Outcome::NotAToken => "not-a-token",
-            Outcome::Skipped => "skipped",
-        }
+        self.into()
     }
-}
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+    /// Every verdict.
+    pub fn all() -> impl Iterator<Item = Outcome> {
+        <Self as strum::IntoEnumIterator>::iter()
     }
 }
 
@@ -61,12 +44,12 @@ impl fmt::Display for Outcome {
 pub struct Verdict {
     pub outcome: Outcome,
     pub provider: Option<ProviderKind>,
-    /// A [`TokenKind`] name, or what the credential is when it is not a token (`ssh-key`, …).
-    pub token_kind: Option<&'static str>,
+    /// The token's kind, or what the credential is when it is not a token (`ssh-key`, …).
+    pub token_kind: Option<CredentialKind>,
     pub role: Option<Role>,
     /// Granted scopes (or permissions) as the provider reported them, or as probes established them;
     /// sorted, and shared with the grant.
-    pub scopes: crate::providers::Scopes,
+    pub scopes: Scopes,
     /// What the role needs and the token lacks, in the requirement's order.
     pub missing: Vec<String>,
     /// Dangerous scopes the role does not need.
@@ -98,7 +81,7 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     /// A field cannot be used as written.
-    Malformed(Malformed),
+    Malformed(MalformedField),
     /// The token lacks what the role needs; `why` says what refused, where probes did.
     Insufficient {
         family: ScopeFamily,
@@ -212,7 +195,7 @@ pub fn evaluate(
 ) -> (Verdict, Vec<Problem>) {
     let mut v = Verdict::new(Outcome::Unverified, Some(role));
     v.provider = Some(provider);
-    v.token_kind = Some(kind.as_str());
+    v.token_kind = Some(CredentialKind::Token(kind));
     let grant = match result {
         Ok(g) => g,
         Err(e) => {
@@ -226,7 +209,7 @@ pub fn evaluate(
                     detail: detail.clone(),
                     rate_limited: true,
                 },
-                IntrospectError::Unavailable { detail } => Problem::ProviderFailed {
+                IntrospectError::Unavailable { detail, .. } => Problem::ProviderFailed {
                     detail: detail.clone(),
                     rate_limited: false,
                 },
@@ -235,7 +218,7 @@ pub fn evaluate(
             return (v, vec![problem]);
         }
     };
-    v.token_kind = Some(grant.kind.as_str());
+    v.token_kind = Some(CredentialKind::Token(grant.kind));
     v.owner = grant.owner.as_deref().map(str::to_owned);
     v.expires_at = grant.expires_at;
     let mut problems = Vec::new();
@@ -368,7 +351,7 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::Access;
+    use crate::grant::GitlabProjectAccess;
     use std::collections::BTreeSet;
 
     fn grant(kind: TokenKind, scopes: &[&str]) -> Result<Grant, IntrospectError> {
@@ -458,10 +441,7 @@ mod tests {
                 },
                 Outcome::Unverified,
             ),
-            (
-                IntrospectError::Unavailable { detail: "500".into() },
-                Outcome::Unverified,
-            ),
+            (IntrospectError::unavailable("500"), Outcome::Unverified),
             (
                 IntrospectError::NotIntrospectable { reason: "n/a".into() },
                 Outcome::Unverified,
@@ -532,7 +512,7 @@ mod tests {
     #[test]
     fn gitlab_bots_need_a_role_on_the_project() {
         let mut g = grant(TokenKind::Project, &["write_repository"]).unwrap();
-        g.access = Some(Box::new(Access {
+        g.access = Some(Box::new(GitlabProjectAccess {
             project: "acme/app".into(),
             level: Some(20),
             error: None,
@@ -541,7 +521,7 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Insufficient);
         assert_eq!(v.missing, ["role:Developer"]);
         assert!(matches!(&p[0], Problem::Insufficient { why, .. } if why[0].contains("Reporter")));
-        g.access = Some(Box::new(Access {
+        g.access = Some(Box::new(GitlabProjectAccess {
             project: "acme/app".into(),
             level: Some(30),
             error: None,
@@ -552,7 +532,7 @@ mod tests {
                 .outcome,
             Outcome::Ok
         );
-        g.access = Some(Box::new(Access {
+        g.access = Some(Box::new(GitlabProjectAccess {
             project: "acme/app".into(),
             level: None,
             error: Some("needs read_api".into()),
@@ -613,9 +593,9 @@ mod tests {
         assert_eq!(severity(&excess, &c), Severity::Deny(403));
         c.excess_privileges = ExcessPolicy::Ignore;
         assert_eq!(severity(&excess, &c), Severity::Silent);
-        let m = Problem::Malformed(Malformed {
+        let m = Problem::Malformed(MalformedField {
             field: "url".into(),
-            problem: String::new(),
+            defect: String::new(),
             whitespace: false,
         });
         assert_eq!(severity(&m, &c), Severity::Deny(400));

@@ -4,7 +4,6 @@
 //! `public_repo` is not), GitLab's `api` does not appear as `read_api`. So before comparing with the
 //! requirement table, the granted set is closed under these edges.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::requirements::ScopeFamily;
@@ -100,8 +99,9 @@ fn edges(family: ScopeFamily) -> &'static [(&'static str, &'static [&'static str
     }
 }
 
-/// The scopes `scope` directly implies.
-pub fn implied(family: ScopeFamily, scope: &str) -> Vec<String> {
+/// The scopes `scope` directly implies (the tests check [`implies`] against this closure).
+#[cfg(test)]
+fn implied(family: ScopeFamily, scope: &str) -> Vec<String> {
     if family == ScopeFamily::GithubPermissions {
         // GitHub permission levels: `name:admin` ⊃ `name:write` ⊃ `name:read`.
         return match scope.rsplit_once(':') {
@@ -118,8 +118,9 @@ pub fn implied(family: ScopeFamily, scope: &str) -> Vec<String> {
 }
 
 /// Every scope the granted ones carry, themselves included.
-pub fn closure<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+#[cfg(test)]
+fn closure<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a str>) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
     let mut todo: Vec<String> = granted.into_iter().map(str::to_owned).collect();
     while let Some(s) = todo.pop() {
         for child in implied(family, &s) {
@@ -160,14 +161,10 @@ pub fn implies(family: ScopeFamily, from: &str, to: &str) -> bool {
 /// What a role lacks and what it carries in excess, for a shared scope set: computed once per set,
 /// family and role, then reused (the grant cache interns scope sets, so most reviews hit this). The memo
 /// keeps a clone of the set's `Arc`, so the address it is keyed by cannot be reused while it is there.
-pub fn assess(
-    family: ScopeFamily,
-    role: crate::credential::Role,
-    granted: &crate::providers::Scopes,
-) -> Arc<Assessment> {
+pub fn assess(family: ScopeFamily, role: crate::credential::Role, granted: &crate::grant::Scopes) -> Arc<Assessment> {
     type Memo = quick_cache::sync::Cache<
         (usize, ScopeFamily, crate::credential::Role),
-        (crate::providers::Scopes, Arc<Assessment>),
+        (crate::grant::Scopes, Arc<Assessment>),
     >;
     static MEMO: std::sync::LazyLock<Memo> = std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(4096));
     let key = (Arc::as_ptr(granted) as usize, family, role);
@@ -235,6 +232,7 @@ mod tests {
     use super::*;
     use crate::credential::Role;
     use ScopeFamily::*;
+    use std::collections::BTreeSet;
 
     fn set(v: &[&str]) -> BTreeSet<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -361,14 +359,14 @@ mod tests {
 
     #[test]
     fn assessments_are_memoised_per_shared_set() {
-        let granted: crate::providers::Scopes = Arc::new(set(&["repo", "delete_repo"]));
+        let granted: crate::grant::Scopes = Arc::new(set(&["repo", "delete_repo"]));
         let a = assess(GithubClassic, Role::Runtime, &granted);
         assert_eq!(a.missing, ["admin:repo_hook"]);
         assert_eq!(a.excess, ["delete_repo"]);
         assert!(Arc::ptr_eq(&a, &assess(GithubClassic, Role::Runtime, &granted)));
         let other = assess(GithubClassic, Role::Read, &granted);
         assert!(other.missing.is_empty());
-        let equal_but_distinct: crate::providers::Scopes = Arc::new(set(&["repo", "delete_repo"]));
+        let equal_but_distinct: crate::grant::Scopes = Arc::new(set(&["repo", "delete_repo"]));
         assert_eq!(*assess(GithubClassic, Role::Runtime, &equal_but_distinct), *a);
     }
 
@@ -441,7 +439,7 @@ mod tests {
     #[test]
     fn stricter_roles_include_weaker_ones() {
         for family in ScopeFamily::ALL {
-            for pair in Role::ALL.windows(2) {
+            for pair in Role::all().collect::<Vec<_>>().windows(2) {
                 let (weaker, stricter) = (pair[0], pair[1]);
                 let strict_grant = required(family, stricter);
                 assert!(

@@ -13,9 +13,11 @@ use std::collections::BTreeSet;
 use http::StatusCode;
 use serde_json::Value;
 
-use super::{Auth, Grant, IntrospectError, ProviderClient, Request, Response, api_url, parse_scope_list, unexpected};
+use super::client::{Auth, ProviderClient, Response};
+use super::{Request, api_url};
 use crate::config::Provider;
-use crate::kind::TokenKind;
+use crate::credential::TokenKind;
+use crate::grant::{Grant, IntrospectError, parse_scope_list};
 
 /// The date Bitbucket Cloud turned app passwords off for good.
 pub const APP_PASSWORDS_REMOVED: &str = "2026-07-28";
@@ -76,8 +78,8 @@ fn refused(resp: &Response, req: &Request<'_>) -> Option<IntrospectError> {
             detail: format!("Bitbucket Cloud answered 401 ({text}): the token is wrong, revoked or expired"),
         });
     }
-    if resp.status.is_server_error() || resp.rate_limited().is_some() {
-        return Some(unexpected("Bitbucket Cloud", resp, req.token));
+    if resp.status.is_server_error() || resp.rate_limit().is_some() {
+        return Some(resp.unexpected("Bitbucket Cloud", req.token));
     }
     None
 }
@@ -93,12 +95,10 @@ async fn access_token(
     }
     // 200, 403 and 404 all carry the token's scopes: a 404 only says the repository is not visible to it.
     let Some(scopes) = resp.header("x-oauth-scopes") else {
-        return Err(IntrospectError::Unavailable {
-            detail: format!(
-                "Bitbucket Cloud answered HTTP {} without an x-oauth-scopes header",
-                resp.status.as_u16()
-            ),
-        });
+        return Err(IntrospectError::unavailable(format!(
+            "Bitbucket Cloud answered HTTP {} without an x-oauth-scopes header",
+            resp.status.as_u16()
+        )));
     };
     let kind = match resp.header("x-credential-type") {
         Some("repo_access_token") => TokenKind::RepoAccessToken,

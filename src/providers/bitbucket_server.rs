@@ -18,10 +18,12 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Auth, Check, Grant, IntrospectError, ProviderClient, Request, api_url, join_url, merge_check, unexpected};
+use super::client::{Auth, ProviderClient};
+use super::git::{Advertisement, GitService};
+use super::{Request, api_url, join_url};
 use crate::config::Provider;
-use crate::credential::TokenField;
-use crate::kind::TokenKind;
+use crate::credential::{TokenField, TokenKind};
+use crate::grant::{Check, Grant, IntrospectError, merge_check};
 
 /// `(project key, repository slug)` from a Bitbucket Data Center URL path: `scm/KEY/slug.git`,
 /// `projects/KEY/repos/slug/…`, with any context path in front.
@@ -77,7 +79,7 @@ pub async fn introspect(
                         .into(),
             });
         }
-        _ => return Err(unexpected("Bitbucket Data Center", &resp, req.token)),
+        _ => return Err(resp.unexpected("Bitbucket Data Center", req.token)),
     }
     let mut grant = Grant::new(TokenKind::HttpAccessToken);
     grant.owner = resp.header("x-ausername").map(std::sync::Arc::from);
@@ -131,8 +133,8 @@ async fn api_says(
     let mut url = api_url(provider, segs);
     url.set_query(query);
     let resp = client.get(provider, url, auth, &[]).await?;
-    if resp.rate_limited().is_some() || resp.status.is_server_error() {
-        return Err(unexpected("Bitbucket Data Center", &resp, auth.secret()));
+    if resp.rate_limit().is_some() || resp.status.is_server_error() {
+        return Err(resp.unexpected("Bitbucket Data Center", auth.secret()));
     }
     Ok(match resp.status.as_u16() {
         200..=299 => Some(true),
@@ -180,7 +182,14 @@ async fn write(
         &provider.git_url,
         &["scm", &key.to_ascii_lowercase(), &format!("{slug}.git"), "info", "refs"],
     );
-    let advertised = client.receive_pack(provider, git, auth).await?;
+    let advertised = match client
+        .advertisement_at(provider, git, auth, GitService::GitReceivePack)
+        .await?
+    {
+        Advertisement::Advertised => Some(true),
+        Advertisement::Refused(_) => Some(false),
+        Advertisement::Inconclusive { .. } => None,
+    };
     let mut url = api_url(provider, &["repos"]);
     url.query_pairs_mut()
         .append_pair("name", slug)

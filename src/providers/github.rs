@@ -22,12 +22,12 @@ use http::StatusCode;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{
-    Auth, Check, Grant, IntrospectError, ProviderClient, Request, Response, api_url, git_repo_url, merge_check,
-    parse_scope_list, unexpected,
-};
+use super::client::{Auth, ProviderClient, Response};
+use super::git::{Advertisement, GitService, git_repo_url};
+use super::{Request, api_url};
 use crate::config::Provider;
-use crate::kind::TokenKind;
+use crate::credential::TokenKind;
+use crate::grant::{Check, Grant, IntrospectError, Scopes, merge_check, parse_scope_list};
 
 pub(crate) const HEADERS: &[(&str, &str)] = &[
     ("accept", "application/vnd.github+json"),
@@ -72,16 +72,15 @@ pub async fn introspect(
                 detail: format!("GitHub answered 401 ({text}): the token is wrong, revoked or expired"),
             });
         }
-        _ => return Err(unexpected("GitHub", &resp, req.token)),
+        _ => return Err(resp.unexpected("GitHub", req.token)),
     }
-    let user: User = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
-        detail: "GitHub answered GET /user with something that is not a user".into(),
-    })?;
-    let scopes: Option<super::Scopes> = resp.header("x-oauth-scopes").map(parse_scope_list);
+    let user: User = serde_json::from_slice(&resp.body)
+        .map_err(|_| IntrospectError::unavailable("GitHub answered GET /user with something that is not a user"))?;
+    let scopes: Option<Scopes> = resp.header("x-oauth-scopes").map(parse_scope_list);
     let expires_at = match resp.header("github-authentication-token-expiration") {
         None => None,
-        Some(v) => Some(parse_expiration(v).ok_or_else(|| IntrospectError::Unavailable {
-            detail: format!("GitHub sent an expiration date scopegate cannot read: {v:?}"),
+        Some(v) => Some(parse_expiration(v).ok_or_else(|| {
+            IntrospectError::unavailable(format!("GitHub sent an expiration date scopegate cannot read: {v:?}"))
         })?),
     };
     let kind = match (req.kind, &scopes) {
@@ -143,10 +142,10 @@ fn owner_repo(target: &str) -> Option<(&str, &str)> {
 
 /// Classify an API probe: 2xx (or an extra "granted" status) → granted, 403 → refused.
 fn classify(resp: &Response, what: &str, target: &str, also_granted: &[u16]) -> Result<Check, IntrospectError> {
-    if let Some(retry_after) = resp.rate_limited() {
+    if let Some(limit) = resp.rate_limit() {
         return Err(IntrospectError::RateLimited {
             detail: format!("GitHub is rate limiting (HTTP {})", resp.status.as_u16()),
-            retry_after,
+            retry_after: limit.retry_after,
         });
     }
     let s = resp.status.as_u16();
@@ -155,9 +154,9 @@ fn classify(resp: &Response, what: &str, target: &str, also_granted: &[u16]) -> 
     } else if s == 403 {
         Check::Denied(format!("GitHub refused {what} on {target} (403)"))
     } else if s >= 500 {
-        return Err(IntrospectError::Unavailable {
-            detail: format!("GitHub answered HTTP {s} while probing {target}"),
-        });
+        return Err(IntrospectError::unavailable(format!(
+            "GitHub answered HTTP {s} while probing {target}"
+        )));
     } else {
         Check::Unknown(format!("GitHub answered HTTP {s} to the {what} probe on {target}"))
     })
@@ -224,18 +223,19 @@ async fn probe_repository(
             let write = match read {
                 Check::Denied(why) => Check::Denied(why),
                 _ => match client
-                    .receive_pack(
+                    .advertisement_at(
                         provider,
                         git_repo_url(provider, &format!("{owner}/{repo}")),
                         Auth::Basic(user, req.token),
+                        GitService::GitReceivePack,
                     )
                     .await?
                 {
-                    Some(true) => Check::Granted,
-                    Some(false) => Check::Denied(format!(
+                    Advertisement::Advertised => Check::Granted,
+                    Advertisement::Refused(_) => Check::Denied(format!(
                         "GitHub refused to push to {target} (receive-pack advertisement refused)"
                     )),
-                    None => Check::Unknown(format!(
+                    Advertisement::Inconclusive { .. } => Check::Unknown(format!(
                         "the receive-pack advertisement of {target} answered neither yes nor no"
                     )),
                 },
@@ -334,15 +334,6 @@ pub fn parse_expiration(v: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_header() {
-        let s = parse_scope_list("admin:gpg_key, admin:org, repo, user, workflow");
-        assert_eq!(s.len(), 5);
-        assert!(s.contains("admin:org") && s.contains("workflow"));
-        assert!(parse_scope_list("").is_empty());
-        assert_eq!(parse_scope_list("repo,user").len(), 2);
-    }
 
     #[test]
     fn both_expiration_formats() {

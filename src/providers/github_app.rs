@@ -17,10 +17,12 @@ use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::api_url;
+use super::client::{Auth, ProviderClient};
 use super::github::HEADERS;
-use super::{Auth, Grant, IntrospectError, ProviderClient, api_url, unexpected};
 use crate::config::Provider;
-use crate::kind::TokenKind;
+use crate::credential::TokenKind;
+use crate::grant::{Grant, IntrospectError};
 use crate::token::Token;
 
 /// The app credential from the Secret.
@@ -167,13 +169,13 @@ async fn find_installation(
         let resp = read(path).await?;
         match resp.status.as_u16() {
             200 => {
-                return serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
-                    detail: "GitHub answered with something that is not an installation".into(),
+                return serde_json::from_slice(&resp.body).map_err(|_| {
+                    IntrospectError::unavailable("GitHub answered with something that is not an installation")
                 });
             }
             401 => return Err(refused(401, &what)),
             404 => continue,
-            _ => return Err(unexpected("GitHub", &resp, req.private_key)),
+            _ => return Err(resp.unexpected("GitHub", req.private_key)),
         }
     }
     Err(IntrospectError::Rejected {
@@ -214,9 +216,9 @@ async fn covers(
         200 => Ok(serde_json::from_slice::<Installation>(&resp.body).is_ok_and(|i| i.id == installation_id)),
         401 => Err(refused(401, target)),
         404 => Ok(false),
-        s if s >= 500 => Err(IntrospectError::Unavailable {
-            detail: format!("GitHub answered HTTP {s} while checking {target}"),
-        }),
+        s if s >= 500 => Err(IntrospectError::unavailable(format!(
+            "GitHub answered HTTP {s} while checking {target}"
+        ))),
         _ => Ok(false),
     }
 }

@@ -10,9 +10,11 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Access, Auth, Grant, IntrospectError, ProviderClient, Request, api_url, unexpected};
+use super::client::{Auth, ProviderClient};
+use super::{Request, api_url};
 use crate::config::Provider;
-use crate::kind::TokenKind;
+use crate::credential::TokenKind;
+use crate::grant::{GitlabProjectAccess, Grant, IntrospectError};
 
 #[derive(Deserialize)]
 struct SelfInfo {
@@ -111,10 +113,10 @@ pub async fn introspect(
                     .into(),
             });
         }
-        _ => return Err(unexpected("GitLab", &resp, req.token)),
+        _ => return Err(resp.unexpected("GitLab", req.token)),
     }
-    let info: SelfInfo = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
-        detail: "GitLab answered /personal_access_tokens/self with something that is not a token".into(),
+    let info: SelfInfo = serde_json::from_slice(&resp.body).map_err(|_| {
+        IntrospectError::unavailable("GitLab answered /personal_access_tokens/self with something that is not a token")
     })?;
     if info.revoked == Some(true) {
         return Err(IntrospectError::Rejected {
@@ -133,8 +135,8 @@ pub async fn introspect(
     }
     let expires_at = match info.expires_at.as_deref() {
         None => None,
-        Some(d) => Some(parse_expiry_date(d).ok_or_else(|| IntrospectError::Unavailable {
-            detail: format!("GitLab sent an expiry date scopegate cannot read: {d:?}"),
+        Some(d) => Some(parse_expiry_date(d).ok_or_else(|| {
+            IntrospectError::unavailable(format!("GitLab sent an expiry date scopegate cannot read: {d:?}"))
         })?),
     };
     let mut grant = Grant::new(req.kind);
@@ -173,10 +175,10 @@ async fn current_user(
     let resp = client
         .get(provider, api_url(provider, &["user"]), Auth::Bearer(req.token), &[])
         .await?;
-    if let Some(retry_after) = resp.rate_limited() {
+    if let Some(limit) = resp.rate_limit() {
         return Err(IntrospectError::RateLimited {
             detail: "GitLab is rate limiting (HTTP 429)".into(),
-            retry_after,
+            retry_after: limit.retry_after,
         });
     }
     Ok(match resp.status {
@@ -190,7 +192,7 @@ async fn project_access(
     client: &ProviderClient,
     provider: &Provider,
     req: &Request<'_>,
-) -> Result<Option<Access>, IntrospectError> {
+) -> Result<Option<GitlabProjectAccess>, IntrospectError> {
     let project = req
         .targets
         .first()
@@ -199,7 +201,7 @@ async fn project_access(
         .trim_end_matches(".git")
         .to_owned();
     if project.split('/').filter(|s| !s.is_empty()).count() < 2 {
-        return Ok(Some(Access {
+        return Ok(Some(GitlabProjectAccess {
             project,
             level: None,
             error: Some("the Secret names a group, not a project, and no project to check the token's role on".into()),
@@ -215,8 +217,8 @@ async fn project_access(
         .await?;
     let (level, error) = match resp.status.as_u16() {
         200 => {
-            let p: Project = serde_json::from_slice(&resp.body).map_err(|_| IntrospectError::Unavailable {
-                detail: "GitLab answered GET /projects/:id with something that is not a project".into(),
+            let p: Project = serde_json::from_slice(&resp.body).map_err(|_| {
+                IntrospectError::unavailable("GitLab answered GET /projects/:id with something that is not a project")
             })?;
             let perms = p.permissions.unwrap_or_default();
             let level = [perms.project_access, perms.group_access]
@@ -234,14 +236,14 @@ async fn project_access(
                 resp.error_text(req.token).map(|t| format!(", {t}")).unwrap_or_default()
             )),
         ),
-        429 => return Err(unexpected("GitLab", &resp, req.token)),
-        s if s >= 500 => return Err(unexpected("GitLab", &resp, req.token)),
+        429 => return Err(resp.unexpected("GitLab", req.token)),
+        s if s >= 500 => return Err(resp.unexpected("GitLab", req.token)),
         s => (
             None,
             Some(format!("GitLab answered HTTP {s} to GET /projects/{project}")),
         ),
     };
-    Ok(Some(Access { project, level, error }))
+    Ok(Some(GitlabProjectAccess { project, level, error }))
 }
 
 /// A granular token's permissions as the classic scopes they amount to for Git: "Code: Download"

@@ -1,8 +1,13 @@
 //! The HTTPS server: the axum router for `/validate`, `/mutate`, `/healthz` and `/readyz`, behind
 //! rustls with certificate hot-reload; the plain-HTTP admin port (`/healthz`, `/readyz`, `/metrics`);
 //! a graceful stop that loses no accepted review.
+//!
+//! [`wire`] reads and writes the admission wire format; [`review`] answers one request with the
+//! engine's judgement; [`tls`] serves and reloads the certificate.
 
+pub mod review;
 pub mod tls;
+pub mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,7 +18,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::body::{Body, to_bytes};
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +36,9 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::metrics::{AdmissionLabels, Metrics, ResultLabels, SecretLabels, WebhookLabels, flag};
-use crate::review::{self, Webhook};
+use crate::policy::Outcome;
+use review::Webhook;
+use wire::WebhookQuery;
 
 /// An AdmissionReview for a Secret holds at most two 1 MiB objects, base64-inflated, plus metadata.
 pub const MAX_BODY: usize = 8 << 20;
@@ -69,19 +77,14 @@ impl ServeOptions {
 }
 
 /// Shared by every request.
-pub struct AppState {
-    pub engine: Engine,
+struct AppState {
+    engine: Engine,
+    metrics: Arc<Metrics>,
     ready: AtomicBool,
 }
 
-impl AppState {
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        self.engine.metrics()
-    }
-}
-
 /// The webhook's routes.
-pub fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
@@ -92,7 +95,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// The admin port's routes.
-pub fn admin_router(state: Arc<AppState>) -> Router {
+fn admin_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -100,12 +103,15 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn validate(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery, body: Body) -> Response {
-    handle(&state, Webhook::Validate, q.as_deref(), body).await
+/// The API server's query (`?timeout=10s`); one that cannot be read gives no timeout.
+type WebhookParams = Result<Query<WebhookQuery>, QueryRejection>;
+
+async fn validate(State(state): State<Arc<AppState>>, query: WebhookParams, body: Body) -> Response {
+    handle(&state, Webhook::Validate, query, body).await
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery, body: Body) -> Response {
-    handle(&state, Webhook::Mutate, q.as_deref(), body).await
+async fn mutate(State(state): State<Arc<AppState>>, query: WebhookParams, body: Body) -> Response {
+    handle(&state, Webhook::Mutate, query, body).await
 }
 
 async fn healthz() -> &'static str {
@@ -126,7 +132,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics().encode(),
+        state.metrics.encode(),
     )
         .into_response()
 }
@@ -142,14 +148,7 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// `timeout` from the query string the API server appends.
-fn timeout_param(query: Option<&str>) -> Option<Duration> {
-    url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == "timeout")
-        .and_then(|(_, v)| review::parse_go_duration(&v))
-}
-
-async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: Body) -> Response {
+async fn handle(state: &AppState, webhook: Webhook, query: WebhookParams, body: Body) -> Response {
     let start = Instant::now();
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -160,31 +159,32 @@ async fn handle(state: &AppState, webhook: Webhook, query: Option<&str>, body: B
             );
         }
     };
-    let req = match review::parse(&bytes) {
+    let req = match wire::parse(&bytes) {
         Ok(r) => r,
         Err(e) => {
             warn!(webhook = webhook.as_str(), error = %e, "rejected a body that is not an AdmissionReview");
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
-    let deadline = review::deadline(timeout_param(query), start);
+    let timeout = query.ok().and_then(|Query(q)| q.timeout());
+    let deadline = wire::deadline(timeout, start);
     let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline)).await;
     let elapsed = start.elapsed();
-    record(state.metrics(), webhook, &summary, elapsed);
+    record(&state.metrics, webhook, &summary, elapsed);
     info!(
         uid = summary.uid.as_str(),
         webhook = webhook.as_str(),
         namespace = summary.namespace.as_str(),
         name = summary.name.as_str(),
         operation = summary.operation,
-        verdict = summary.verdict,
+        verdict = summary.verdict.as_str(),
         allowed = summary.allowed,
         dry_run = summary.dry_run,
         cache_hit = summary.cache_hit,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         "admission review"
     );
-    match review::to_json(&answer) {
+    match wire::to_json(&answer) {
         Ok(bytes) => ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         Err(e) => {
             // Not reachable with kube's types; if it were, the API server's failurePolicy decides.
@@ -202,7 +202,7 @@ fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration)
         .get_or_create(&AdmissionLabels {
             webhook: webhook.as_str(),
             operation: s.operation,
-            verdict: s.verdict,
+            verdict: s.verdict.as_str(),
             allowed: flag(s.allowed),
             dry_run: flag(s.dry_run),
         })
@@ -213,7 +213,7 @@ fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration)
         })
         .observe(elapsed.as_secs_f64());
     // The expiry of Secrets that are stored: admitted, not a dry run, handled by scopegate.
-    if s.allowed && !s.dry_run && s.verdict != crate::metrics::IGNORED && !s.name.is_empty() {
+    if s.allowed && !s.dry_run && s.verdict != Outcome::Ignored && !s.name.is_empty() {
         let labels = SecretLabels {
             namespace: s.namespace.clone(),
             name: s.name.clone(),
@@ -247,12 +247,12 @@ impl Server {
     pub async fn bind(opts: ServeOptions) -> Result<Self> {
         let store = Arc::new(tls::CertStore::load(&opts.tls_cert, &opts.tls_key)?);
         let tls_config = tls::server_config(store.clone(), opts.client_ca.as_deref())?;
-        let engine = Engine::new(opts.config).context("building the engine")?;
-        engine
-            .metrics()
-            .initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
+        let metrics = Arc::new(Metrics::new());
+        let engine =
+            Engine::with_observers(opts.config, metrics.clone(), metrics.clone()).context("building the engine")?;
+        metrics.initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
         if let Some(t) = tls::not_after(&store.current()) {
-            engine.metrics().certificate_expiry.set(t as f64);
+            metrics.certificate_expiry.set(t as f64);
         }
         let listener = TcpListener::bind(opts.listen)
             .await
@@ -273,6 +273,7 @@ impl Server {
             reload_interval: opts.tls_reload_interval,
             state: Arc::new(AppState {
                 engine,
+                metrics,
                 ready: AtomicBool::new(false),
             }),
         })
@@ -284,11 +285,6 @@ impl Server {
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().and_then(|a| a.local_addr().ok())
-    }
-
-    /// The engine, for tests and benchmarks that look inside.
-    pub fn state(&self) -> Arc<AppState> {
-        self.state.clone()
     }
 
     /// Serve until `stop` completes; then stop accepting, let in-flight reviews finish, and return.
@@ -305,6 +301,9 @@ impl Server {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
         let admin_task = admin.map(|l| {
+            if let Ok(addr) = l.local_addr() {
+                info!(%addr, "serving the admin port");
+            }
             let router = admin_router(state.clone());
             let mut rx = admin_stopped.clone();
             tokio::spawn(async move {
@@ -380,7 +379,7 @@ async fn reload_loop(store: Arc<tls::CertStore>, interval: Duration, state: Arc<
         let Ok(outcome) = tokio::task::spawn_blocking(move || s.reload_if_changed()).await else {
             continue;
         };
-        let m = state.metrics();
+        let m = &state.metrics;
         match outcome {
             tls::Reload::Unchanged => {}
             tls::Reload::Reloaded => {

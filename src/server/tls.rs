@@ -52,12 +52,6 @@ fn certified_key(cert_pem: &[u8], key_pem: &[u8], cert: &Path, key: &Path) -> Re
     Ok(ck)
 }
 
-/// Read a certificate chain and its private key.
-pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
-    let (c, k) = read_pair(cert, key)?;
-    certified_key(&c, &k, cert, key)
-}
-
 fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let c = std::fs::read(cert).map_err(|e| file_error(cert, e))?;
     let k = std::fs::read(key).map_err(|e| file_error(key, e))?;

@@ -1,12 +1,13 @@
 //! Token kinds: what a token is, from its provider and its prefix (refined later by what the provider
-//! says about it).
-
-use std::fmt;
+//! says about it). Pure.
 
 use crate::config::ProviderKind;
 use crate::token::Token;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a token is, from its provider and prefix (refined by what the provider says about it). The
+/// names are the `scopegate.dev/token-kind` annotation's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::EnumIter)]
+#[strum(serialize_all = "kebab-case")]
 pub enum TokenKind {
     // GitHub
     Classic,
@@ -21,6 +22,7 @@ pub enum TokenKind {
     Group,
     DeployToken,
     CiJobToken,
+    #[strum(serialize = "other")]
     OtherGitlabToken,
     // Bitbucket Cloud
     AccessToken,
@@ -38,29 +40,7 @@ pub enum TokenKind {
 
 impl TokenKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Classic => "classic",
-            TokenKind::Oauth => "oauth",
-            TokenKind::FineGrained => "fine-grained",
-            TokenKind::AppUser => "app-user",
-            TokenKind::AppInstallation => "app-installation",
-            TokenKind::AppRefresh => "app-refresh",
-            TokenKind::Personal => "personal",
-            TokenKind::Project => "project",
-            TokenKind::Group => "group",
-            TokenKind::DeployToken => "deploy-token",
-            TokenKind::CiJobToken => "ci-job-token",
-            TokenKind::OtherGitlabToken => "other",
-            TokenKind::AccessToken => "access-token",
-            TokenKind::RepoAccessToken => "repo-access-token",
-            TokenKind::ProjectAccessToken => "project-access-token",
-            TokenKind::WorkspaceAccessToken => "workspace-access-token",
-            TokenKind::ApiToken => "api-token",
-            TokenKind::AppPassword => "app-password",
-            TokenKind::GithubApp => "github-app",
-            TokenKind::HttpAccessToken => "http-access-token",
-            TokenKind::Unknown => "unknown",
-        }
+        self.into()
     }
 
     /// Words for a message: "classic personal access token", "project access token", …
@@ -88,12 +68,6 @@ impl TokenKind {
             TokenKind::HttpAccessToken => "HTTP access token",
             TokenKind::Unknown => "token",
         }
-    }
-}
-
-impl fmt::Display for TokenKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -176,44 +150,44 @@ pub fn detect(provider: ProviderKind, token: &Token) -> TokenKind {
     }
 }
 
-impl TokenKind {
-    /// Every kind, for lookups by name.
-    pub const ALL: [TokenKind; 21] = [
-        TokenKind::Classic,
-        TokenKind::Oauth,
-        TokenKind::FineGrained,
-        TokenKind::AppUser,
-        TokenKind::AppInstallation,
-        TokenKind::AppRefresh,
-        TokenKind::Personal,
-        TokenKind::Project,
-        TokenKind::Group,
-        TokenKind::DeployToken,
-        TokenKind::CiJobToken,
-        TokenKind::OtherGitlabToken,
-        TokenKind::AccessToken,
-        TokenKind::RepoAccessToken,
-        TokenKind::ProjectAccessToken,
-        TokenKind::WorkspaceAccessToken,
-        TokenKind::ApiToken,
-        TokenKind::AppPassword,
-        TokenKind::GithubApp,
-        TokenKind::HttpAccessToken,
-        TokenKind::Unknown,
-    ];
-
-    /// The kind with this annotation name.
-    pub fn from_name(name: &str) -> Option<TokenKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn t(s: &str) -> Token {
         Token::new(s.into())
+    }
+
+    #[test]
+    fn names_are_the_annotation_values() {
+        use strum::IntoEnumIterator;
+        let names: Vec<&str> = TokenKind::iter().map(TokenKind::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "classic",
+                "oauth",
+                "fine-grained",
+                "app-user",
+                "app-installation",
+                "app-refresh",
+                "personal",
+                "project",
+                "group",
+                "deploy-token",
+                "ci-job-token",
+                "other",
+                "access-token",
+                "repo-access-token",
+                "project-access-token",
+                "workspace-access-token",
+                "api-token",
+                "app-password",
+                "github-app",
+                "http-access-token",
+                "unknown"
+            ]
+        );
     }
 
     #[test]
@@ -263,10 +237,9 @@ mod tests {
             detect(ProviderKind::BitbucketServer, &t("MjUyOTcz")),
             TokenKind::HttpAccessToken
         );
-        assert_eq!(
-            TokenKind::from_name("repo-access-token"),
-            Some(TokenKind::RepoAccessToken)
-        );
+        assert_eq!("repo-access-token".parse(), Ok(TokenKind::RepoAccessToken));
+        assert_eq!(TokenKind::OtherGitlabToken.as_str(), "other");
+        assert_eq!(TokenKind::GithubApp.as_str(), "github-app");
         assert_eq!(provider_by_prefix(&t("my-password")), None);
     }
 }

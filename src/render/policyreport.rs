@@ -1,46 +1,54 @@
 //! Evaluations as `wgpolicyk8s.io/v1alpha2` PolicyReports, one per namespace (the format Kyverno's
 //! Policy Reporter reads): a `token-scopes` result per credential Secret, and a `repository-access`
-//! result per credential that must reach repositories.
+//! result per credential that must reach repositories. Pure; the names scopegate's reports carry are
+//! here, for whoever writes or deletes them.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::assess::Evaluation;
+use super::annotations::timestamp;
+use super::evaluation::{Evaluation, ReachResult};
+use crate::policy::Outcome;
 
 /// The report's name in each namespace.
 pub const REPORT_NAME: &str = "scopegate";
 pub const POLICY: &str = "scopegate";
+/// The field manager of server-side apply, and the value of [`MANAGED_BY_LABEL`].
+pub const FIELD_MANAGER: &str = "scopegate";
+/// The label scopegate's PolicyReports carry.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// `pass`, `fail`, `warn`, `error` or `skip`, and a severity, for a Secret's verdict.
 fn token_result(e: &Evaluation) -> (&'static str, &'static str) {
-    match e.verdict.as_str() {
-        "ignored" | "not-a-token" | "skipped" => ("skip", "info"),
-        _ if !e.allowed => ("fail", if e.verdict == "invalid" { "critical" } else { "high" }),
-        "insufficient" | "invalid" => ("fail", "high"),
+    match e.verdict {
+        Outcome::Ignored | Outcome::NotAToken | Outcome::Skipped => ("skip", "info"),
+        Outcome::Invalid if !e.allowed => ("fail", "critical"),
+        _ if !e.allowed => ("fail", "high"),
+        Outcome::Insufficient | Outcome::Invalid => ("fail", "high"),
         // The provider could not be asked: the check itself could not run.
-        "unverified" if e.provider_failed => ("error", "medium"),
-        "unverified" => ("warn", "medium"),
+        Outcome::Unverified if e.provider_failed => ("error", "medium"),
+        Outcome::Unverified => ("warn", "medium"),
         _ if e.expiring => ("warn", "medium"),
         _ if !e.warnings.is_empty() => ("warn", "low"),
-        _ => ("pass", "info"),
+        Outcome::Ok => ("pass", "info"),
     }
 }
 
 fn properties(e: &Evaluation) -> BTreeMap<&'static str, String> {
     let mut p = BTreeMap::new();
-    p.insert("verdict", e.verdict.clone());
-    let mut put = |k: &'static str, v: Option<&String>| {
+    p.insert("verdict", e.verdict.as_str().to_owned());
+    let mut put = |k: &'static str, v: Option<String>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            p.insert(k, v.clone());
+            p.insert(k, v);
         }
     };
-    put("provider", e.provider.as_ref());
-    put("tokenKind", e.token_kind.as_ref());
-    put("role", e.role.as_ref());
-    put("url", e.url.as_ref());
-    put("expiresAt", e.expires_at.as_ref());
-    put("owner", e.owner.as_ref());
+    put("provider", e.provider.map(|v| v.as_str().to_owned()));
+    put("tokenKind", e.token_kind.map(|v| v.as_str().to_owned()));
+    put("role", e.role.map(|v| v.as_str().to_owned()));
+    put("url", e.url.clone());
+    put("expiresAt", e.expires_at.map(timestamp));
+    put("owner", e.owner.clone());
     if !e.missing.is_empty() {
         p.insert("missing", e.missing.join(","));
     }
@@ -76,7 +84,7 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
             for e in evals {
                 let (result, severity) = token_result(e);
                 let message = if e.message.is_empty() {
-                    format!("verdict {}", e.verdict)
+                    format!("verdict {}", e.verdict.as_str())
                 } else {
                     e.message.clone()
                 };
@@ -98,7 +106,7 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                     let unknown: Vec<&str> = e
                         .repositories
                         .iter()
-                        .filter(|r| r.result == "unknown")
+                        .filter(|r| r.result == ReachResult::Unknown)
                         .map(|r| r.url.as_str())
                         .collect();
                     let (result, severity, message) = if !e.unreachable.is_empty() {
@@ -155,7 +163,7 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                 "metadata": {
                     "name": REPORT_NAME,
                     "namespace": ns,
-                    "labels": {crate::audit::cluster::MANAGED_BY_LABEL: crate::audit::cluster::FIELD_MANAGER},
+                    "labels": {MANAGED_BY_LABEL: FIELD_MANAGER},
                 },
                 "summary": summary,
                 "results": results,
@@ -167,38 +175,34 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{Access, Reach};
+    use crate::render::evaluation::evaluation;
 
-    fn eval(verdict: &str, allowed: bool) -> Evaluation {
-        Evaluation {
-            namespace: "argocd".into(),
-            name: "s".into(),
-            verdict: verdict.into(),
-            allowed,
-            ..Evaluation::default()
-        }
+    fn eval(verdict: Outcome, allowed: bool) -> Evaluation {
+        evaluation("argocd", "s", verdict, allowed)
     }
 
     #[test]
     fn each_finding_gets_its_result_and_severity() {
-        let mut provider_down = eval("unverified", true);
+        let mut provider_down = eval(Outcome::Unverified, true);
         provider_down.provider_failed = true;
-        let mut expiring = eval("ok", true);
+        let mut expiring = eval(Outcome::Ok, true);
         expiring.expiring = true;
-        let mut excess = eval("ok", true);
+        let mut excess = eval(Outcome::Ok, true);
         excess.warnings = vec!["excess scopes".into()];
         let cases = [
-            (eval("invalid", false), "fail", "critical"),
-            (eval("insufficient", false), "fail", "high"),
-            (eval("unverified", false), "fail", "high"),
-            (eval("insufficient", true), "fail", "high"),
+            (eval(Outcome::Invalid, false), "fail", "critical"),
+            (eval(Outcome::Insufficient, false), "fail", "high"),
+            (eval(Outcome::Unverified, false), "fail", "high"),
+            (eval(Outcome::Insufficient, true), "fail", "high"),
             (provider_down, "error", "medium"),
-            (eval("unverified", true), "warn", "medium"),
+            (eval(Outcome::Unverified, true), "warn", "medium"),
             (expiring, "warn", "medium"),
             (excess, "warn", "low"),
-            (eval("ok", true), "pass", "info"),
-            (eval("not-a-token", true), "skip", "info"),
-            (eval("skipped", true), "skip", "info"),
-            (eval("ignored", true), "skip", "info"),
+            (eval(Outcome::Ok, true), "pass", "info"),
+            (eval(Outcome::NotAToken, true), "skip", "info"),
+            (eval(Outcome::Skipped, true), "skip", "info"),
+            (eval(Outcome::Ignored, true), "skip", "info"),
         ];
         for (e, result, severity) in cases {
             assert_eq!(token_result(&e), (result, severity), "{e:?}");
@@ -207,20 +211,21 @@ mod tests {
 
     #[test]
     fn one_report_per_namespace_whose_summary_counts_its_results() {
-        let mut other = eval("insufficient", false);
+        let mut other = eval(Outcome::Insufficient, false);
         other.namespace = "codefresh".into();
-        let mut covered = eval("ok", true);
+        let mut covered = eval(Outcome::Ok, true);
         covered.name = "creds".into();
         covered.add_reach(
             "https://github.com/acme/a",
-            crate::engine::Access::Read,
-            crate::engine::Reach::Unreachable("404".into()),
+            Access::Read,
+            Reach::Unreachable("404".into()),
             vec!["Application argocd/a".into()],
         );
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
-        let reports = reports(&[eval("ok", true), covered, other], now);
+        let reports = reports(&[eval(Outcome::Ok, true), covered, other], now);
         assert_eq!(reports.len(), 2);
         assert_eq!(reports[0]["metadata"]["namespace"], "argocd");
+        assert_eq!(reports[0]["metadata"]["labels"][MANAGED_BY_LABEL], FIELD_MANAGER);
         assert_eq!(
             reports[0]["summary"],
             json!({"pass": 2, "fail": 1, "warn": 0, "error": 0, "skip": 0})

@@ -1,25 +1,26 @@
 //! Words: one place turns problems into the messages a person reads in `kubectl`'s output, and builds
-//! the links that open a provider's token form with exactly the required scopes.
+//! the links that open a provider's token form with exactly the required scopes. Pure.
 
 use url::form_urlencoded::byte_serialize;
 
 use crate::config::{Config, OnFailure, OnUnverified, Provider, ProviderKind};
-use crate::credential::{Role, TokenField};
+use crate::credential::{CredentialKind, Role, TokenField, TokenKind};
 use crate::policy::{Problem, ScopeFamily, Verdict, required};
+use crate::repo_url::RepoUrl;
 
 /// What a message may mention about the Secret.
-pub struct Context<'a> {
+pub(crate) struct MessageContext<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub provider: Option<&'a Provider>,
     pub verdict: &'a Verdict,
     pub token_field: Option<TokenField>,
     /// The Secret's repository URL.
-    pub repo: Option<&'a crate::credential::RepoUrl>,
+    pub repo: Option<&'a RepoUrl>,
     pub config: &'a Config,
 }
 
-impl Context<'_> {
+impl MessageContext<'_> {
     fn secret(&self) -> String {
         if self.namespace.is_empty() {
             self.name.to_owned()
@@ -30,7 +31,7 @@ impl Context<'_> {
 
     /// The organisation or user the URL points into (for pre-filled token forms).
     fn repo_owner(&self) -> Option<&str> {
-        self.repo.and_then(|r| r.path.first()).map(String::as_str)
+        self.repo.and_then(RepoUrl::owner)
     }
 
     fn provider_name(&self) -> &'static str {
@@ -38,8 +39,12 @@ impl Context<'_> {
     }
 
     fn token_words(&self) -> String {
-        let kind = self.verdict.token_kind.and_then(kind_words).unwrap_or("token");
+        let kind = self.token_kind().map(TokenKind::describe).unwrap_or("token");
         format!("{} {kind}", self.provider_name())
+    }
+
+    fn token_kind(&self) -> Option<TokenKind> {
+        self.verdict.token_kind.and_then(CredentialKind::token)
     }
 
     fn field(&self) -> String {
@@ -49,10 +54,6 @@ impl Context<'_> {
     fn role(&self) -> Role {
         self.verdict.role.unwrap_or(Role::Read)
     }
-}
-
-fn kind_words(kind: &str) -> Option<&'static str> {
-    crate::kind::TokenKind::from_name(kind).map(|k| k.describe())
 }
 
 fn list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
@@ -102,10 +103,10 @@ pub fn token_form_link(provider: &Provider, family: ScopeFamily, role: Role, des
 }
 
 /// The family a new token would belong to, for advice after a refusal.
-fn family_for(ctx: &Context<'_>) -> Option<ScopeFamily> {
+fn family_for(ctx: &MessageContext<'_>) -> Option<ScopeFamily> {
     let provider = ctx.provider?;
-    let kind = ctx.verdict.token_kind.and_then(crate::kind::TokenKind::from_name);
-    kind.and_then(|k| crate::policy::family_of(provider.kind, k))
+    ctx.token_kind()
+        .and_then(|k| crate::policy::family_of(provider.kind, k))
         .or(Some(match provider.kind {
             ProviderKind::Github => ScopeFamily::GithubClassic,
             ProviderKind::Gitlab => ScopeFamily::Gitlab,
@@ -115,7 +116,7 @@ fn family_for(ctx: &Context<'_>) -> Option<ScopeFamily> {
 }
 
 /// What to do to get a credential that passes.
-fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
+fn advice(ctx: &MessageContext<'_>, family: ScopeFamily) -> String {
     let role = ctx.role();
     let secret = ctx.secret();
     let scopes = required(family, role).join(", ");
@@ -125,7 +126,7 @@ fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
         );
     }
     match family {
-        ScopeFamily::GithubPermissions if ctx.verdict.token_kind == Some("github-app") => format!(
+        ScopeFamily::GithubPermissions if ctx.token_kind() == Some(TokenKind::GithubApp) => format!(
             "Give the GitHub App the permissions the {role} role needs ({scopes}) in its settings (Permissions & events), \
              have the installation accept them, and make sure it includes the repository."
         ),
@@ -150,15 +151,15 @@ fn advice(ctx: &Context<'_>, family: ScopeFamily) -> String {
 }
 
 /// The message for one problem.
-pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
+pub(crate) fn message(problem: &Problem, ctx: &MessageContext<'_>) -> String {
     let role = ctx.role();
     match problem {
         Problem::Malformed(m) if m.whitespace => format!(
             "{} {}: the value was probably encoded with `echo VALUE | base64`, which keeps the newline, and Argo CD would fail later with \"authentication required\". \
              Encode it with `echo -n 'VALUE' | base64` (or put it in stringData) and apply again.",
-            m.field, m.problem
+            m.field, m.defect
         ),
-        Problem::Malformed(m) => format!("{} {}.", m.field, m.problem),
+        Problem::Malformed(m) => format!("{} {}.", m.field, m.defect),
         Problem::Insufficient { family, missing, why } => {
             let owner = ctx
                 .verdict
@@ -279,49 +280,6 @@ pub fn message(problem: &Problem, ctx: &Context<'_>) -> String {
     }
 }
 
-/// The Secret a message is about, for the start of a warning or a denial.
-pub fn subject(namespace: &str, name: &str) -> String {
-    if namespace.is_empty() {
-        format!("Secret {name}")
-    } else {
-        format!("Secret {namespace}/{name}")
-    }
-}
-
-/// The API server truncates a warning longer than this.
-pub const MAX_WARNING: usize = 256;
-
-/// Split text into warnings of at most [`MAX_WARNING`] characters, at spaces, so that no link is cut.
-pub fn split_warning(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let extra = if cur.is_empty() { 0 } else { 1 };
-        if cur.chars().count() + extra + word.chars().count() > MAX_WARNING && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-        if word.chars().count() > MAX_WARNING {
-            // A single word longer than a warning: cut it, there is no better place.
-            let chars: Vec<char> = word.chars().collect();
-            for chunk in chars.chunks(MAX_WARNING) {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                cur = chunk.iter().collect();
-            }
-            continue;
-        }
-        if !cur.is_empty() {
-            cur.push(' ');
-        }
-        cur.push_str(word);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,12 +355,12 @@ mod tests {
         let p = provider(ProviderKind::Github, "github.com");
         let mut v = Verdict::new(Outcome::Insufficient, Some(Role::Runtime));
         v.provider = Some(ProviderKind::Github);
-        v.token_kind = Some("classic");
+        v.token_kind = Some(CredentialKind::Token(TokenKind::Classic));
         v.scopes = std::sync::Arc::new(["repo".to_owned(), "user".to_owned()].into_iter().collect());
         v.missing = vec!["admin:repo_hook".into()];
         v.owner = Some("octocat".into());
         let config = Config::default();
-        let ctx = Context {
+        let ctx = MessageContext {
             namespace: "argocd",
             name: "runtime-repo-creds-secret",
             provider: Some(&p),
@@ -429,21 +387,5 @@ mod tests {
         ] {
             assert!(m.contains(part), "{part} not in {m}");
         }
-    }
-
-    #[test]
-    fn warnings_split_at_spaces_and_keep_links_whole() {
-        let link = format!("https://github.com/settings/tokens/new?scopes={}", "x".repeat(150));
-        let text = format!("{} {link} {}", "word ".repeat(40), "tail ".repeat(30));
-        let parts = split_warning(&text);
-        assert!(parts.len() >= 2);
-        assert!(parts.iter().all(|p| p.chars().count() <= MAX_WARNING));
-        assert!(parts.iter().any(|p| p.contains(&link)), "the link is in one piece");
-        assert_eq!(parts.join(" "), text.split_whitespace().collect::<Vec<_>>().join(" "));
-        let huge = "y".repeat(600);
-        let parts = split_warning(&huge);
-        assert_eq!(parts.len(), 3);
-        assert!(parts.iter().all(|p| p.chars().count() <= MAX_WARNING));
-        assert_eq!(split_warning("short"), ["short"]);
     }
 }

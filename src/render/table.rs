@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::assess::Evaluation;
+use super::evaluation::{Evaluation, ReachResult};
+use crate::policy::Outcome;
 
 /// Whether to colour, decided once per stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +22,7 @@ impl Style {
         }
     }
 
+    #[cfg(test)]
     pub fn plain() -> Self {
         Self { colour: false }
     }
@@ -125,12 +127,12 @@ pub fn render(headers: &[&str], rows: &[Vec<Cell>], style: Style) -> String {
     out
 }
 
-pub fn verdict_colour(verdict: &str) -> Colour {
+pub fn verdict_colour(verdict: Outcome) -> Colour {
     match verdict {
-        "ok" => Colour::Green,
-        "insufficient" | "invalid" => Colour::Red,
-        "unverified" => Colour::Yellow,
-        _ => Colour::Dim,
+        Outcome::Ok => Colour::Green,
+        Outcome::Insufficient | Outcome::Invalid => Colour::Red,
+        Outcome::Unverified => Colour::Yellow,
+        Outcome::NotAToken | Outcome::Skipped | Outcome::Ignored => Colour::Dim,
     }
 }
 
@@ -148,18 +150,19 @@ pub fn evaluations(evals: &[Evaluation], style: Style) -> String {
         .map(|e| {
             vec![
                 Cell::new(e.display_name()),
-                Cell::coloured(e.verdict.clone(), verdict_colour(&e.verdict)),
+                Cell::coloured(e.verdict.as_str(), verdict_colour(e.verdict)),
                 if e.allowed {
                     Cell::new("yes")
                 } else {
                     Cell::coloured("no", Colour::Red)
                 },
-                Cell::new(or_dash(e.provider.as_deref())),
-                Cell::new(or_dash(e.token_kind.as_deref())),
-                Cell::new(or_dash(e.role.as_deref())),
-                match &e.expires_at {
+                Cell::new(or_dash(e.provider.map(|p| p.as_str()))),
+                Cell::new(or_dash(e.token_kind.map(|k| k.as_str()))),
+                Cell::new(or_dash(e.role.map(|r| r.as_str()))),
+                match e.expires_at {
                     Some(t) => {
-                        let day = t.get(..10).unwrap_or(t).to_owned();
+                        let at = super::annotations::timestamp(t);
+                        let day = at.get(..10).unwrap_or(&at).to_owned();
                         if e.expiring {
                             Cell::coloured(day, Colour::Yellow)
                         } else {
@@ -186,7 +189,7 @@ pub fn evaluations(evals: &[Evaluation], style: Style) -> String {
     );
     let coverage: Vec<&Evaluation> = evals
         .iter()
-        .filter(|e| e.repositories.iter().any(|r| r.result != "reachable"))
+        .filter(|e| e.repositories.iter().any(|r| r.result != ReachResult::Reachable))
         .collect();
     if !coverage.is_empty() {
         out.push('\n');
@@ -195,19 +198,19 @@ pub fn evaluations(evals: &[Evaluation], style: Style) -> String {
             .flat_map(|e| {
                 e.repositories
                     .iter()
-                    .filter(|r| r.result != "reachable")
+                    .filter(|r| r.result != ReachResult::Reachable)
                     .map(|r| {
                         vec![
                             Cell::new(e.display_name()),
                             Cell::coloured(
-                                r.result,
-                                if r.result == "unreachable" {
+                                r.result.as_str(),
+                                if r.result == ReachResult::Unreachable {
                                     Colour::Red
                                 } else {
                                     Colour::Yellow
                                 },
                             ),
-                            Cell::new(r.access),
+                            Cell::new(r.access.as_str()),
                             Cell::new(r.url.clone()),
                             Cell::new(r.used_by.join(", ")),
                             Cell::new(r.reason.clone().unwrap_or_default()),

@@ -1,4 +1,4 @@
-//! What the audit reads from (and writes to) the cluster, through kube's client: credential Secrets
+//! What scopegate reads from (and writes to) a cluster, through kube's client: credential Secrets
 //! (by label, and `git-default-*` by name from a metadata-only list), Argo CD Applications and
 //! ApplicationSets, and PolicyReports by server-side apply. Lists are paged.
 
@@ -11,11 +11,10 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::credential::{SECRET_TYPE_LABEL, SecretType, USER_SECRET_PREFIX};
+use crate::render::policyreport::{FIELD_MANAGER, MANAGED_BY_LABEL, REPORT_NAME};
 
 /// Items per list request.
 pub const PAGE: u32 = 250;
-/// The field manager of server-side apply.
-pub const FIELD_MANAGER: &str = "scopegate";
 
 pub struct Cluster {
     client: Client,
@@ -135,7 +134,7 @@ impl Cluster {
     /// `git-default-*` (found by a metadata-only list, then read one by one).
     pub async fn credential_secrets(&self, scope: &Scope) -> Result<Vec<DynamicObject>> {
         let api = self.api(scope, &secrets_resource());
-        let types: Vec<&str> = SecretType::ALL.iter().map(|t| t.as_str()).collect();
+        let types: Vec<&str> = SecretType::all().map(SecretType::as_str).collect();
         let selector = format!("{SECRET_TYPE_LABEL} in ({})", types.join(","));
         let what = format!("list Secrets in {}", scope.describe());
         let mut secrets = Self::list_all(&api, ListParams::default().labels(&selector), &what).await?;
@@ -229,7 +228,7 @@ impl Cluster {
                 let (Some(ns), Some(name)) = (m.metadata.namespace, m.metadata.name) else {
                     continue;
                 };
-                if name == crate::audit::policyreport::REPORT_NAME && !current.contains(&ns) {
+                if name == REPORT_NAME && !current.contains(&ns) {
                     out.push((ns, name));
                 }
             }
@@ -250,9 +249,6 @@ impl Cluster {
         }
     }
 }
-
-/// The label scopegate's PolicyReports carry.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// As [`explain`], and a 404 on PolicyReports means their CRD is not installed.
 fn explain_report(e: kube::Error, what: &str) -> anyhow::Error {

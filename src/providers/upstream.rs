@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use super::client::{CallObserver, CallOutcome};
 use crate::config::{BreakerConfig, Provider};
-use crate::metrics::{Metrics, ProviderLabels};
-use crate::providers::IntrospectError;
+use crate::grant::IntrospectError;
 
 /// The longest a `retry-after` is honoured for, so a wild header cannot stop checks for a day.
 const MAX_BACKOFF: Duration = Duration::from_secs(900);
@@ -29,7 +29,7 @@ pub struct Upstream {
     permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     concurrency: usize,
     config: BreakerConfig,
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn CallObserver>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -37,19 +37,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Upstream {
-    pub fn new(concurrency: usize, config: BreakerConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(concurrency: usize, config: BreakerConfig, observer: Arc<dyn CallObserver>) -> Self {
         Self {
             breakers: Mutex::new(HashMap::new()),
             permits: Mutex::new(HashMap::new()),
             concurrency,
             config,
-            metrics,
-        }
-    }
-
-    fn labels(provider: &Provider) -> ProviderLabels {
-        ProviderLabels {
-            provider: provider.host.clone(),
+            observer,
         }
     }
 
@@ -59,17 +53,16 @@ impl Upstream {
         let b = breakers.entry(provider.api_url.to_string()).or_default();
         let now = Instant::now();
         match b.open_until {
-            Some(until) if until > now => Err(IntrospectError::Unavailable {
-                detail: format!(
-                    "scopegate stopped calling it for {}s after {}",
-                    (until - now).as_secs().max(1),
-                    b.why
-                ),
-            }),
+            Some(until) if until > now => Err(IntrospectError::unavailable(format!(
+                "scopegate stopped calling it for {}s after {}",
+                (until - now).as_secs().max(1),
+                b.why
+            ))),
             // Half open: one call tries; the others keep answering at once.
-            Some(_) if b.trial_in_flight => Err(IntrospectError::Unavailable {
-                detail: format!("scopegate is trying it again after {}", b.why),
-            }),
+            Some(_) if b.trial_in_flight => Err(IntrospectError::unavailable(format!(
+                "scopegate is trying it again after {}",
+                b.why
+            ))),
             Some(_) => {
                 b.trial_in_flight = true;
                 Ok(())
@@ -91,7 +84,7 @@ impl Upstream {
                 b.failures += 1;
                 open(b, retry_after.unwrap_or(self.config.cooldown), detail.clone());
             }
-            Err(IntrospectError::Unavailable { detail }) => {
+            Err(IntrospectError::Unavailable { detail, .. }) => {
                 b.failures += 1;
                 if b.failures >= self.config.failure_threshold {
                     open(
@@ -104,11 +97,7 @@ impl Upstream {
             // The provider answered: it is healthy, whatever it said about the token.
             _ => *b = Breaker::default(),
         }
-        let is_open = i64::from(b.open_until.is_some());
-        self.metrics
-            .circuit_open
-            .get_or_create(&Self::labels(provider))
-            .set(is_open);
+        self.observer.provider_circuit(&provider.host, b.open_until.is_some());
     }
 
     fn semaphore(&self, provider: &Provider) -> Arc<Semaphore> {
@@ -124,21 +113,14 @@ impl Upstream {
         F: Future<Output = Result<T, IntrospectError>>,
     {
         if let Err(e) = self.admit(provider) {
-            self.metrics
-                .provider_requests
-                .get_or_create(&crate::metrics::ProviderOutcomeLabels {
-                    provider: provider.host.clone(),
-                    outcome: "circuit_open",
-                })
-                .inc();
+            self.observer
+                .provider_call(&provider.host, CallOutcome::CircuitOpen, None);
             return Err(e);
         }
         let semaphore = self.semaphore(provider);
         let result = match semaphore.acquire().await {
             Ok(_permit) => call.await,
-            Err(_) => Err(IntrospectError::Unavailable {
-                detail: "scopegate is shutting down".into(),
-            }),
+            Err(_) => Err(IntrospectError::unavailable("scopegate is shutting down")),
         };
         self.record(provider, &result);
         result
@@ -149,8 +131,9 @@ impl Upstream {
 mod tests {
     use super::*;
     use crate::config::ProviderKind;
-    use crate::kind::TokenKind;
-    use crate::providers::Grant;
+    use crate::credential::TokenKind;
+    use crate::grant::Grant;
+    use crate::providers::NoObserver;
 
     fn provider() -> Provider {
         Provider {
@@ -168,7 +151,7 @@ mod tests {
                 failure_threshold: threshold,
                 cooldown,
             },
-            Arc::new(Metrics::new()),
+            Arc::new(NoObserver),
         )
     }
 
@@ -176,11 +159,7 @@ mod tests {
     async fn repeated_failures_open_the_circuit() {
         let u = upstream(3, Duration::from_secs(60));
         let p = provider();
-        let fail = || async {
-            Err::<Grant, _>(IntrospectError::Unavailable {
-                detail: "HTTP 500".into(),
-            })
-        };
+        let fail = || async { Err::<Grant, _>(IntrospectError::unavailable("HTTP 500")) };
         for _ in 0..3 {
             let _ = u.call(&p, fail()).await;
         }

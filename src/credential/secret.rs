@@ -1,0 +1,338 @@
+//! A Kubernetes Secret reduced to what scopegate reads: who it is, its labels and annotations, and the
+//! credential fields, decoded once when the Secret is read (a `stringData` key over the same `data`
+//! key, as the API server folds them). Nothing else of the Secret is kept: no other key's value, and the
+//! values of keys that only matter by their presence (private keys, certificates) are dropped after
+//! they are looked at.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use kube::core::DynamicObject;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+/// A Secret field that cannot be used as written: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedField {
+    /// `data.password`, `stringData.url`, or the bare key when the field is missing.
+    pub field: String,
+    /// What is wrong, as the end of a sentence that starts with the field: "is not valid base64 …".
+    pub defect: String,
+    /// The value has surrounding whitespace or a trailing newline.
+    pub whitespace: bool,
+}
+
+impl MalformedField {
+    pub(crate) fn new(field: String, defect: impl Into<String>) -> Self {
+        Self {
+            field,
+            defect: defect.into(),
+            whitespace: false,
+        }
+    }
+}
+
+/// The keys of an Argo CD credential Secret that scopegate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumCount, strum::EnumIter)]
+pub enum FieldName {
+    #[strum(serialize = "url")]
+    Url,
+    #[strum(serialize = "username")]
+    Username,
+    #[strum(serialize = "password")]
+    Password,
+    #[strum(serialize = "bearerToken")]
+    BearerToken,
+    #[strum(serialize = "type")]
+    Type,
+    #[strum(serialize = "githubAppID")]
+    GithubAppId,
+    #[strum(serialize = "githubAppInstallationID")]
+    GithubAppInstallationId,
+    #[strum(serialize = "githubAppPrivateKey")]
+    GithubAppPrivateKey,
+    #[strum(serialize = "githubAppEnterpriseBaseUrl")]
+    GithubAppEnterpriseBaseUrl,
+    // Read for their presence only: their values are never kept.
+    #[strum(serialize = "sshPrivateKey")]
+    SshPrivateKey,
+    #[strum(serialize = "tlsClientCertData")]
+    TlsClientCertData,
+    #[strum(serialize = "gcpServiceAccountKey")]
+    GcpServiceAccountKey,
+    #[strum(serialize = "azureServicePrincipalClientSecret")]
+    AzureServicePrincipalClientSecret,
+    #[strum(serialize = "useAzureWorkloadIdentity")]
+    UseAzureWorkloadIdentity,
+}
+
+impl FieldName {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether only the key's presence matters (its value is dropped once looked at).
+    fn presence_only(self) -> bool {
+        matches!(
+            self,
+            FieldName::SshPrivateKey
+                | FieldName::TlsClientCertData
+                | FieldName::GcpServiceAccountKey
+                | FieldName::AzureServicePrincipalClientSecret
+                | FieldName::UseAzureWorkloadIdentity
+        )
+    }
+}
+
+/// One key as read from the Secret.
+#[derive(Clone, Default)]
+struct Field {
+    /// The key is in `stringData` (else in `data`, or absent).
+    in_string_data: bool,
+    /// The raw value is a non-empty string or a number.
+    present: bool,
+    /// It decodes to text that is not blank.
+    non_blank: bool,
+    /// The decoded value (kept for the keys scopegate judges), or why it cannot be decoded.
+    value: Option<Result<Zeroizing<String>, MalformedField>>,
+}
+
+/// The Kubernetes Secret, reduced to what scopegate reads.
+#[derive(Clone, Default)]
+pub struct SecretObject {
+    pub namespace: String,
+    pub name: String,
+    pub generate_name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    fields: [Field; <FieldName as strum::EnumCount>::COUNT],
+}
+
+impl std::fmt::Debug for SecretObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The fields hold credentials: their names only.
+        let keys: Vec<&str> = <FieldName as strum::IntoEnumIterator>::iter()
+            .filter(|k| self.fields[*k as usize].present)
+            .map(FieldName::as_str)
+            .collect();
+        f.debug_struct("SecretObject")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("generate_name", &self.generate_name)
+            .field("labels", &self.labels)
+            .field("keys", &keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretObject {
+    /// Read a Secret (a copy of what scopegate reads; the object is left as it was).
+    pub fn from_dynamic(obj: &DynamicObject) -> Self {
+        let m = &obj.metadata;
+        Self::read(
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default(),
+            m.generate_name.clone().unwrap_or_default(),
+            m.labels.clone().unwrap_or_default(),
+            m.annotations.clone().unwrap_or_default(),
+            obj.data.get("data"),
+            obj.data.get("stringData"),
+        )
+    }
+
+    /// Read a Secret, taking over its metadata without copying it.
+    pub fn from_dynamic_owned(obj: DynamicObject) -> Self {
+        let DynamicObject { metadata: m, data, .. } = obj;
+        Self::read(
+            m.namespace.unwrap_or_default(),
+            m.name.unwrap_or_default(),
+            m.generate_name.unwrap_or_default(),
+            m.labels.unwrap_or_default(),
+            m.annotations.unwrap_or_default(),
+            data.get("data"),
+            data.get("stringData"),
+        )
+    }
+
+    fn read(
+        namespace: String,
+        name: String,
+        generate_name: String,
+        labels: BTreeMap<String, String>,
+        annotations: BTreeMap<String, String>,
+        data: Option<&Value>,
+        string_data: Option<&Value>,
+    ) -> Self {
+        let mut fields: [Field; <FieldName as strum::EnumCount>::COUNT] = Default::default();
+        for key in <FieldName as strum::IntoEnumIterator>::iter() {
+            fields[key as usize] = read_field(key, data, string_data);
+        }
+        Self {
+            namespace,
+            name,
+            generate_name,
+            labels,
+            annotations,
+            fields,
+        }
+    }
+
+    /// `name`, or `generateName` when the API server has not named it yet.
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.generate_name
+        } else {
+            &self.name
+        }
+    }
+
+    /// The decoded value of a key: `Ok(None)` when absent or null.
+    pub(crate) fn field(&self, key: FieldName) -> Result<Option<&Zeroizing<String>>, MalformedField> {
+        match &self.fields[key as usize].value {
+            None => Ok(None),
+            Some(Ok(v)) => Ok(Some(v)),
+            Some(Err(m)) => Err(m.clone()),
+        }
+    }
+
+    /// `stringData.KEY` or `data.KEY`: where the value came from, for messages.
+    pub(crate) fn field_name(&self, key: FieldName) -> String {
+        if self.fields[key as usize].in_string_data {
+            format!("stringData.{}", key.as_str())
+        } else {
+            format!("data.{}", key.as_str())
+        }
+    }
+
+    /// Whether the key holds something (a non-empty string or a number), decodable or not.
+    pub(crate) fn has_field(&self, key: FieldName) -> bool {
+        self.fields[key as usize].present
+    }
+
+    /// Whether the key decodes to a value that is not blank.
+    pub(crate) fn has_non_blank(&self, key: FieldName) -> bool {
+        self.fields[key as usize].non_blank
+    }
+}
+
+fn read_field(key: FieldName, data: Option<&Value>, string_data: Option<&Value>) -> Field {
+    let name = key.as_str();
+    let non_empty = |d: Option<&Value>| {
+        d.and_then(|d| d.get(name))
+            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()) || v.is_number())
+    };
+    let in_string_data = string_data.and_then(|d| d.get(name)).is_some();
+    let decoded = decode(name, data, string_data);
+    let non_blank = matches!(&decoded, Ok(Some(v)) if !v.trim().is_empty());
+    let value = match decoded {
+        _ if key.presence_only() => None,
+        Ok(None) => None,
+        Ok(Some(v)) => Some(Ok(v)),
+        Err(m) => Some(Err(m)),
+    };
+    Field {
+        in_string_data,
+        present: non_empty(string_data) || non_empty(data),
+        non_blank,
+        value,
+    }
+}
+
+/// A key of `stringData` (which the API server folds over `data`) or of `data` (base64).
+fn decode(
+    key: &str,
+    data: Option<&Value>,
+    string_data: Option<&Value>,
+) -> Result<Option<Zeroizing<String>>, MalformedField> {
+    if let Some(v) = string_data.and_then(|d| d.get(key)) {
+        return match v {
+            Value::String(s) => Ok(Some(Zeroizing::new(s.clone()))),
+            Value::Null => Ok(None),
+            _ => Err(MalformedField::new(format!("stringData.{key}"), "is not a string")),
+        };
+    }
+    let Some(v) = data.and_then(|d| d.get(key)) else {
+        return Ok(None);
+    };
+    let encoded = match v {
+        Value::String(s) => s,
+        Value::Null => return Ok(None),
+        _ => {
+            return Err(MalformedField::new(format!("data.{key}"), "is not a base64 string"));
+        }
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_bytes())
+        .map_err(|_| {
+            MalformedField::new(
+                format!("data.{key}"),
+                "is not valid base64 (encode the value with `echo -n 'VALUE' | base64 -w0`, or put it in stringData)",
+            )
+        })?;
+    // The decoded bytes become the string in place; on failure they are wiped.
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(Zeroizing::new(text))),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err(MalformedField::new(
+                format!("data.{key}"),
+                "does not decode to UTF-8 text",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secret(v: Value) -> SecretObject {
+        let obj: DynamicObject = serde_json::from_value(v).unwrap();
+        SecretObject::from_dynamic(&obj)
+    }
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn string_data_folds_over_data_and_names_its_origin() {
+        let s = secret(json!({
+            "metadata": {"name": "r"},
+            "data": {"password": b64("old"), "username": b64("git")},
+            "stringData": {"password": "new"},
+        }));
+        assert_eq!(s.field(FieldName::Password).unwrap().unwrap().as_str(), "new");
+        assert_eq!(s.field_name(FieldName::Password), "stringData.password");
+        assert_eq!(s.field(FieldName::Username).unwrap().unwrap().as_str(), "git");
+        assert_eq!(s.field_name(FieldName::Username), "data.username");
+        assert!(s.field(FieldName::Url).unwrap().is_none());
+    }
+
+    #[test]
+    fn presence_only_keys_keep_no_value() {
+        let s = secret(json!({
+            "metadata": {"name": "r"},
+            "data": {"sshPrivateKey": b64("-----BEGIN OPENSSH PRIVATE KEY-----"), "tlsClientCertData": "%%%"},
+        }));
+        assert!(s.has_field(FieldName::SshPrivateKey) && s.has_non_blank(FieldName::SshPrivateKey));
+        assert!(
+            s.field(FieldName::SshPrivateKey).unwrap().is_none(),
+            "the key itself is not kept"
+        );
+        assert!(s.has_field(FieldName::TlsClientCertData), "present, though not base64");
+        assert!(!s.has_non_blank(FieldName::TlsClientCertData));
+        assert!(!format!("{s:?}").contains("BEGIN"));
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let s = secret(json!({"metadata": {"name": "r"}, "data": {"password": "%%%", "url": 12}}));
+        let m = s.field(FieldName::Password).unwrap_err();
+        assert_eq!(m.field, "data.password");
+        assert!(m.defect.contains("base64"));
+        assert_eq!(s.field(FieldName::Url).unwrap_err().field, "data.url");
+        assert!(s.has_field(FieldName::Url), "a number counts as present");
+    }
+}

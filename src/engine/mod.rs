@@ -1,0 +1,184 @@
+//! The engine: one pipeline behind every front end. A Secret goes in; a [`Judgement`] comes out.
+//!
+//! ```text
+//! SecretObject ──classify──▶ Classified ──introspect (cached)──▶ Grant ──evaluate──▶ Verdict + findings
+//!   (credential: pure)          (providers: I/O, through the cache,    (policy: pure)   (messages: words)
+//!                                the breaker and the concurrency bound)
+//! ```
+//!
+//! [`judge`](Engine::judge) is the admission judgement ([`judge`] module); [`reach`](Engine::reach)
+//! asks whether a credential can read or push to one repository ([`reach`] module), for the audit's
+//! coverage. Both share the configuration, the provider client and its upstream manners.
+
+mod judge;
+pub(crate) mod messages;
+pub(crate) mod reach;
+mod targets;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+
+use crate::cache::{CacheObserver, Fetched, GrantCache, NoCacheObserver};
+use crate::config::{Config, Provider};
+use crate::credential::SecretObject;
+use crate::grant::{Grant, IntrospectError};
+use crate::policy::{Outcome, Problem, Severity, Verdict};
+use crate::providers::upstream::Upstream;
+use crate::providers::{CallObserver, NoObserver, ProviderApi, ProviderClient};
+
+pub use reach::{Access, Reach};
+
+/// Who is asking, and about what change.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewContext {
+    /// The Secret as it was, for an UPDATE.
+    pub old: Option<SecretObject>,
+    pub username: String,
+    pub groups: Vec<String>,
+    /// When the answer is due (the API server's timeout, less a margin).
+    pub deadline: Option<Instant>,
+}
+
+/// One thing wrong with a Secret or its request: what, what it does under the configuration, and
+/// the words for the person who wrote the Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub problem: Problem,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// The engine's answer for one Secret.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    /// What scopegate found; outcome `Ignored` when the Secret is not one scopegate handles.
+    pub verdict: Verdict,
+    /// What is wrong, most important first; empty when nothing is.
+    pub findings: Vec<Finding>,
+    pub checked_at: Timestamp,
+    /// Whether the provider's answer came from the grant cache (`None`: no provider was asked).
+    pub cache_hit: Option<bool>,
+}
+
+impl Judgement {
+    fn ignored() -> Self {
+        Self {
+            verdict: Verdict::new(Outcome::Ignored, None),
+            findings: Vec::new(),
+            checked_at: Timestamp::now(),
+            cache_hit: None,
+        }
+    }
+
+    pub fn is_ignored(&self) -> bool {
+        self.verdict.outcome == Outcome::Ignored
+    }
+
+    /// The denials (status code and message) under enforcement.
+    pub fn denials(&self) -> impl Iterator<Item = (u16, &str)> {
+        self.findings.iter().filter_map(|f| match f.severity {
+            Severity::Deny(code) => Some((code, f.message.as_str())),
+            Severity::Warn | Severity::Silent => None,
+        })
+    }
+
+    /// The warnings that are not denials (silent findings excluded).
+    pub fn warnings(&self) -> impl Iterator<Item = &str> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warn)
+            .map(|f| f.message.as_str())
+    }
+
+    /// Whether any finding is this kind of problem.
+    pub fn has(&self, kind: impl Fn(&Problem) -> bool) -> bool {
+        self.findings.iter().any(|f| kind(&f.problem))
+    }
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("building the provider HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("making the cache key: no system randomness")]
+    Random,
+}
+
+/// Configuration, provider client, grant cache and upstream manners: everything a judgement needs
+/// besides the Secret. `P` is how providers are asked: over HTTPS in scopegate, from memory in the
+/// engine's tests.
+pub struct Engine<P = ProviderClient> {
+    config: Arc<Config>,
+    providers: P,
+    cache: GrantCache,
+    upstream: Upstream,
+    reach: reach::ReachCache,
+}
+
+impl Engine<ProviderClient> {
+    /// An engine that reports its calls nowhere (`check`, `audit`).
+    pub fn new(config: Config) -> Result<Self, EngineError> {
+        Self::with_observers(config, Arc::new(NoObserver), Arc::new(NoCacheObserver))
+    }
+
+    /// An engine that reports provider calls and cache lookups (the front end's metrics).
+    pub fn with_observers(
+        config: Config,
+        calls: Arc<dyn CallObserver>,
+        lookups: Arc<dyn CacheObserver>,
+    ) -> Result<Self, EngineError> {
+        let client = ProviderClient::new(config.provider_timeout, calls.clone())?;
+        Self::with_providers(config, client, calls, lookups)
+    }
+}
+
+impl<P: ProviderApi> Engine<P> {
+    pub fn with_providers(
+        config: Config,
+        providers: P,
+        calls: Arc<dyn CallObserver>,
+        lookups: Arc<dyn CacheObserver>,
+    ) -> Result<Self, EngineError> {
+        let cache = GrantCache::new(&config.cache, lookups).map_err(|_| EngineError::Random)?;
+        let upstream = Upstream::new(config.provider_concurrency, config.circuit_breaker.clone(), calls);
+        let reach = reach::reach_cache();
+        Ok(Self {
+            config: Arc::new(config),
+            providers,
+            cache,
+            upstream,
+            reach,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Ask a provider through the cache, the circuit breaker and the concurrency bound, and within the
+    /// admission deadline; `None` when the deadline passed first.
+    async fn fetch<F, Fut>(
+        &self,
+        provider: &Provider,
+        key_parts: &[&[u8]],
+        call: F,
+        deadline: Option<Instant>,
+    ) -> Option<Fetched>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Grant, IntrospectError>>,
+    {
+        let key = self.cache.key(key_parts);
+        let fetched = self.cache.get_or_fetch(key, || self.upstream.call(provider, call()));
+        match deadline {
+            None => Some(fetched.await),
+            Some(d) => tokio::time::timeout_at(d, fetched).await.ok(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

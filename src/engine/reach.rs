@@ -1,0 +1,221 @@
+//! Repository reach, for the audit's coverage: can a Secret's credential read (or push to) one
+//! repository, asked the way a Git client asks — the smart-HTTP advertisement, which changes nothing —
+//! or, for GitHub App credentials, as the app. Each answer is kept, keyed like the grant cache, so a
+//! credential and repository are probed once however many Secrets share them.
+
+use std::future::Future;
+
+use super::Engine;
+use crate::cache::CacheKey;
+use crate::config::Provider;
+use crate::credential::{self, AppCredential, Classified, SecretObject};
+use crate::grant::IntrospectError;
+use crate::providers::{Advertisement, AppRequest, GitService, ProviderApi, git_auth};
+use crate::repo_url::RepoUrl;
+
+/// Which access a probe establishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Access {
+    /// Clone and fetch: the upload-pack advertisement.
+    Read,
+    /// Push: the receive-pack advertisement.
+    Write,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    fn service(self) -> GitService {
+        match self {
+            Access::Read => GitService::GitUploadPack,
+            Access::Write => GitService::GitReceivePack,
+        }
+    }
+}
+
+/// Whether a credential can reach one repository, as a Git client would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Reachable,
+    /// Refused: the repository does not exist for this credential, or it may not read (write) it.
+    Unreachable(String),
+    /// Could not be established (not a token, an unconfigured host, the provider failing, …).
+    Unknown(String),
+}
+
+/// Probe answers, by keyed hash of credential, repository and access.
+pub(crate) type ReachCache = quick_cache::sync::Cache<CacheKey, Reach>;
+
+pub(super) fn reach_cache() -> ReachCache {
+    quick_cache::sync::Cache::new(10_000)
+}
+
+impl<P: ProviderApi> Engine<P> {
+    /// Whether the credential in `secret` can read (or push to) the repository at `repo`. Only
+    /// configured hosts are asked, and only with a credential for the same host.
+    pub async fn reach(&self, secret: &SecretObject, repo: &str, access: Access) -> Reach {
+        let cred = match credential::classify(secret) {
+            Classified::Token(cred) => cred,
+            Classified::GithubApp(app) => return self.reach_app(&app, repo, access).await,
+            Classified::NotAToken { what, .. } => {
+                return Reach::Unknown(format!("the credential is {}, not a token", what.as_str()));
+            }
+            Classified::Malformed { problem, .. } => {
+                return Reach::Unknown(format!("the Secret's {} {}", problem.field, problem.defect));
+            }
+            Classified::Ignored => return Reach::Unknown("not a credential Secret".into()),
+        };
+        let Some(url) = RepoUrl::parse(repo) else {
+            return Reach::Unknown("not a repository URL".into());
+        };
+        if !url.is_http() {
+            return Reach::Unknown(format!("a {} URL: scopegate probes Git over HTTPS only", url.scheme));
+        }
+        if url.host != cred.url.host {
+            return Reach::Unknown(format!(
+                "{} is not on the credential's host {}",
+                url.display(),
+                cred.url.host
+            ));
+        }
+        let Some(provider) = self.config.provider_for_host(&url.host) else {
+            return Reach::Unknown(format!("{} is not a configured provider: nothing was asked", url.host));
+        };
+        let path = url.repo_path();
+        let auth = git_auth(provider.kind, cred.token_field, cred.username.as_deref(), &cred.token);
+        let key = self.cache.key(&[
+            provider.api_url.as_str().as_bytes(),
+            cred.username.as_deref().unwrap_or("").as_bytes(),
+            cred.token.expose().as_bytes(),
+            path.as_bytes(),
+            access.as_str().as_bytes(),
+        ]);
+        let ask = async {
+            let answer = self
+                .upstream
+                .call(
+                    provider,
+                    self.providers.advertisement(provider, &path, auth, access.service()),
+                )
+                .await?;
+            match (answer, access) {
+                (Advertisement::Advertised, _) => Ok(Reach::Reachable),
+                (Advertisement::Refused(status), Access::Read) => Ok(Reach::Unreachable(format!(
+                    "the Git server answered HTTP {status}: the repository does not exist or this credential cannot read it"
+                ))),
+                (Advertisement::Refused(_), Access::Write) => Ok(Reach::Unreachable(
+                    "the Git server refused the push advertisement: this credential cannot push to it".into(),
+                )),
+                (Advertisement::Inconclusive { status, content_type }, Access::Read) => {
+                    Err(IntrospectError::unavailable(format!(
+                        "the Git server answered HTTP {status}{}, not a Git advertisement",
+                        content_type.map(|c| format!(" ({c})")).unwrap_or_default()
+                    )))
+                }
+                (Advertisement::Inconclusive { .. }, Access::Write) => Err(IntrospectError::unavailable(
+                    "its answer to the push advertisement says neither yes nor no",
+                )),
+            }
+        };
+        self.cached_reach(key, provider, ask).await
+    }
+
+    /// A probe's answer through the reach cache (single flight per key). When the provider could not
+    /// be asked, the answer is `unknown` and not kept: the next audit asks again.
+    async fn cached_reach(
+        &self,
+        key: CacheKey,
+        provider: &Provider,
+        ask: impl Future<Output = Result<Reach, IntrospectError>>,
+    ) -> Reach {
+        let guard = match self.reach.get_value_or_guard_async(&key).await {
+            Ok(known) => return known,
+            Err(guard) => guard,
+        };
+        match ask.await {
+            Ok(reach) => {
+                let _ = guard.insert(reach.clone());
+                reach
+            }
+            Err(e) => Reach::Unknown(format!("{} could not be asked: {e}", provider.host)),
+        }
+    }
+
+    /// [`Engine::reach`] for GitHub App credentials, asked as the app (never minting a token): the
+    /// installation must include the repository (`GET /repos/{o}/{r}/installation`) and grant
+    /// Contents read (to read) or write (to push).
+    async fn reach_app(&self, app: &AppCredential, repo: &str, access: Access) -> Reach {
+        let Some(url) = RepoUrl::parse(repo) else {
+            return Reach::Unknown("not a repository URL".into());
+        };
+        if url.host != app.url.host {
+            return Reach::Unknown(format!(
+                "{} is not on the credential's host {}",
+                url.display(),
+                app.url.host
+            ));
+        }
+        let Some(provider) = self.app_provider(app) else {
+            return Reach::Unknown(format!(
+                "{} is not a configured GitHub host: nothing was asked",
+                url.host
+            ));
+        };
+        let path = url.repo_path();
+        let app_id = app.app_id.to_string();
+        let installation = app.installation_id.map(|i| i.to_string()).unwrap_or_default();
+        let key = self.cache.key(&[
+            b"github-app-reach",
+            provider.api_url.as_str().as_bytes(),
+            app_id.as_bytes(),
+            installation.as_bytes(),
+            app.private_key.expose().as_bytes(),
+            path.as_bytes(),
+            access.as_str().as_bytes(),
+        ]);
+        let targets = [path.clone()];
+        let request = AppRequest {
+            app_id: app.app_id,
+            installation_id: app.installation_id,
+            private_key: &app.private_key,
+            owner: url.owner(),
+            targets: &targets,
+        };
+        let ask = async {
+            let grant = match self
+                .upstream
+                .call(provider, self.providers.introspect_app(provider, &request))
+                .await
+            {
+                Ok(grant) => grant,
+                Err(IntrospectError::Rejected { detail }) => return Ok(Reach::Unreachable(detail)),
+                Err(e) => return Err(e),
+            };
+            if grant.unreachable.contains(&path) {
+                return Ok(Reach::Unreachable(
+                    "the GitHub App installation does not include this repository".into(),
+                ));
+            }
+            let has = |p: &str| grant.scopes.as_ref().is_some_and(|s| s.contains(p));
+            let enough = match access {
+                Access::Read => has("contents:read") || has("contents:write"),
+                Access::Write => has("contents:write"),
+            };
+            Ok(if enough {
+                Reach::Reachable
+            } else {
+                Reach::Unreachable(format!(
+                    "the GitHub App installation lacks the Contents permission to {}",
+                    match access {
+                        Access::Read => "read",
+                        Access::Write => "push",
+                    }
+                ))
+            })
+        };
+        self.cached_reach(key, provider, ask).await
+    }
+}
