@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::io::Read;
 
 use base64::Engine as _;
 use common::*;
@@ -23,14 +21,6 @@ const GITLAB: &str = "glpat-LeakCheckGitlabToken0006";
 const IN_BAD_BODY: &str = "ghp_LeakCheckInMalformedBody0000000007";
 const BEARER: &str = "BBDC-LeakCheckBearerToken000000000000000008";
 const SKIPPED: &str = "ghp_LeakCheckSkippedToken00000000000009";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_in_trace_logs() {
@@ -65,42 +55,19 @@ async fn no_token_in_trace_logs() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--config")
-        .arg(&config)
-        .arg("--tls-cert")
-        .arg(dir.path().join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.path().join("tls.key"))
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    // Wait for the "serving" line, and keep everything the process writes.
-    let stderr = child.stderr.take().unwrap();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut ready = Some(ready_tx);
-        for line in BufReader::new(stderr).lines() {
-            let line = line.unwrap_or_default();
-            if line.contains("serving HTTPS")
-                && let Some(tx) = ready.take()
-            {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    ready_rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("scopegate started");
+    let served = Served::start(
+        &[
+            "serve".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--tls-cert".as_ref(),
+            dir.path().join("tls.crt").as_os_str(),
+            "--tls-key".as_ref(),
+            dir.path().join("tls.key").as_os_str(),
+        ],
+        &[("RUST_LOG", "trace")],
+    );
+    let port = served.port;
 
     let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
     let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
@@ -167,11 +134,12 @@ async fn no_token_in_trace_logs() {
     assert_eq!(r.status(), 400);
     assert!(!r.text().await.unwrap().contains(IN_BAD_BODY));
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    served.terminate();
+    let Served {
+        mut child,
+        logs: reader,
+        ..
+    } = served;
     // Wait off the runtime, so the client's connections can answer the server's HTTP/2 GOAWAY.
     let (exit, mut child) = tokio::task::spawn_blocking(move || (child.wait().unwrap(), child))
         .await

@@ -3,77 +3,49 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use common::*;
+use scopegate_testkit::held::HeldGithub;
 use scopegate_testkit::review::ReviewBuilder;
-use scopegate_testkit::standin::Notify;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer};
+use wiremock::MockServer;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_burst_answers_every_accepted_review() {
-    let gh = MockServer::start().await;
-    let (notify, asked) =
-        Notify::new(Github::classic_answer("bot", "repo", None).set_delay(Duration::from_millis(800)));
-    Mock::given(method("GET")).respond_with(notify).mount(&gh).await;
-
+/// Certificates for 127.0.0.1 and a configuration file, in a temporary directory.
+fn setup(config: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut req = scopegate::certs::CertRequest::new("scopegate", "scopegate");
     req.extra_sans = vec!["127.0.0.1".into()];
     let issued = scopegate::certs::issue(&req).unwrap();
     scopegate::certs::write(dir.path(), &issued).unwrap();
-    std::fs::write(dir.path().join("config.yaml"), providers_yaml(&gh)).unwrap();
-    let (port, admin) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{admin}"),
-        ])
-        .arg("--config")
-        .arg(dir.path().join("config.yaml"))
-        .arg("--tls-cert")
-        .arg(dir.path().join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.path().join("tls.key"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut ready = Some(ready_tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("serving HTTPS")
-                && let Some(tx) = ready.take()
-            {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("scopegate started");
+    std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+    (dir, issued.ca_cert)
+}
 
-    let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
+fn serve_args(dir: &tempfile::TempDir, global: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = global.iter().map(Into::into).collect();
+    args.push("serve".into());
+    for (flag, file) in [
+        ("--config", "config.yaml"),
+        ("--tls-cert", "tls.crt"),
+        ("--tls-key", "tls.key"),
+    ] {
+        args.push(flag.into());
+        args.push(dir.path().join(file).into());
+    }
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_burst_answers_every_accepted_review() {
+    // The provider holds every answer until the test releases it: the reviews are surely in flight
+    // when the signal comes, and answered only once scopegate is stopping.
+    let gh = HeldGithub::start("bot", "repo", None).await;
+    // 20 calls out at once: more than the default providerConcurrency of 16.
+    let (dir, ca) = setup(&format!(
+        "providerConcurrency: 32\nproviders:\n  - kind: github\n    host: github.com\n    apiUrl: {}\n",
+        gh.uri
+    ));
+    let served = Served::start(&serve_args(&dir, &[]), &[]);
+    let port = served.port;
+    let client = scopegate_testkit::https_client(ca.as_bytes()).unwrap();
     let mut reviews = Vec::new();
     for i in 0..20 {
         let review = ReviewBuilder::create(
@@ -95,36 +67,33 @@ async fn sigterm_during_a_burst_answers_every_accepted_review() {
             (uid, status, v)
         }));
     }
-    // Every review is in flight, waiting on the provider, when the signal comes.
-    let all_in_flight =
-        tokio::task::spawn_blocking(move || (0..20).all(|_| asked.recv_timeout(Duration::from_secs(20)).is_ok()));
-    assert!(all_in_flight.await.unwrap());
+    gh.arrived(20).await;
+    served.terminate();
+    let served = tokio::task::spawn_blocking(move || {
+        served.wait_for_line("stopping: no new connections");
+        served
+    })
+    .await
+    .unwrap();
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no new connections once stopping"
     );
-
+    gh.release();
     for r in reviews {
         let (uid, status, v) = r.await.unwrap();
         assert_eq!(status, 200);
         assert_eq!(v["response"]["uid"], uid);
-        assert_eq!(v["response"]["allowed"], true);
+        assert_eq!(v["response"]["allowed"], true, "{v}");
     }
+    let Served { mut child, logs, .. } = served;
     let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();
     assert!(exit.success(), "{exit:?}");
-    let logs = reader.join().unwrap();
-    assert!(logs.contains("stopping: no new connections"), "{logs}");
+    let logs = logs.join().unwrap();
     assert!(logs.contains("stopped"), "{logs}");
     assert_eq!(logs.matches("admission review").count(), 20, "{logs}");
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "no new connections once stopped"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,49 +102,9 @@ async fn json_logs_carry_one_line_per_review_with_its_fields() {
     Github::on(&gh)
         .classic("ghp_JsonLogs000000000000000000000000000001", "bot", "repo", None)
         .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut req = scopegate::certs::CertRequest::new("scopegate", "scopegate");
-    req.extra_sans = vec!["127.0.0.1".into()];
-    let issued = scopegate::certs::issue(&req).unwrap();
-    scopegate::certs::write(dir.path(), &issued).unwrap();
-    std::fs::write(dir.path().join("config.yaml"), providers_yaml(&gh)).unwrap();
-    let (port, admin) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .args(["--log-format", "json", "serve"])
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{admin}"),
-        ])
-        .arg("--config")
-        .arg(dir.path().join("config.yaml"))
-        .arg("--tls-cert")
-        .arg(dir.path().join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.path().join("tls.key"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut ready = Some(ready_tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("serving HTTPS")
-                && let Some(tx) = ready.take()
-            {
-                let _ = tx.send(());
-            }
-            lines.push(line);
-        }
-        lines
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("scopegate started");
-    let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
+    let (dir, ca) = setup(&providers_yaml(&gh));
+    let served = Served::start(&serve_args(&dir, &["--log-format", "json"]), &[]);
+    let client = scopegate_testkit::https_client(ca.as_bytes()).unwrap();
     let review = ReviewBuilder::create(
         SecretBuilder::argocd("app", "repository")
             .https(
@@ -187,24 +116,19 @@ async fn json_logs_carry_one_line_per_review_with_its_fields() {
     );
     for _ in 0..2 {
         let r = client
-            .post(format!("https://127.0.0.1:{port}/validate"))
+            .post(format!("https://127.0.0.1:{}/validate", served.port))
             .json(&review.build())
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    served.terminate();
+    let Served { mut child, logs, .. } = served;
     let _ = tokio::task::spawn_blocking(move || child.wait()).await.unwrap();
-    let lines = reader.join().unwrap();
-    let reviews: Vec<serde_json::Value> = lines
-        .iter()
+    let logs = logs.join().unwrap();
+    let reviews: Vec<serde_json::Value> = logs
+        .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every log line is JSON"))
         .filter(|v| v["message"] == "admission review")
         .collect();

@@ -375,3 +375,98 @@ pub fn argocd_docs_expectations() -> BTreeMap<(&'static str, &'static str), (&'s
     .into_iter()
     .collect()
 }
+
+/// The real binary serving: `scopegate serve` on loopback port 0 (HTTPS and admin), the ports read
+/// from its own log lines, everything it writes on stderr kept.
+pub struct Served {
+    pub child: std::process::Child,
+    pub port: u16,
+    pub admin: u16,
+    /// Each stderr line, as it comes.
+    pub lines: std::sync::mpsc::Receiver<String>,
+    /// Everything on stderr, once the process has ended.
+    pub logs: std::thread::JoinHandle<String>,
+}
+
+impl Served {
+    /// Send SIGTERM.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Wait for a stderr line containing `text` (at most 30 s).
+    pub fn wait_for_line(&self, text: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("scopegate did not log {text:?}"));
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+}
+
+/// The port in a log line's `addr` field (`addr=HOST:PORT` in text, `"addr":"HOST:PORT"` in JSON).
+fn logged_port(line: &str) -> Option<u16> {
+    let addr = match serde_json::from_str::<Value>(line) {
+        Ok(v) => v["addr"].as_str()?.to_owned(),
+        Err(_) => line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("addr="))?
+            .trim_matches('"')
+            .to_owned(),
+    };
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+impl Served {
+    /// Start `scopegate ARGS --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` (ARGS: `serve` and its
+    /// flags) with `env`, and wait (at most 30 s) for both ports to be reported.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the scopegate binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let logs = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines() {
+                let line = line.unwrap_or_default();
+                all.push_str(&line);
+                all.push('\n');
+                let _ = tx.send(line);
+            }
+            all
+        });
+        let (mut port, mut admin) = (None, None);
+        while port.is_none() || admin.is_none() {
+            let line = lines
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("scopegate reports the ports it serves");
+            if line.contains("serving HTTPS") {
+                port = logged_port(&line);
+            } else if line.contains("serving the admin port") {
+                admin = logged_port(&line);
+            }
+        }
+        Self {
+            child,
+            port: port.unwrap_or_default(),
+            admin: admin.unwrap_or_default(),
+            lines,
+            logs,
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! None of this is linked into the scopegate binary: it serves the tests and `make demo` only.
 
 pub mod examples;
+pub mod held;
 pub mod kube_api;
 pub mod review;
 pub mod secret;

@@ -50,8 +50,11 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// The port in the `addr=HOST:PORT` field of the first log line containing `what`.
+fn logged_port(log: &str, what: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains(what))?;
+    let addr = line.split_whitespace().find_map(|f| f.strip_prefix("addr="))?;
+    addr.rsplit(':').next()?.parse().ok()
 }
 
 /// A child process killed when dropped.
@@ -269,16 +272,16 @@ fn config(dir: &Path, provider: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-fn serve(bin: &Path, dir: &Path, config: &Path) -> Result<(Proc, u16, u16)> {
-    let (port, admin) = (free_port()?, free_port()?);
+/// `scopegate serve` on loopback port 0; its ports as it logs them. The log goes to a file (as to a
+/// log collector), so that reading it costs the load generator nothing while it measures.
+async fn serve(bin: &Path, dir: &Path, config: &Path) -> Result<(Proc, u16, u16)> {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let log = dir.join(format!(
+        "serve-{}.log",
+        RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--admin-listen",
-            &format!("127.0.0.1:{admin}"),
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .arg("--config")
         .arg(config)
         .arg("--tls-cert")
@@ -286,10 +289,21 @@ fn serve(bin: &Path, dir: &Path, config: &Path) -> Result<(Proc, u16, u16)> {
         .arg("--tls-key")
         .arg(dir.join("tls.key"))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    Ok((Proc(child), port, admin))
+    let child = Proc(child);
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let (Some(port), Some(admin)) = (
+            logged_port(&text, "serving HTTPS"),
+            logged_port(&text, "serving the admin port"),
+        ) {
+            return Ok((child, port, admin));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{} did not report its ports in {}", bin.display(), log.display())
 }
 
 async fn bench(a: Args) -> Result<()> {
@@ -328,21 +342,33 @@ async fn bench(a: Args) -> Result<()> {
     );
 
     // (b) the bare endpoint, (a) scopegate with a cached verdict: same body, same client, same machine.
-    let bare_port = free_port()?;
     let me = std::env::current_exe()?;
-    let _bare = Proc(
+    let mut _bare = Proc(
         Command::new(&me)
-            .args(["bare", "--listen", &format!("127.0.0.1:{bare_port}")])
+            .args(["bare", "--listen", "127.0.0.1:0"])
             .arg("--cert")
             .arg(dir.join("tls.crt"))
             .arg("--key")
             .arg(dir.join("tls.key"))
+            .stdout(Stdio::piped())
             .spawn()?,
     );
+    // The bare endpoint prints the address it bound, then nothing more.
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(_bare.0.stdout.take().context("the bare endpoint's stdout")?),
+        &mut first,
+    )?;
+    let bare_port: u16 = first
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("the bare endpoint said {first:?}, not its address"))?;
     let c = client(&ca)?;
     wait_ready(&c, &format!("https://127.0.0.1:{bare_port}/healthz")).await?;
     let cfg = config(&dir, &fast.uri())?;
-    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg)?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg).await?;
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let cached_body = review_body(&token(0));
     let warm = c
@@ -402,7 +428,7 @@ async fn bench(a: Args) -> Result<()> {
 
     // (c) uncached: every review a new token, the provider 50 ms away.
     let cfg = config(&dir, &slow.uri())?;
-    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg)?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg).await?;
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let uncached = load(
         &ca,
@@ -416,7 +442,7 @@ async fn bench(a: Args) -> Result<()> {
 
     // (d) memory: fill the cache with distinct grants, then read the process's peak RSS.
     let cfg = config(&dir, &fast.uri())?;
-    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg)?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg).await?;
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let idle_rss = status_kib(sg.0.id(), "VmRSS:");
     let fill_started = Instant::now();
@@ -572,6 +598,7 @@ mod bare {
             .route("/validate", post(validate))
             .route("/healthz", get(|| async { "ok" }));
         let listener = tokio::net::TcpListener::bind(listen).await?;
+        println!("{}", listener.local_addr()?);
         scopegate_testkit::serve_tls(listener, acceptor, app).await?;
         Ok(())
     }
