@@ -115,7 +115,7 @@ pub struct Config {
     /// Warn when a token expires within this many days.
     pub expiry_warning_days: u32,
     pub excess_privileges: ExcessPolicy,
-    /// Provider logins that are service or robot accounts (the seed recommends one for runtime tokens).
+    /// Provider logins that are service or robot accounts ("Git tokens for GitOps" recommends one for runtime tokens).
     pub service_accounts: BTreeSet<String>,
     /// The Shared Configuration Repository (a repository URL), which the runtime token must be able to
     /// write; probed for credential templates whose prefix covers it.

@@ -1,5 +1,5 @@
-//! The requirements: the seed's tables ("Git tokens for GitOps"), as data, one vocabulary per family of
-//! tokens.
+//! The requirements: the tables of Codefresh's "Git tokens for GitOps" (the README's "Required scopes
+//! and permissions" reproduces them), as data, one vocabulary per family of tokens.
 //!
 //! | role    | GitHub classic             | GitLab                          | Bitbucket Cloud                                              |
 //! |---------|----------------------------|---------------------------------|--------------------------------------------------------------|
@@ -12,9 +12,9 @@
 //! runtime Administration, Contents and Webhooks read and write, Metadata read; user and write Contents
 //! read and write, Metadata read; read Contents and Metadata read.
 //!
-//! Runtime and user come from the seed (its Bitbucket rows: Account read, Workspace membership read,
-//! Webhooks read and write, Repositories write and admin). The seed writes GitLab's `api_read`; the
-//! scope is called `read_api`. Write and read are what Argo CD itself needs to push and to clone.
+//! Runtime and user come from "Git tokens for GitOps" (its Bitbucket rows: Account read, Workspace
+//! membership read, Webhooks read and write, Repositories write and admin). It writes GitLab's
+//! `api_read`; the scope is called `read_api`. Write and read are what Argo CD itself needs to push and to clone.
 //! Bitbucket API tokens carry the same needs in Atlassian's granular names, where write does not imply
 //! read; Bitbucket Data Center has repository permissions, where `REPO_ADMIN` covers webhooks.
 
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(REQUIREMENTS.len(), ScopeFamily::ALL.len() * Role::all().count());
     }
 
-    // One test per cell of the seed's tables, so a change to any cell names itself.
+    // One test per cell of the tables, so a change to any cell names itself.
     #[test]
     fn github_runtime() {
         assert_eq!(required(GithubClassic, Role::Runtime), ["repo", "admin:repo_hook"]);

@@ -10,7 +10,7 @@ use super::requirements::ScopeFamily;
 
 /// GitHub's documented hierarchy (docs "Scopes for OAuth apps": a scope and its indented sub-scopes),
 /// plus the edges TruffleHog's scope map adds for scopes the table omits. `repo`'s prose also mentions
-/// repository hooks, but `admin:repo_hook` is a separate scope in the table and the seed requires both,
+/// repository hooks, but `admin:repo_hook` is a separate scope in the table and "Git tokens for GitOps" requires both,
 /// so that sentence is not an edge here.
 const GITHUB: &[(&str, &[&str])] = &[
     (

@@ -176,7 +176,7 @@ async fn handle(state: &AppState, webhook: Webhook, query: WebhookParams, body: 
         webhook = webhook.as_str(),
         namespace = summary.namespace.as_str(),
         name = summary.name.as_str(),
-        operation = summary.operation,
+        operation = review::operation_name(&summary.operation),
         verdict = summary.verdict.as_str(),
         allowed = summary.allowed,
         dry_run = summary.dry_run,
@@ -201,7 +201,7 @@ fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration)
     m.admission_requests
         .get_or_create(&AdmissionLabels {
             webhook: webhook.as_str(),
-            operation: s.operation,
+            operation: review::operation_name(&s.operation),
             verdict: s.verdict.as_str(),
             allowed: flag(s.allowed),
             dry_run: flag(s.dry_run),
@@ -224,7 +224,7 @@ fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration)
             }
             // Only an update can drop an expiry a Secret had; a create has no series to remove (and
             // removing takes the family's write lock).
-            None if s.operation == "UPDATE" => {
+            None if s.operation == kube::core::admission::Operation::Update => {
                 m.token_expiry.remove(&labels);
             }
             None => {}

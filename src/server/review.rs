@@ -32,7 +32,7 @@ pub struct Summary {
     pub uid: String,
     pub namespace: String,
     pub name: String,
-    pub operation: &'static str,
+    pub operation: Operation,
     /// The verdict (`ignored` when scopegate does not handle the object).
     pub verdict: Outcome,
     pub allowed: bool,
@@ -44,7 +44,7 @@ pub struct Summary {
 }
 
 /// The operation's name, as the API server writes it.
-fn operation(op: &Operation) -> &'static str {
+pub fn operation_name(op: &Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",
@@ -68,7 +68,7 @@ pub async fn review(
         uid: req.uid.clone(),
         namespace: req.namespace.clone().unwrap_or_default(),
         name: req.name.clone(),
-        operation: operation(&req.operation),
+        operation: req.operation.clone(),
         verdict: Outcome::Ignored,
         allowed: true,
         dry_run: req.dry_run,
