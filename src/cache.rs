@@ -176,7 +176,11 @@ impl GrantCache {
     /// The cached answer, or the answer of the call `fetch` makes — made once however many reviews ask
     /// at the same time. The call is only built on a miss, and on the heap: a provider call's state is
     /// large, and a cache hit should not carry it.
-    pub async fn get_or_fetch<F, Fut>(&self, key: CacheKey, fetch: F) -> Fetched
+    ///
+    /// With `fresh_since`, an answer obtained before that moment is not used, fresh or not (a re-check
+    /// asks the provider again); one obtained since, by a call this caller waited for or by another
+    /// caller re-checking, is.
+    pub async fn get_or_fetch<F, Fut>(&self, key: CacheKey, fresh_since: Option<Instant>, fetch: F) -> Fetched
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Grant, IntrospectError>>,
@@ -185,7 +189,9 @@ impl GrantCache {
         let mut fetch = Some(fetch);
         loop {
             match self.answers.get_value_or_guard_async(&key).await {
-                Ok(entry) if entry.fresh_until > Instant::now() => {
+                Ok(entry)
+                    if entry.fresh_until > Instant::now() && fresh_since.is_none_or(|t| entry.fetched_at >= t) =>
+                {
                     // Fetched after this review asked: it waited for the call, so it is a miss.
                     let waited = entry.fetched_at >= asked_at;
                     self.observer.cache_lookup(!waited);
@@ -282,7 +288,7 @@ mod tests {
         for _ in 0..50 {
             let (c, calls) = (c.clone(), calls.clone());
             tasks.push(tokio::spawn(async move {
-                c.get_or_fetch(key, || async {
+                c.get_or_fetch(key, None, || async {
                     calls.fetch_add(1, Ordering::SeqCst);
                     tokio::task::yield_now().await;
                     Ok(Grant::new(TokenKind::Classic))
@@ -295,7 +301,7 @@ mod tests {
             assert!(t.await.unwrap().is_ok());
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert!(c.get_or_fetch(key, || async { unreachable!() }).await.hit());
+        assert!(c.get_or_fetch(key, None, || async { unreachable!() }).await.hit());
     }
 
     #[tokio::test]
@@ -303,16 +309,16 @@ mod tests {
         let c = cache_with(Duration::from_secs(60), Duration::ZERO);
         let key = c.key(&[b"t"]);
         let down = || async { Err(IntrospectError::unavailable("503")) };
-        assert!(matches!(c.get_or_fetch(key, &down).await, Fetched::Miss(a) if a.answer.is_err()));
+        assert!(matches!(c.get_or_fetch(key, None, &down).await, Fetched::Miss(a) if a.answer.is_err()));
         let key2 = c.key(&[b"t2"]);
         assert!(
-            c.get_or_fetch(key2, || async { Ok(Grant::new(TokenKind::Classic)) })
+            c.get_or_fetch(key2, None, || async { Ok(Grant::new(TokenKind::Classic)) })
                 .await
                 .result()
                 .is_ok()
         );
         // ttl 0: the answer is never fresh, so the next review asks again — and the provider is down.
-        match c.get_or_fetch(key2, down).await {
+        match c.get_or_fetch(key2, None, down).await {
             Fetched::Stale { last, error, .. } => {
                 assert!(last.answer.is_ok());
                 assert!(error.to_string().contains("503"));
@@ -331,12 +337,12 @@ mod tests {
             Ok(g)
         };
         let a = c
-            .get_or_fetch(c.key(&[b"a"]), || async { grant() })
+            .get_or_fetch(c.key(&[b"a"]), None, || async { grant() })
             .await
             .result()
             .unwrap();
         let b = c
-            .get_or_fetch(c.key(&[b"b"]), || async { grant() })
+            .get_or_fetch(c.key(&[b"b"]), None, || async { grant() })
             .await
             .result()
             .unwrap();
@@ -345,13 +351,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_recheck_asks_again_whatever_is_cached_and_shares_its_answer() {
+        let c = cache(Duration::ZERO);
+        let key = c.key(&[b"recheck"]);
+        let valid = || async { Ok(Grant::new(TokenKind::Classic)) };
+        assert!(!c.get_or_fetch(key, None, valid).await.hit());
+        assert!(c.get_or_fetch(key, None, || async { unreachable!() }).await.hit());
+        let since = Instant::now();
+        let revoked = || async { Err(IntrospectError::Rejected { detail: "401".into() }) };
+        let fetched = c.get_or_fetch(key, Some(since), revoked).await;
+        assert!(
+            !fetched.hit() && fetched.result().is_err(),
+            "the valid answer was not used"
+        );
+        let again = c.get_or_fetch(key, Some(since), || async { unreachable!() }).await;
+        assert!(again.result().is_err(), "an answer since the re-check began is shared");
+        let plain = c.get_or_fetch(key, None, || async { unreachable!() }).await;
+        assert!(
+            plain.hit() && plain.result().is_err(),
+            "and serves reviews from the cache"
+        );
+    }
+
+    #[tokio::test]
     async fn refusals_live_their_own_time() {
         let c = cache(Duration::ZERO);
         let key = c.key(&[b"bad"]);
         let refused = async { Err(IntrospectError::Rejected { detail: "401".into() }) };
-        assert!(!c.get_or_fetch(key, || refused).await.hit());
+        assert!(!c.get_or_fetch(key, None, || refused).await.hit());
         assert!(
-            c.get_or_fetch(key, || async { unreachable!() }).await.hit(),
+            c.get_or_fetch(key, None, || async { unreachable!() }).await.hit(),
             "cached for negativeTtl"
         );
     }

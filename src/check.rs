@@ -229,7 +229,7 @@ pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>>
     let evals = futures::stream::iter(pending)
         .map(|(source, secret)| async move {
             let from_url = source == "--url";
-            let (judgement, skip_set_aside) = engine.judge_stored(&secret).await;
+            let (judgement, skip_set_aside) = engine.judge_stored(&secret, None).await;
             let mut e = Evaluation::new(&secret, source, &judgement, skip_set_aside, engine.config().mode);
             if from_url {
                 // The row names the URL, not the made-up Secret the role needed.

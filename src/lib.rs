@@ -21,6 +21,7 @@
 //! targets use: [`run`] (each command), [`cli`], [`config`], [`certs`], [`server`] and [`fuzzing`].
 #![forbid(unsafe_code)]
 
+pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod cache;
 pub mod certs;

@@ -1,6 +1,10 @@
 //! Prometheus metrics (prometheus-client), served on the admin port at `/metrics`. The engine's
 //! lower layers report through observer traits they own ([`CallObserver`], [`CacheObserver`]); this
 //! module implements them and imports nothing that imports it.
+//!
+//! Each front end registers what it exports in one [`Registry`]: [`EngineMetrics`] (provider calls,
+//! grant cache, circuit breakers) for both `serve` and `watch`, [`ServeMetrics`] for the webhooks,
+//! [`WatchMetrics`] for the watcher's per-Secret series.
 
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -10,7 +14,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
 
 use crate::cache::CacheObserver;
 use crate::policy::Outcome;
@@ -53,23 +56,34 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
-type FloatGauge = Gauge<f64, AtomicU64>;
-
-/// Every metric scopegate exports.
-pub struct Metrics {
-    registry: Registry,
-    pub admission_requests: Family<AdmissionLabels, Counter>,
-    pub admission_duration: Family<WebhookLabels, Histogram>,
-    pub provider_requests: Family<ProviderOutcomeLabels, Counter>,
-    pub provider_duration: Family<ProviderLabels, Histogram>,
-    pub cache_hits: Counter,
-    pub cache_misses: Counter,
-    pub cache_entries: Gauge,
-    pub token_expiry: Family<SecretLabels, FloatGauge>,
-    pub circuit_open: Family<ProviderLabels, Gauge>,
-    pub tls_reloads: Family<ResultLabels, Counter>,
-    pub certificate_expiry: FloatGauge,
+/// `scopegate_credential_verdict`'s labels: the Secret and what it holds.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CredentialLabels {
+    pub namespace: String,
+    pub name: String,
+    pub verdict: &'static str,
+    /// Empty where unknown.
+    pub provider: &'static str,
+    /// Empty where unknown.
+    pub token_kind: &'static str,
+    pub role: &'static str,
 }
+
+/// `scopegate_credential_expiry_timestamp_seconds`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExpiryLabels {
+    pub namespace: String,
+    pub name: String,
+    pub provider: &'static str,
+    pub owner: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    pub verdict: &'static str,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// Latency buckets from 0.5 ms to 10 s: cached answers take well under a millisecond, provider calls
 /// tens to hundreds, the API server gives up at its timeout.
@@ -79,122 +93,90 @@ fn latency_buckets() -> Histogram {
     ])
 }
 
-impl Default for Metrics {
+/// The registry a front end exports on its admin port.
+pub struct Registry(prometheus_client::registry::Registry);
+
+impl Default for Registry {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Metrics {
+impl Registry {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("scopegate");
-        let admission_requests = Family::<AdmissionLabels, Counter>::default();
-        registry.register(
-            "admission_requests",
-            "Admission reviews answered, by webhook, operation, verdict, whether allowed, and dry run",
-            admission_requests.clone(),
-        );
-        let admission_duration =
-            Family::<WebhookLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
-        registry.register(
-            "admission_duration_seconds",
-            "Time to answer an admission review",
-            admission_duration.clone(),
-        );
-        let provider_requests = Family::<ProviderOutcomeLabels, Counter>::default();
-        registry.register(
-            "provider_requests",
-            "HTTP requests to Git providers, by provider host and outcome (ok, unauthorized, rate_limited, client_error, server_error, redirect, timeout, connection_error, circuit_open)",
-            provider_requests.clone(),
-        );
-        let provider_duration =
-            Family::<ProviderLabels, Histogram>::new_with_constructor(latency_buckets as fn() -> Histogram);
-        registry.register(
-            "provider_duration_seconds",
-            "Time of one HTTP request to a Git provider",
-            provider_duration.clone(),
-        );
-        let cache_hits = Counter::default();
-        registry.register(
-            "cache_hits",
-            "Token introspections answered from the grant cache",
-            cache_hits.clone(),
-        );
-        let cache_misses = Counter::default();
-        registry.register(
-            "cache_misses",
-            "Token introspections that had to ask the provider",
-            cache_misses.clone(),
-        );
-        let cache_entries = Gauge::default();
-        registry.register(
-            "cache_entries",
-            "Provider answers held in the grant cache",
-            cache_entries.clone(),
-        );
-        let token_expiry = Family::<SecretLabels, FloatGauge>::default();
-        registry.register(
-            "token_expiry_timestamp_seconds",
-            "When the token in an admitted credential Secret expires (Unix time), as its provider reports",
-            token_expiry.clone(),
-        );
-        let circuit_open = Family::<ProviderLabels, Gauge>::default();
-        registry.register(
-            "provider_circuit_open",
-            "1 while scopegate stops calling a failing or rate-limiting provider",
-            circuit_open.clone(),
-        );
-        let tls_reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "tls_reloads",
-            "Serving certificate reloads after the files changed, by result (ok, error)",
-            tls_reloads.clone(),
-        );
-        let certificate_expiry = FloatGauge::default();
-        registry.register(
-            "certificate_expiry_timestamp_seconds",
-            "When the serving certificate expires (Unix time)",
-            certificate_expiry.clone(),
-        );
-        Self {
-            registry,
-            admission_requests,
-            admission_duration,
-            provider_requests,
-            provider_duration,
-            cache_hits,
-            cache_misses,
-            cache_entries,
-            token_expiry,
-            circuit_open,
-            tls_reloads,
-            certificate_expiry,
-        }
+        Self(prometheus_client::registry::Registry::with_prefix("scopegate"))
     }
 
-    /// Create, at zero, the series that alerts watch for a first increase: a counter series that only
-    /// appears with its first increment is invisible to `increase()` and `rate()` until its second.
-    /// Validating-webhook reviews by operation, verdict, allowed and dry run; provider calls by
-    /// outcome for each configured provider; certificate reloads by result; and each provider's
-    /// circuit, closed.
+    fn register<M: prometheus_client::registry::Metric + Clone>(&mut self, name: &str, help: &str, metric: &M) {
+        self.0.register(name, help, metric.clone());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.0);
+        out
+    }
+}
+
+/// Provider calls, the grant cache and the circuit breakers: what the engine reports.
+pub struct EngineMetrics {
+    pub provider_requests: Family<ProviderOutcomeLabels, Counter>,
+    pub provider_duration: Family<ProviderLabels, Histogram>,
+    pub cache_hits: Counter,
+    pub cache_misses: Counter,
+    pub cache_entries: Gauge,
+    pub circuit_open: Family<ProviderLabels, Gauge>,
+}
+
+impl EngineMetrics {
+    pub fn register(r: &mut Registry) -> Self {
+        let m = Self {
+            provider_requests: Family::default(),
+            provider_duration: Family::new_with_constructor(latency_buckets as fn() -> Histogram),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            cache_entries: Gauge::default(),
+            circuit_open: Family::default(),
+        };
+        r.register(
+            "provider_requests",
+            "HTTP requests to Git providers, by provider host and outcome (ok, unauthorized, rate_limited, client_error, server_error, redirect, timeout, connection_error, circuit_open)",
+            &m.provider_requests,
+        );
+        r.register(
+            "provider_duration_seconds",
+            "Time of one HTTP request to a Git provider",
+            &m.provider_duration,
+        );
+        r.register(
+            "cache_hits",
+            "Token introspections answered from the grant cache",
+            &m.cache_hits,
+        );
+        r.register(
+            "cache_misses",
+            "Token introspections that had to ask the provider",
+            &m.cache_misses,
+        );
+        r.register(
+            "cache_entries",
+            "Provider answers held in the grant cache",
+            &m.cache_entries,
+        );
+        r.register(
+            "provider_circuit_open",
+            "1 while scopegate stops calling a failing or rate-limiting provider",
+            &m.circuit_open,
+        );
+        m
+    }
+
+    /// Create, at zero, the series alerts watch for a first increase (a counter series that appears
+    /// only with its first increment is invisible to `increase()` until its second): provider calls by
+    /// outcome for each configured provider, and each provider's circuit, closed.
     pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
-        for operation in ["CREATE", "UPDATE"] {
-            for verdict in Outcome::all().map(Outcome::as_str) {
-                for allowed in [true, false] {
-                    for dry_run in [true, false] {
-                        self.admission_requests
-                            .get_or_create(&AdmissionLabels {
-                                webhook: "validate",
-                                operation,
-                                verdict,
-                                allowed: flag(allowed),
-                                dry_run: flag(dry_run),
-                            })
-                            .inc_by(0);
-                    }
-                }
-            }
-        }
         for provider in providers {
             for outcome in <CallOutcome as strum::IntoEnumIterator>::iter() {
                 self.provider_requests
@@ -210,21 +192,10 @@ impl Metrics {
                 })
                 .set(0);
         }
-        for result in ["ok", "error"] {
-            self.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);
-        }
-    }
-
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
     }
 }
 
-impl CallObserver for Metrics {
+impl CallObserver for EngineMetrics {
     fn provider_call(&self, host: &str, outcome: CallOutcome, elapsed: Option<Duration>) {
         self.provider_requests
             .get_or_create(&ProviderOutcomeLabels {
@@ -250,7 +221,7 @@ impl CallObserver for Metrics {
     }
 }
 
-impl CacheObserver for Metrics {
+impl CacheObserver for EngineMetrics {
     fn cache_lookup(&self, hit: bool) {
         if hit {
             self.cache_hits.inc();
@@ -261,6 +232,132 @@ impl CacheObserver for Metrics {
 
     fn cache_size(&self, entries: u64) {
         self.cache_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+}
+
+/// The webhooks' metrics.
+pub struct ServeMetrics {
+    pub admission_requests: Family<AdmissionLabels, Counter>,
+    pub admission_duration: Family<WebhookLabels, Histogram>,
+    pub token_expiry: Family<SecretLabels, FloatGauge>,
+    pub tls_reloads: Family<ResultLabels, Counter>,
+    pub certificate_expiry: FloatGauge,
+}
+
+impl ServeMetrics {
+    pub fn register(r: &mut Registry) -> Self {
+        let m = Self {
+            admission_requests: Family::default(),
+            admission_duration: Family::new_with_constructor(latency_buckets as fn() -> Histogram),
+            token_expiry: Family::default(),
+            tls_reloads: Family::default(),
+            certificate_expiry: FloatGauge::default(),
+        };
+        r.register(
+            "admission_requests",
+            "Admission reviews answered, by webhook, operation, verdict, whether allowed, and dry run",
+            &m.admission_requests,
+        );
+        r.register(
+            "admission_duration_seconds",
+            "Time to answer an admission review",
+            &m.admission_duration,
+        );
+        r.register(
+            "token_expiry_timestamp_seconds",
+            "When the token in an admitted credential Secret expires (Unix time), as its provider reports",
+            &m.token_expiry,
+        );
+        r.register(
+            "tls_reloads",
+            "Serving certificate reloads after the files changed, by result (ok, error)",
+            &m.tls_reloads,
+        );
+        r.register(
+            "certificate_expiry_timestamp_seconds",
+            "When the serving certificate expires (Unix time)",
+            &m.certificate_expiry,
+        );
+        m
+    }
+
+    /// Create, at zero, the series that alerts watch for a first increase: validating-webhook reviews
+    /// by operation, verdict, allowed and dry run, and certificate reloads by result.
+    pub fn initialise(&self) {
+        for operation in ["CREATE", "UPDATE"] {
+            for verdict in Outcome::all().map(Outcome::as_str) {
+                for allowed in [true, false] {
+                    for dry_run in [true, false] {
+                        self.admission_requests
+                            .get_or_create(&AdmissionLabels {
+                                webhook: "validate",
+                                operation,
+                                verdict,
+                                allowed: flag(allowed),
+                                dry_run: flag(dry_run),
+                            })
+                            .inc_by(0);
+                    }
+                }
+            }
+        }
+        for result in ["ok", "error"] {
+            self.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);
+        }
+    }
+}
+
+/// The watcher's metrics: per credential Secret (exported by the leader only), and its own state.
+pub struct WatchMetrics {
+    pub credential_verdict: Family<CredentialLabels, Gauge>,
+    pub credential_expiry: Family<ExpiryLabels, FloatGauge>,
+    pub credential_last_checked: Family<SecretLabels, FloatGauge>,
+    pub credentials: Family<VerdictLabels, Gauge>,
+    pub leader: Gauge,
+}
+
+impl WatchMetrics {
+    pub fn register(r: &mut Registry) -> Self {
+        let m = Self {
+            credential_verdict: Family::default(),
+            credential_expiry: Family::default(),
+            credential_last_checked: Family::default(),
+            credentials: Family::default(),
+            leader: Gauge::default(),
+        };
+        r.register(
+            "credential_verdict",
+            "1 for the current verdict of each credential Secret the watcher keeps judged (exported by the leader)",
+            &m.credential_verdict,
+        );
+        r.register(
+            "credential_expiry_timestamp_seconds",
+            "When the token in a credential Secret expires (Unix time), as its provider reports (exported by the leader)",
+            &m.credential_expiry,
+        );
+        r.register(
+            "credential_last_checked_timestamp_seconds",
+            "When a credential Secret's verdict was last established with its provider's answer (Unix time; exported by the leader)",
+            &m.credential_last_checked,
+        );
+        r.register(
+            "watch_credentials",
+            "Credential Secrets the watcher keeps judged, by verdict",
+            &m.credentials,
+        );
+        r.register(
+            "watch_leader",
+            "1 while this watcher is the leader (calls providers, writes Events and reports, exports per-Secret series)",
+            &m.leader,
+        );
+        for verdict in Outcome::all().filter(|o| *o != Outcome::Ignored) {
+            m.credentials
+                .get_or_create(&VerdictLabels {
+                    verdict: verdict.as_str(),
+                })
+                .set(0);
+        }
+        m
     }
 }
 
@@ -275,8 +372,12 @@ mod tests {
 
     #[test]
     fn every_documented_metric_is_exported() {
-        let m = Metrics::new();
-        m.admission_requests
+        let mut r = Registry::new();
+        let engine = EngineMetrics::register(&mut r);
+        let serve = ServeMetrics::register(&mut r);
+        let watch = WatchMetrics::register(&mut r);
+        serve
+            .admission_requests
             .get_or_create(&AdmissionLabels {
                 webhook: "validate",
                 operation: "CREATE",
@@ -285,27 +386,30 @@ mod tests {
                 dry_run: "false",
             })
             .inc();
-        m.admission_duration
+        serve
+            .admission_duration
             .get_or_create(&WebhookLabels { webhook: "validate" })
             .observe(0.001);
-        m.provider_requests
-            .get_or_create(&ProviderOutcomeLabels {
-                provider: "github.com".into(),
-                outcome: "ok",
-            })
-            .inc();
-        m.provider_duration
-            .get_or_create(&ProviderLabels {
-                provider: "github.com".into(),
-            })
-            .observe(0.05);
-        m.token_expiry
+        engine.provider_call("github.com", CallOutcome::Ok, Some(Duration::from_millis(50)));
+        serve
+            .token_expiry
             .get_or_create(&SecretLabels {
                 namespace: "argocd".into(),
                 name: "repo".into(),
             })
             .set(1.8e9);
-        let text = m.encode();
+        watch
+            .credential_verdict
+            .get_or_create(&CredentialLabels {
+                namespace: "argocd".into(),
+                name: "repo".into(),
+                verdict: "ok",
+                provider: "github",
+                token_kind: "classic",
+                role: "read",
+            })
+            .set(1);
+        let text = r.encode();
         for name in [
             "scopegate_admission_requests_total{webhook=\"validate\",operation=\"CREATE\",verdict=\"ok\",allowed=\"true\",dry_run=\"false\"} 1",
             "scopegate_admission_duration_seconds_bucket",
@@ -315,6 +419,9 @@ mod tests {
             "scopegate_cache_misses_total",
             "scopegate_token_expiry_timestamp_seconds{namespace=\"argocd\",name=\"repo\"} 1800000000",
             "scopegate_certificate_expiry_timestamp_seconds",
+            "scopegate_credential_verdict{namespace=\"argocd\",name=\"repo\",verdict=\"ok\",provider=\"github\",token_kind=\"classic\",role=\"read\"} 1",
+            "scopegate_watch_credentials{verdict=\"invalid\"} 0",
+            "scopegate_watch_leader 0",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

@@ -104,7 +104,7 @@ pub async fn audit(
         .map(|(uid, secret)| {
             let bar = bar.clone();
             async move {
-                let (judgement, skip_set_aside) = engine.judge_stored(&secret).await;
+                let (judgement, skip_set_aside) = engine.judge_stored(&secret, None).await;
                 let mut e = Evaluation::new(
                     &secret,
                     "cluster".to_owned(),

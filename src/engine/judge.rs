@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use super::messages::{self, MessageContext};
 use super::targets::probe_targets;
 use super::{Engine, Finding, Judgement, ReviewContext};
-use crate::cache::Fetched;
+use crate::cache::{CacheKey, Fetched};
 use crate::config::{Provider, ProviderKind};
 use crate::credential::{
     self, AppCredential, Classified, Credential, CredentialKind, Role, SKIP_ANNOTATION, SecretObject, TokenField,
@@ -15,6 +15,24 @@ use crate::grant::IntrospectError;
 use crate::policy::{self, Outcome, Problem, ScopeFamily, Severity, Verdict};
 use crate::providers::{AppRequest, ProviderApi, Request};
 use crate::repo_url::RepoUrl;
+
+/// What a token's provider is asked: where, about which kind, on which repositories, and the key its
+/// answer is kept under.
+struct TokenQuestion<'a> {
+    provider: &'a Provider,
+    kind: TokenKind,
+    repo_path: String,
+    targets: Vec<String>,
+    wanted: &'static [&'static str],
+    key: CacheKey,
+}
+
+/// What a GitHub App's provider is asked.
+struct AppQuestion<'a> {
+    provider: &'a Provider,
+    targets: Vec<String>,
+    key: CacheKey,
+}
 
 const EXISTING: &str = "existing violation, admitted because this update leaves the credential as it was:";
 
@@ -141,8 +159,17 @@ impl<P: ProviderApi> Engine<P> {
     /// nobody in particular. A `scopegate.dev/skip-validation` annotation is set aside (the token itself
     /// is judged), and the second value says so: who may skip depends on who writes the Secret, which
     /// nobody knows here.
-    pub async fn judge_stored(&self, secret: &SecretObject) -> (Judgement, bool) {
-        let ctx = ReviewContext::default();
+    ///
+    /// `fresh_since` makes it a re-check: the provider is asked again unless it was since then.
+    pub async fn judge_stored(
+        &self,
+        secret: &SecretObject,
+        fresh_since: Option<std::time::Instant>,
+    ) -> (Judgement, bool) {
+        let ctx = ReviewContext {
+            fresh_since,
+            ..ReviewContext::default()
+        };
         if secret.annotations.contains_key(SKIP_ANNOTATION) {
             let mut judged = secret.clone();
             judged.annotations.remove(SKIP_ANNOTATION);
@@ -169,58 +196,28 @@ impl<P: ProviderApi> Engine<P> {
         false
     }
 
-    async fn judge_token<'a>(
-        &'a self,
-        cred: &'a Credential,
-        secret: &SecretObject,
-        ctx: &ReviewContext,
-        now: Timestamp,
-    ) -> Inquiry<'a> {
-        let role = cred.role.effective;
-        let provider = self.config.provider_for_host(&cred.url.host);
-        let mut v = Verdict::new(Outcome::Unverified, Some(role));
-        v.provider = provider.map(|p| p.kind);
-        let detected = provider.map(|p| credential::kind::detect(p.kind, &cred.token));
-        v.token_kind = detected.map(CredentialKind::Token);
-        let mut inquiry = Inquiry {
-            provider,
-            token_field: Some(cred.token_field),
-            repo: Some(&cred.url),
-            ..Inquiry::new(v)
-        };
-        if self.skip(secret, ctx, &mut inquiry.problems) {
-            inquiry.verdict.outcome = Outcome::Skipped;
-            return inquiry;
-        }
+    /// What a token credential's provider is asked, or the problem that means nothing is asked.
+    fn token_question<'a>(&'a self, cred: &Credential, secret: &SecretObject) -> Result<TokenQuestion<'a>, Problem> {
         if matches!(cred.repo_type.as_str(), "helm" | "oci") || cred.url.scheme == "oci" {
             let repo_type = if cred.url.scheme == "oci" {
                 "oci".to_owned()
             } else {
                 cred.repo_type.clone()
             };
-            inquiry.problems.push(Problem::NotGit { repo_type });
-            return inquiry;
+            return Err(Problem::NotGit { repo_type });
         }
-        let Some(provider) = provider else {
-            inquiry.problems.push(Problem::UnknownHost {
+        let Some(provider) = self.config.provider_for_host(&cred.url.host) else {
+            return Err(Problem::UnknownHost {
                 host: cred.url.host.clone(),
             });
-            return inquiry;
         };
         if let Some(other) = credential::kind::provider_by_prefix(&cred.token)
             && other != provider.kind
         {
-            inquiry.verdict.outcome = Outcome::Invalid;
-            inquiry.verdict.reason = Some(format!(
-                "a {} token on a {} host",
-                other.display_name(),
-                provider.kind.display_name()
-            ));
-            inquiry.problems.push(Problem::ForeignToken { token_provider: other });
-            return inquiry;
+            return Err(Problem::ForeignToken { token_provider: other });
         }
-        let kind = detected.unwrap_or(TokenKind::Unknown);
-        let repo_path = cred.url.repo_path();
+        let kind = credential::kind::detect(provider.kind, &cred.token);
+        let role = cred.role.effective;
         // Kinds whose answer depends on the repositories probed; for the others (a classic token's
         // scopes, an access token's headers) the answer is the token's alone.
         let probes = match provider.kind {
@@ -238,41 +235,120 @@ impl<P: ProviderApi> Engine<P> {
             ProviderKind::BitbucketServer => policy::required(ScopeFamily::BitbucketServer, role),
             _ => &[],
         };
-        let request = Request {
-            kind,
-            token: &cred.token,
-            username: cred.username.as_deref(),
-            field: cred.token_field,
-            repo_path: &repo_path,
-            targets: &targets,
-            wanted,
-        };
-        let username = cred.username.as_deref().unwrap_or_default().as_bytes();
+        let repo_path = cred.url.repo_path();
         let (targets_key, wanted_key) = if probes {
             (targets.join("\n"), wanted.join(","))
         } else {
             (String::new(), String::new())
         };
-        let key: &[&[u8]] = &[
+        let key = self.cache.key(&[
             b"token",
             provider.api_url.as_str().as_bytes(),
-            username,
+            cred.username.as_deref().unwrap_or_default().as_bytes(),
             cred.token.expose().as_bytes(),
             provider.git_url.as_str().as_bytes(),
             cred.token_field.key().as_bytes(),
             if probes { repo_path.as_bytes() } else { b"" },
             targets_key.as_bytes(),
             wanted_key.as_bytes(),
-        ];
+        ]);
+        Ok(TokenQuestion {
+            provider,
+            kind,
+            repo_path,
+            targets,
+            wanted,
+            key,
+        })
+    }
+
+    /// What a GitHub App credential's provider is asked, or the problem that means nothing is asked.
+    fn app_question<'a>(&'a self, app: &AppCredential, secret: &SecretObject) -> Result<AppQuestion<'a>, Problem> {
+        let Some(provider) = self.app_provider(app) else {
+            return Err(Problem::UnknownHost {
+                host: app.enterprise_base_url.clone().unwrap_or_else(|| app.url.host.clone()),
+            });
+        };
+        let targets = probe_targets(secret, &app.url, self.config.shared_configuration_repo.as_deref());
+        let app_id = app.app_id.to_string();
+        let installation = app.installation_id.map(|i| i.to_string()).unwrap_or_default();
+        let key = self.cache.key(&[
+            b"github-app",
+            provider.api_url.as_str().as_bytes(),
+            app_id.as_bytes(),
+            installation.as_bytes(),
+            app.private_key.expose().as_bytes(),
+            targets.join("\n").as_bytes(),
+        ]);
+        Ok(AppQuestion { provider, targets, key })
+    }
+
+    /// The grant cache key of the question a Secret's credential puts to its provider, as a judgement
+    /// at rest would ask it; `None` when no provider would be asked. Secrets with the same key share
+    /// one provider answer.
+    pub fn credential_key(&self, secret: &SecretObject) -> Option<CacheKey> {
+        match credential::classify(secret) {
+            Classified::Token(cred) => self.token_question(&cred, secret).ok().map(|q| q.key),
+            Classified::GithubApp(app) => self.app_question(&app, secret).ok().map(|q| q.key),
+            Classified::Ignored | Classified::Malformed { .. } | Classified::NotAToken { .. } => None,
+        }
+    }
+
+    async fn judge_token<'a>(
+        &'a self,
+        cred: &'a Credential,
+        secret: &SecretObject,
+        ctx: &ReviewContext,
+        now: Timestamp,
+    ) -> Inquiry<'a> {
+        let role = cred.role.effective;
+        let provider = self.config.provider_for_host(&cred.url.host);
+        let mut v = Verdict::new(Outcome::Unverified, Some(role));
+        v.provider = provider.map(|p| p.kind);
+        v.token_kind = provider.map(|p| CredentialKind::Token(credential::kind::detect(p.kind, &cred.token)));
+        let mut inquiry = Inquiry {
+            provider,
+            token_field: Some(cred.token_field),
+            repo: Some(&cred.url),
+            ..Inquiry::new(v)
+        };
+        if self.skip(secret, ctx, &mut inquiry.problems) {
+            inquiry.verdict.outcome = Outcome::Skipped;
+            return inquiry;
+        }
+        let q = match self.token_question(cred, secret) {
+            Ok(q) => q,
+            Err(problem) => {
+                if let (Problem::ForeignToken { token_provider }, Some(provider)) = (&problem, provider) {
+                    inquiry.verdict.outcome = Outcome::Invalid;
+                    inquiry.verdict.reason = Some(format!(
+                        "a {} token on a {} host",
+                        token_provider.display_name(),
+                        provider.kind.display_name()
+                    ));
+                }
+                inquiry.problems.push(problem);
+                return inquiry;
+            }
+        };
+        let request = Request {
+            kind: q.kind,
+            token: &cred.token,
+            username: cred.username.as_deref(),
+            field: cred.token_field,
+            repo_path: &q.repo_path,
+            targets: &q.targets,
+            wanted: q.wanted,
+        };
         let fetched = self
             .fetch(
-                provider,
-                key,
-                || self.providers.introspect(provider, &request),
-                ctx.deadline,
+                q.provider,
+                q.key,
+                || self.providers.introspect(q.provider, &request),
+                ctx,
             )
             .await;
-        self.evaluate_answer(provider, kind, role, fetched, now, &mut inquiry);
+        self.evaluate_answer(q.provider, q.kind, role, fetched, now, &mut inquiry);
         inquiry
     }
 
@@ -297,40 +373,29 @@ impl<P: ProviderApi> Engine<P> {
             inquiry.verdict.outcome = Outcome::Skipped;
             return inquiry;
         }
-        let Some(provider) = provider else {
-            inquiry.problems.push(Problem::UnknownHost {
-                host: app.enterprise_base_url.clone().unwrap_or_else(|| app.url.host.clone()),
-            });
-            return inquiry;
+        let q = match self.app_question(app, secret) {
+            Ok(q) => q,
+            Err(problem) => {
+                inquiry.problems.push(problem);
+                return inquiry;
+            }
         };
-        let targets = probe_targets(secret, &app.url, self.config.shared_configuration_repo.as_deref());
         let request = AppRequest {
             app_id: app.app_id,
             installation_id: app.installation_id,
             private_key: &app.private_key,
             owner: app.url.owner(),
-            targets: &targets,
+            targets: &q.targets,
         };
-        let app_id = app.app_id.to_string();
-        let installation = app.installation_id.map(|i| i.to_string()).unwrap_or_default();
-        let targets_key = targets.join("\n");
-        let parts: [&[u8]; 6] = [
-            b"github-app",
-            provider.api_url.as_str().as_bytes(),
-            app_id.as_bytes(),
-            installation.as_bytes(),
-            app.private_key.expose().as_bytes(),
-            targets_key.as_bytes(),
-        ];
         let fetched = self
             .fetch(
-                provider,
-                &parts,
-                || self.providers.introspect_app(provider, &request),
-                ctx.deadline,
+                q.provider,
+                q.key,
+                || self.providers.introspect_app(q.provider, &request),
+                ctx,
             )
             .await;
-        self.evaluate_answer(provider, TokenKind::GithubApp, role, fetched, now, &mut inquiry);
+        self.evaluate_answer(q.provider, TokenKind::GithubApp, role, fetched, now, &mut inquiry);
         inquiry
     }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use crate::cache::{CacheObserver, Fetched, GrantCache, NoCacheObserver};
+use crate::cache::{CacheKey, CacheObserver, Fetched, GrantCache, NoCacheObserver};
 use crate::config::{Config, Provider};
 use crate::credential::SecretObject;
 use crate::grant::{Grant, IntrospectError};
@@ -39,6 +39,9 @@ pub struct ReviewContext {
     pub groups: Vec<String>,
     /// When the answer is due (the API server's timeout, less a margin).
     pub deadline: Option<Instant>,
+    /// A re-check: the provider is asked again unless it was asked since this moment (the grant
+    /// cache's earlier answers, valid or refused, are not used).
+    pub fresh_since: Option<std::time::Instant>,
 }
 
 /// One thing wrong with a Secret or its request: what, what it does under the configuration, and
@@ -160,20 +163,15 @@ impl<P: ProviderApi> Engine<P> {
 
     /// Ask a provider through the cache, the circuit breaker and the concurrency bound, and within the
     /// admission deadline; `None` when the deadline passed first.
-    async fn fetch<F, Fut>(
-        &self,
-        provider: &Provider,
-        key_parts: &[&[u8]],
-        call: F,
-        deadline: Option<Instant>,
-    ) -> Option<Fetched>
+    async fn fetch<F, Fut>(&self, provider: &Provider, key: CacheKey, call: F, ctx: &ReviewContext) -> Option<Fetched>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Grant, IntrospectError>>,
     {
-        let key = self.cache.key(key_parts);
-        let fetched = self.cache.get_or_fetch(key, || self.upstream.call(provider, call()));
-        match deadline {
+        let fetched = self
+            .cache
+            .get_or_fetch(key, ctx.fresh_since, || self.upstream.call(provider, call()));
+        match ctx.deadline {
             None => Some(fetched.await),
             Some(d) => tokio::time::timeout_at(d, fetched).await.ok(),
         }

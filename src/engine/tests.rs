@@ -301,7 +301,7 @@ async fn skipping_needs_a_configured_requester() {
     assert_eq!(j.verdict.outcome, Outcome::Ok);
     assert!(matches!(j.findings[0].problem, Problem::SkipNotAllowed { .. }));
     assert_eq!(j.findings[0].severity, Severity::Deny(403));
-    let (j, set_aside) = engine.judge_stored(&s).await;
+    let (j, set_aside) = engine.judge_stored(&s, None).await;
     assert!(set_aside);
     assert_eq!(j.verdict.outcome, Outcome::Ok);
     assert!(

@@ -13,7 +13,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -33,9 +32,12 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use crate::admin::Admin;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::metrics::{AdmissionLabels, Metrics, ResultLabels, SecretLabels, WebhookLabels, flag};
+use crate::metrics::{
+    AdmissionLabels, EngineMetrics, Registry, ResultLabels, SecretLabels, ServeMetrics, WebhookLabels, flag,
+};
 use crate::policy::Outcome;
 use review::Webhook;
 use wire::WebhookQuery;
@@ -79,8 +81,8 @@ impl ServeOptions {
 /// Shared by every request.
 struct AppState {
     engine: Engine,
-    metrics: Arc<Metrics>,
-    ready: AtomicBool,
+    metrics: ServeMetrics,
+    admin: Admin,
 }
 
 /// The webhook's routes.
@@ -88,18 +90,9 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(crate::admin::healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .with_state(state)
-}
-
-/// The admin port's routes.
-fn admin_router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -114,27 +107,12 @@ async fn mutate(State(state): State<Arc<AppState>>, query: WebhookParams, body: 
     handle(&state, Webhook::Mutate, query, body).await
 }
 
-async fn healthz() -> &'static str {
-    "ok"
-}
-
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
+    if state.admin.is_ready() {
         "ok".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
     }
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
-        .into_response()
 }
 
 async fn not_found() -> Response {
@@ -197,7 +175,7 @@ async fn handle(state: &AppState, webhook: Webhook, query: WebhookParams, body: 
     }
 }
 
-fn record(m: &Metrics, webhook: Webhook, s: &review::Summary, elapsed: Duration) {
+fn record(m: &ServeMetrics, webhook: Webhook, s: &review::Summary, elapsed: Duration) {
     m.admission_requests
         .get_or_create(&AdmissionLabels {
             webhook: webhook.as_str(),
@@ -247,10 +225,13 @@ impl Server {
     pub async fn bind(opts: ServeOptions) -> Result<Self> {
         let store = Arc::new(tls::CertStore::load(&opts.tls_cert, &opts.tls_key)?);
         let tls_config = tls::server_config(store.clone(), opts.client_ca.as_deref())?;
-        let metrics = Arc::new(Metrics::new());
-        let engine =
-            Engine::with_observers(opts.config, metrics.clone(), metrics.clone()).context("building the engine")?;
-        metrics.initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
+        let mut registry = Registry::new();
+        let engine_metrics = Arc::new(EngineMetrics::register(&mut registry));
+        let metrics = ServeMetrics::register(&mut registry);
+        let engine = Engine::with_observers(opts.config, engine_metrics.clone(), engine_metrics.clone())
+            .context("building the engine")?;
+        engine_metrics.initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
+        metrics.initialise();
         if let Some(t) = tls::not_after(&store.current()) {
             metrics.certificate_expiry.set(t as f64);
         }
@@ -258,11 +239,7 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", opts.listen))?;
         let admin = match opts.admin_listen {
-            Some(a) => Some(
-                TcpListener::bind(a)
-                    .await
-                    .with_context(|| format!("cannot listen on {a} (admin)"))?,
-            ),
+            Some(a) => Some(crate::admin::bind(a).await?),
             None => None,
         };
         Ok(Self {
@@ -274,7 +251,7 @@ impl Server {
             state: Arc::new(AppState {
                 engine,
                 metrics,
-                ready: AtomicBool::new(false),
+                admin: Admin::new(registry),
             }),
         })
     }
@@ -301,22 +278,13 @@ impl Server {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
         let admin_task = admin.map(|l| {
-            if let Ok(addr) = l.local_addr() {
-                info!(%addr, "serving the admin port");
-            }
-            let router = admin_router(state.clone());
             let mut rx = admin_stopped.clone();
-            tokio::spawn(async move {
-                let serve = axum::serve(l, router).with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stopped| *stopped).await;
-                });
-                if let Err(e) = serve.await {
-                    warn!(error = %e, "admin server failed");
-                }
-            })
+            tokio::spawn(crate::admin::serve(l, state.admin.clone(), async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            }))
         });
         let reloader = tokio::spawn(reload_loop(store, reload_interval, state.clone()));
-        state.ready.store(true, Ordering::Release);
+        state.admin.set_ready(true);
         info!(addr = %listener.local_addr()?, "serving HTTPS");
         tokio::pin!(stop);
         loop {
@@ -352,7 +320,7 @@ impl Server {
                 }
             });
         }
-        state.ready.store(false, Ordering::Release);
+        state.admin.set_ready(false);
         drop(listener);
         info!("stopping: no new connections; waiting for in-flight reviews");
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {

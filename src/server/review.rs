@@ -106,6 +106,7 @@ pub async fn review(
         username: user_info.username.unwrap_or_default(),
         groups: user_info.groups.unwrap_or_default(),
         deadline,
+        fresh_since: None,
     };
     let judgement = engine.judge(&secret, &ctx).await;
     if judgement.is_ignored() {

@@ -1,5 +1,9 @@
 //! Configuration: one YAML file, every key optional, unknown keys and bad values refused with a message
-//! that names the key.
+//! that names the key. `watch:` is in [`watch`].
+
+mod watch;
+
+pub use watch::WatchConfig;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -124,6 +128,7 @@ pub struct Config {
     /// At most this many calls in flight to one provider.
     pub provider_concurrency: usize,
     pub circuit_breaker: BreakerConfig,
+    pub watch: WatchConfig,
 }
 
 /// The grant cache.
@@ -208,6 +213,8 @@ struct RawConfig {
     provider_concurrency: usize,
     #[serde(default)]
     circuit_breaker: RawBreaker,
+    #[serde(default)]
+    watch: watch::RawWatch,
 }
 
 fn default_provider_concurrency() -> usize {
@@ -257,6 +264,7 @@ impl Default for RawConfig {
             cache: RawCache::default(),
             provider_concurrency: default_provider_concurrency(),
             circuit_breaker: RawBreaker::default(),
+            watch: watch::RawWatch::default(),
         }
     }
 }
@@ -405,6 +413,7 @@ impl Config {
             cache,
             provider_concurrency: raw.provider_concurrency,
             circuit_breaker,
+            watch: raw.watch.validate()?,
         })
     }
 

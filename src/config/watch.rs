@@ -1,0 +1,164 @@
+//! `watch:` — how `scopegate watch` keeps the cluster's credential Secrets judged.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ConfigError, invalid};
+
+/// The validated `watch:` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// How often each distinct credential is asked about again (at least 1 s).
+    pub recheck_interval: Duration,
+    /// Keep a PolicyReport per namespace current (`wgpolicyk8s.io/v1alpha2`).
+    pub policy_reports: bool,
+    /// How long after a verdict changes its namespace's report is applied (changes in between are
+    /// applied together).
+    pub report_debounce: Duration,
+    /// The `coordination.k8s.io/v1` Lease the replicas elect a leader on.
+    pub lease_name: String,
+    /// How long a leader's lease lasts without renewal: a follower takes over within it.
+    pub lease_duration: Duration,
+    /// Where `git-default-*` Secrets are looked for; empty: every watched namespace.
+    pub user_token_namespaces: BTreeSet<String>,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            recheck_interval: Duration::from_secs(3600),
+            policy_reports: false,
+            report_debounce: Duration::from_secs(10),
+            lease_name: "scopegate-watch".into(),
+            lease_duration: Duration::from_secs(15),
+            user_token_namespaces: BTreeSet::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawWatch {
+    #[serde(default, with = "humantime_serde")]
+    recheck_interval: Option<Duration>,
+    #[serde(default)]
+    policy_reports: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    report_debounce: Option<Duration>,
+    #[serde(default)]
+    lease_name: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    lease_duration: Option<Duration>,
+    #[serde(default)]
+    user_token_namespaces: Vec<String>,
+}
+
+/// A DNS-1123 subdomain (a Lease's name) or label (a namespace).
+fn dns_name(s: &str, max: usize, dots: bool) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+        && (dots || !s.contains('.'))
+}
+
+impl RawWatch {
+    pub(super) fn validate(self) -> Result<WatchConfig, ConfigError> {
+        let d = WatchConfig::default();
+        let recheck_interval = self.recheck_interval.unwrap_or(d.recheck_interval);
+        if recheck_interval < Duration::from_secs(1) {
+            return Err(invalid("watch.recheckInterval", "must be at least 1s"));
+        }
+        let report_debounce = self.report_debounce.unwrap_or(d.report_debounce);
+        if report_debounce > Duration::from_secs(3600) {
+            return Err(invalid("watch.reportDebounce", "must be at most 1h"));
+        }
+        let lease_name = self.lease_name.unwrap_or(d.lease_name);
+        if !dns_name(&lease_name, 253, true) {
+            return Err(invalid(
+                "watch.leaseName",
+                format!("not a Kubernetes object name (lower-case letters, digits, '-' and '.'): {lease_name:?}"),
+            ));
+        }
+        let lease_duration = self.lease_duration.unwrap_or(d.lease_duration);
+        if lease_duration < Duration::from_secs(2) || lease_duration.subsec_nanos() != 0 {
+            return Err(invalid(
+                "watch.leaseDuration",
+                "must be a whole number of seconds, at least 2s (a Lease counts in seconds)",
+            ));
+        }
+        let mut user_token_namespaces = BTreeSet::new();
+        for (i, ns) in self.user_token_namespaces.into_iter().enumerate() {
+            if !dns_name(&ns, 63, false) {
+                return Err(invalid(
+                    format!("watch.userTokenNamespaces[{i}]"),
+                    format!("not a namespace name: {ns:?}"),
+                ));
+            }
+            user_token_namespaces.insert(ns);
+        }
+        Ok(WatchConfig {
+            recheck_interval,
+            policy_reports: self.policy_reports.unwrap_or(d.policy_reports),
+            report_debounce,
+            lease_name,
+            lease_duration,
+            user_token_namespaces,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use std::time::Duration;
+
+    fn err(yaml: &str) -> String {
+        Config::from_yaml(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_documented_defaults() {
+        let w = Config::default().watch;
+        assert_eq!(w.recheck_interval, Duration::from_secs(3600));
+        assert!(!w.policy_reports);
+        assert_eq!(w.report_debounce, Duration::from_secs(10));
+        assert_eq!(w.lease_name, "scopegate-watch");
+        assert_eq!(w.lease_duration, Duration::from_secs(15));
+        assert!(w.user_token_namespaces.is_empty());
+    }
+
+    #[test]
+    fn every_key_parses_and_wrong_values_name_it() {
+        let c = Config::from_yaml(
+            "watch:\n  recheckInterval: 5m\n  policyReports: true\n  reportDebounce: 2s\n  leaseName: sg-watch\n  leaseDuration: 30s\n  userTokenNamespaces: [codefresh]\n",
+        )
+        .unwrap();
+        assert_eq!(c.watch.recheck_interval, Duration::from_secs(300));
+        assert!(c.watch.policy_reports);
+        assert!(c.watch.user_token_namespaces.contains("codefresh"));
+        for (yaml, key) in [
+            ("watch:\n  recheckInterval: 500ms\n", "watch.recheckInterval"),
+            ("watch:\n  recheckInterval: soon\n", "watch.recheckInterval"),
+            ("watch:\n  leaseName: Not_A_Name\n", "watch.leaseName"),
+            ("watch:\n  leaseDuration: 1s\n", "watch.leaseDuration"),
+            ("watch:\n  leaseDuration: 2500ms\n", "watch.leaseDuration"),
+            (
+                "watch:\n  userTokenNamespaces: [Bad NS]\n",
+                "watch.userTokenNamespaces[0]",
+            ),
+            ("watch:\n  recheckIntervall: 1h\n", "recheckIntervall"),
+        ] {
+            let e = err(yaml);
+            assert!(e.contains(key), "{yaml}: {e}");
+        }
+    }
+}
