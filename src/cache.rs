@@ -82,6 +82,17 @@ impl Fetched {
     pub fn hit(&self) -> bool {
         matches!(self, Fetched::Hit(_))
     }
+
+    /// When the provider gave the answer used (for a failure: none was given).
+    pub fn answered_at(&self) -> Option<jiff::Timestamp> {
+        let entry = match self {
+            Fetched::Hit(a) | Fetched::Miss(a) if !a.is_failure() => a,
+            Fetched::Stale { last, .. } => last,
+            Fetched::Hit(_) | Fetched::Miss(_) => return None,
+        };
+        let age = jiff::SignedDuration::try_from(entry.fetched_at.elapsed()).unwrap_or(jiff::SignedDuration::ZERO);
+        jiff::Timestamp::now().checked_sub(age).ok()
+    }
 }
 
 /// Distinct scope sets and owners are few, grants many: each is kept once.

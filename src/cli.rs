@@ -41,6 +41,10 @@ pub enum Command {
     /// Judge the credential Secrets in a cluster, check that each credential template reaches the
     /// repositories Argo CD syncs through it, and report. Exit 0: all clean; 1: findings; 2: an error.
     Audit(crate::audit::Options),
+    /// Keep every credential Secret in the cluster judged: at once when it changes, and each distinct
+    /// credential again every watch.recheckInterval; report changes of verdict as metrics, Events,
+    /// PolicyReports and log lines. Replicas elect a leader on a Lease.
+    Watch(crate::watch::Options),
 }
 
 #[derive(Debug, clap::Args)]

@@ -20,6 +20,8 @@ pub struct Cluster {
     client: Client,
     /// The context's namespace (or `default`).
     pub default_namespace: String,
+    /// The namespace the kubeconfig context names, or the in-cluster service account's.
+    pub context_namespace: Option<String>,
 }
 
 /// Which namespaces to read.
@@ -86,27 +88,60 @@ impl Cluster {
             context: context.map(str::to_owned),
             ..Default::default()
         };
-        let config = match kubeconfig {
-            Some(path) => {
-                let kc = Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+        let kc = match kubeconfig {
+            Some(path) => Some(
+                Kubeconfig::read_from(path).with_context(|| format!("reading the kubeconfig {}", path.display()))?,
+            ),
+            None => Kubeconfig::read().ok(),
+        };
+        // The namespace the context names, when it names one.
+        let named = kc.as_ref().and_then(|kc| {
+            let name = context.map(str::to_owned).or_else(|| kc.current_context.clone())?;
+            kc.contexts
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.context.as_ref())
+                .and_then(|c| c.namespace.clone())
+        });
+        let (config, from_kubeconfig) = match (kubeconfig, kc) {
+            (Some(_), Some(kc)) => (
                 Config::from_custom_kubeconfig(kc, &options)
                     .await
-                    .context("using the kubeconfig")?
+                    .context("using the kubeconfig")?,
+                true,
+            ),
+            _ if context.is_some() => (
+                Config::from_kubeconfig(&options)
+                    .await
+                    .context("using the kubeconfig")?,
+                true,
+            ),
+            _ => {
+                let config = Config::infer()
+                    .await
+                    .context("finding a kubeconfig or an in-cluster service account")?;
+                let in_cluster = config.cluster_url.host() == Some("kubernetes.default.svc")
+                    || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() && named.is_none();
+                (config, !in_cluster)
             }
-            None if context.is_some() => Config::from_kubeconfig(&options)
-                .await
-                .context("using the kubeconfig")?,
-            None => Config::infer()
-                .await
-                .context("finding a kubeconfig or an in-cluster service account")?,
         };
         let default_namespace = config.default_namespace.clone();
+        let context_namespace = if from_kubeconfig {
+            named
+        } else {
+            Some(default_namespace.clone())
+        };
         let client = Client::try_from(config).context("building the Kubernetes client")?;
         Ok(Self {
             client,
             default_namespace,
+            context_namespace,
         })
+    }
+
+    /// The client, for kube's runtime (watchers, the event recorder, the Lease).
+    pub fn client(&self) -> Client {
+        self.client.clone()
     }
 
     fn api(&self, scope: &Scope, ar: &ApiResource) -> Api<DynamicObject> {

@@ -42,6 +42,7 @@ pub(crate) mod repo_url;
 pub mod run;
 pub mod server;
 pub(crate) mod token;
+pub(crate) mod watch;
 
 /// Install ring as rustls's process-wide crypto provider (several crates link rustls; with an explicit
 /// provider none of them has to guess). Safe to call more than once.

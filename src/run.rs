@@ -17,7 +17,7 @@ pub fn main(cli: Cli) -> ExitCode {
     crate::install_crypto_provider();
     // The server logs each review; the one-shot commands print their results and log only trouble.
     let default_level = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Watch(_) => "info",
         _ => "warn",
     };
     let log_guard = init_logging(cli.log_format, default_level);
@@ -26,6 +26,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Certs(args) => certs_cmd(args),
         Command::Check(args) => check_cmd(args),
         Command::Audit(args) => audit_cmd(args),
+        Command::Watch(args) => watch_cmd(args),
     };
     // Flush the log lines before the last words.
     drop(log_guard);
@@ -106,6 +107,12 @@ fn audit_cmd(args: audit::Options) -> Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let status = runtime()?.block_on(audit::run(config, args))?;
     Ok(ExitCode::from(status as u8))
+}
+
+fn watch_cmd(args: crate::watch::Options) -> Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    runtime()?.block_on(crate::watch::run(config, args, server::shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn certs_cmd(args: CertsArgs) -> Result<ExitCode> {

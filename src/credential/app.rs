@@ -36,9 +36,9 @@ pub(super) fn classify(secret: &SecretObject, role: RoleChoice, url: Option<Repo
 fn number(secret: &SecretObject, key: FieldName) -> Result<Option<u64>, MalformedField> {
     match secret.field(key)? {
         None => Ok(None),
-        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) if v.expose().trim().is_empty() => Ok(None),
         Some(v) => {
-            v.trim().parse::<u64>().map(Some).map_err(|_| {
+            v.expose().trim().parse::<u64>().map(Some).map_err(|_| {
                 MalformedField::new(secret.field_name(key), "is not a number (the GitHub App's numeric ID)")
             })
         }
@@ -55,7 +55,7 @@ fn read(secret: &SecretObject, role: &RoleChoice, url: Option<RepoUrl>) -> Resul
     let installation_id = number(secret, FieldName::GithubAppInstallationId)?;
     let private_key = secret
         .field(FieldName::GithubAppPrivateKey)?
-        .filter(|k| !k.trim().is_empty())
+        .filter(|k| !k.expose().trim().is_empty())
         .ok_or_else(|| {
             MalformedField::new(
                 "githubAppPrivateKey".into(),
@@ -64,7 +64,7 @@ fn read(secret: &SecretObject, role: &RoleChoice, url: Option<RepoUrl>) -> Resul
         })?;
     {
         use rustls_pki_types::pem::PemObject;
-        if rustls_pki_types::PrivateKeyDer::from_pem_slice(private_key.as_bytes()).is_err() {
+        if rustls_pki_types::PrivateKeyDer::from_pem_slice(private_key.expose().as_bytes()).is_err() {
             return Err(MalformedField::new(
                 secret.field_name(FieldName::GithubAppPrivateKey),
                 "is not a PEM private key (the .pem file GitHub gives when the key is generated)",
@@ -74,14 +74,14 @@ fn read(secret: &SecretObject, role: &RoleChoice, url: Option<RepoUrl>) -> Resul
     let url = url.ok_or_else(|| MalformedField::new("url".into(), "is missing"))?;
     let enterprise_base_url = secret
         .field(FieldName::GithubAppEnterpriseBaseUrl)?
-        .map(|u| u.trim().to_owned())
+        .map(|u| u.expose().trim().to_owned())
         .filter(|u| !u.is_empty());
     Ok(AppCredential {
         role: role.clone(),
         url,
         app_id,
         installation_id,
-        private_key: Token::new(private_key.to_string()),
+        private_key: private_key.clone(),
         enterprise_base_url,
     })
 }

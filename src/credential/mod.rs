@@ -9,8 +9,6 @@ pub mod app;
 pub mod kind;
 pub mod secret;
 
-use zeroize::Zeroizing;
-
 pub use app::AppCredential;
 pub use kind::TokenKind;
 use secret::FieldName;
@@ -226,13 +224,16 @@ impl SecretObject {
 
     /// The Secret's `url`, trimmed; `None` when absent or unreadable.
     pub fn url(&self) -> Option<String> {
-        self.field(FieldName::Url).ok().flatten().map(|u| u.trim().to_owned())
+        self.field(FieldName::Url)
+            .ok()
+            .flatten()
+            .map(|u| u.expose().trim().to_owned())
     }
 
     /// The Secret's `url` as a display form without credentials.
     pub fn display_url(&self) -> Option<String> {
         let raw = self.field(FieldName::Url).ok().flatten()?;
-        RepoUrl::parse(raw).map(|u| u.display())
+        RepoUrl::parse(raw.expose()).map(|u| u.display())
     }
 
     /// Whether the Secret carries credentials of its own (a non-blank credential field): then Argo CD
@@ -244,7 +245,7 @@ impl SecretObject {
     /// Whether two versions of a Secret hold the same credential (url, username, password,
     /// bearerToken, compared decoded); never when either cannot be decoded.
     pub fn same_credential(&self, other: &SecretObject) -> bool {
-        fn fields(s: &SecretObject) -> Result<Vec<Option<&Zeroizing<String>>>, MalformedField> {
+        fn fields(s: &SecretObject) -> Result<Vec<Option<&Token>>, MalformedField> {
             IDENTITY_KEYS.iter().map(|k| s.field(*k)).collect()
         }
         match (fields(self), fields(other)) {
@@ -338,13 +339,13 @@ pub fn classify(secret: &SecretObject) -> Classified {
     }
     for (key, value) in IDENTITY_KEYS.iter().zip(&values) {
         if let Some(v) = value
-            && let Some(problem) = whitespace_problem(secret, *key, v)
+            && let Some(problem) = whitespace_problem(secret, *key, v.expose())
         {
             return Classified::Malformed { role, problem };
         }
     }
     let [url_field, username, password, bearer_token] = [values[0], values[1], values[2], values[3]];
-    fn present(v: Option<&Zeroizing<String>>) -> Option<&Zeroizing<String>> {
+    fn present(v: Option<&Token>) -> Option<&Token> {
         v.filter(|s| !s.is_empty())
     }
     // Argo CD prefers HTTPS credentials over every other kind when both are present.
@@ -353,7 +354,7 @@ pub fn classify(secret: &SecretObject) -> Classified {
         (None, Some(t)) => Some((TokenField::Password, t)),
         (None, None) => None,
     };
-    let url = match present(url_field).map(|u| RepoUrl::parse(u)) {
+    let url = match present(url_field).map(|u| RepoUrl::parse(u.expose())) {
         Some(None) => {
             return Classified::Malformed {
                 role,
@@ -397,15 +398,15 @@ pub fn classify(secret: &SecretObject) -> Classified {
         .field(FieldName::Type)
         .ok()
         .flatten()
-        .map(|t| t.trim().to_ascii_lowercase())
+        .map(|t| t.expose().trim().to_ascii_lowercase())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "git".into());
     Classified::Token(Box::new(Credential {
         role,
         url,
         repo_type,
-        username: present(username).map(|u| u.to_string()),
-        token: Token::new(token.to_string()),
+        username: present(username).map(|u| u.expose().to_owned()),
+        token: token.clone(),
         token_field,
     }))
 }

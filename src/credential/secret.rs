@@ -1,5 +1,5 @@
 //! A Kubernetes Secret reduced to what scopegate reads: who it is, its labels and annotations, and the
-//! credential fields, decoded once when the Secret is read (a `stringData` key over the same `data`
+//! credential fields, decoded once when the Secret is read into the redacting [`Token`] type (a `stringData` key over the same `data`
 //! key, as the API server folds them). Nothing else of the Secret is kept: no other key's value, and the
 //! values of keys that only matter by their presence (private keys, certificates) are dropped after
 //! they are looked at.
@@ -10,6 +10,8 @@ use base64::Engine as _;
 use kube::core::DynamicObject;
 use serde_json::Value;
 use zeroize::Zeroizing;
+
+use crate::token::Token;
 
 /// A Secret field that cannot be used as written: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +87,7 @@ impl FieldName {
 }
 
 /// One key as read from the Secret.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 struct Field {
     /// The key is in `stringData` (else in `data`, or absent).
     in_string_data: bool,
@@ -94,7 +96,7 @@ struct Field {
     /// It decodes to text that is not blank.
     non_blank: bool,
     /// The decoded value (kept for the keys scopegate judges), or why it cannot be decoded.
-    value: Option<Result<Zeroizing<String>, MalformedField>>,
+    value: Option<Result<Token, MalformedField>>,
 }
 
 /// The Kubernetes Secret, reduced to what scopegate reads.
@@ -102,6 +104,8 @@ struct Field {
 pub struct SecretObject {
     pub namespace: String,
     pub name: String,
+    /// `metadata.uid`, once the API server has stored it (for Events about the Secret).
+    pub uid: Option<String>,
     pub generate_name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
@@ -132,6 +136,7 @@ impl SecretObject {
         Self::read(
             m.namespace.clone().unwrap_or_default(),
             m.name.clone().unwrap_or_default(),
+            m.uid.clone(),
             m.generate_name.clone().unwrap_or_default(),
             m.labels.clone().unwrap_or_default(),
             m.annotations.clone().unwrap_or_default(),
@@ -146,6 +151,7 @@ impl SecretObject {
         Self::read(
             m.namespace.unwrap_or_default(),
             m.name.unwrap_or_default(),
+            m.uid,
             m.generate_name.unwrap_or_default(),
             m.labels.unwrap_or_default(),
             m.annotations.unwrap_or_default(),
@@ -154,9 +160,11 @@ impl SecretObject {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn read(
         namespace: String,
         name: String,
+        uid: Option<String>,
         generate_name: String,
         labels: BTreeMap<String, String>,
         annotations: BTreeMap<String, String>,
@@ -170,11 +178,30 @@ impl SecretObject {
         Self {
             namespace,
             name,
+            uid,
             generate_name,
             labels,
             annotations,
             fields,
         }
+    }
+
+    /// Whether a judgement of `other` would read exactly what it reads of this one: the same name,
+    /// labels, annotations and credential fields (the ones it keeps by value, and the presence of
+    /// the others).
+    pub fn same_inputs(&self, other: &SecretObject) -> bool {
+        self.namespace == other.namespace
+            && self.name == other.name
+            && self.generate_name == other.generate_name
+            && self.labels == other.labels
+            && self.annotations == other.annotations
+            && self.fields == other.fields
+    }
+
+    /// Drop every annotation but scopegate's own (`scopegate.dev/…`): a long-lived copy keeps nothing
+    /// it does not read (`kubectl.kubernetes.io/last-applied-configuration` can hold the whole Secret).
+    pub fn keep_only_scopegate_annotations(&mut self) {
+        self.annotations.retain(|k, _| k.starts_with("scopegate.dev/"));
     }
 
     /// `name`, or `generateName` when the API server has not named it yet.
@@ -187,7 +214,7 @@ impl SecretObject {
     }
 
     /// The decoded value of a key: `Ok(None)` when absent or null.
-    pub(crate) fn field(&self, key: FieldName) -> Result<Option<&Zeroizing<String>>, MalformedField> {
+    pub(crate) fn field(&self, key: FieldName) -> Result<Option<&Token>, MalformedField> {
         match &self.fields[key as usize].value {
             None => Ok(None),
             Some(Ok(v)) => Ok(Some(v)),
@@ -223,7 +250,7 @@ fn read_field(key: FieldName, data: Option<&Value>, string_data: Option<&Value>)
     };
     let in_string_data = string_data.and_then(|d| d.get(name)).is_some();
     let decoded = decode(name, data, string_data);
-    let non_blank = matches!(&decoded, Ok(Some(v)) if !v.trim().is_empty());
+    let non_blank = matches!(&decoded, Ok(Some(v)) if !v.expose().trim().is_empty());
     let value = match decoded {
         _ if key.presence_only() => None,
         Ok(None) => None,
@@ -239,14 +266,10 @@ fn read_field(key: FieldName, data: Option<&Value>, string_data: Option<&Value>)
 }
 
 /// A key of `stringData` (which the API server folds over `data`) or of `data` (base64).
-fn decode(
-    key: &str,
-    data: Option<&Value>,
-    string_data: Option<&Value>,
-) -> Result<Option<Zeroizing<String>>, MalformedField> {
+fn decode(key: &str, data: Option<&Value>, string_data: Option<&Value>) -> Result<Option<Token>, MalformedField> {
     if let Some(v) = string_data.and_then(|d| d.get(key)) {
         return match v {
-            Value::String(s) => Ok(Some(Zeroizing::new(s.clone()))),
+            Value::String(s) => Ok(Some(Token::new(s.clone()))),
             Value::Null => Ok(None),
             _ => Err(MalformedField::new(format!("stringData.{key}"), "is not a string")),
         };
@@ -271,7 +294,7 @@ fn decode(
         })?;
     // The decoded bytes become the string in place; on failure they are wiped.
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(Zeroizing::new(text))),
+        Ok(text) => Ok(Some(Token::new(text))),
         Err(e) => {
             drop(Zeroizing::new(e.into_bytes()));
             Err(MalformedField::new(
@@ -303,9 +326,9 @@ mod tests {
             "data": {"password": b64("old"), "username": b64("git")},
             "stringData": {"password": "new"},
         }));
-        assert_eq!(s.field(FieldName::Password).unwrap().unwrap().as_str(), "new");
+        assert_eq!(s.field(FieldName::Password).unwrap().unwrap().expose(), "new");
         assert_eq!(s.field_name(FieldName::Password), "stringData.password");
-        assert_eq!(s.field(FieldName::Username).unwrap().unwrap().as_str(), "git");
+        assert_eq!(s.field(FieldName::Username).unwrap().unwrap().expose(), "git");
         assert_eq!(s.field_name(FieldName::Username), "data.username");
         assert!(s.field(FieldName::Url).unwrap().is_none());
     }

@@ -45,6 +45,7 @@ struct Inquiry<'a> {
     token_field: Option<TokenField>,
     repo: Option<&'a RepoUrl>,
     cache_hit: Option<bool>,
+    answered_at: Option<Timestamp>,
 }
 
 impl<'a> Inquiry<'a> {
@@ -56,6 +57,7 @@ impl<'a> Inquiry<'a> {
             token_field: None,
             repo: None,
             cache_hit: None,
+            answered_at: None,
         }
     }
 }
@@ -152,6 +154,7 @@ impl<P: ProviderApi> Engine<P> {
             findings,
             checked_at,
             cache_hit: inquiry.cache_hit,
+            answered_at: inquiry.answered_at,
         }
     }
 
@@ -425,6 +428,7 @@ impl<P: ProviderApi> Engine<P> {
             None => Err(IntrospectError::unavailable("no answer before the admission deadline")),
         };
         inquiry.cache_hit = Some(fetched.as_ref().is_some_and(Fetched::hit));
+        inquiry.answered_at = fetched.as_ref().and_then(Fetched::answered_at);
         let (v, mut found) = policy::evaluate(provider.kind, kind, role, &answer, now, &self.config);
         if let Some(Fetched::Stale { age, error, .. }) = fetched {
             found.push(Problem::Stale {

@@ -63,6 +63,8 @@ pub struct Judgement {
     pub checked_at: Timestamp,
     /// Whether the provider's answer came from the grant cache (`None`: no provider was asked).
     pub cache_hit: Option<bool>,
+    /// When the provider gave the answer this judgement rests on (`None`: none did, or it failed).
+    pub answered_at: Option<Timestamp>,
 }
 
 impl Judgement {
@@ -72,7 +74,13 @@ impl Judgement {
             findings: Vec::new(),
             checked_at: Timestamp::now(),
             cache_hit: None,
+            answered_at: None,
         }
+    }
+
+    /// Whether the provider could not be asked (or failed, and the verdict comes from its last answer).
+    pub fn provider_failed(&self) -> bool {
+        self.has(|p| matches!(p, Problem::ProviderFailed { .. } | Problem::Stale { .. }))
     }
 
     pub fn is_ignored(&self) -> bool {

@@ -114,6 +114,7 @@ mod tests {
                 .collect(),
             checked_at: jiff::Timestamp::UNIX_EPOCH,
             cache_hit: None,
+            answered_at: None,
         }
     }
 

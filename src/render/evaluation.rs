@@ -224,6 +224,7 @@ pub(crate) fn evaluation(namespace: &str, name: &str, verdict: Outcome, allowed:
         findings: Vec::new(),
         checked_at: jiff::Timestamp::UNIX_EPOCH,
         cache_hit: None,
+        answered_at: None,
     };
     Evaluation {
         namespace: namespace.into(),

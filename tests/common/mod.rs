@@ -384,6 +384,8 @@ pub struct Served {
     pub admin: u16,
     /// Each stderr line, as it comes.
     pub lines: std::sync::mpsc::Receiver<String>,
+    /// The lines received so far (waits search them all, in order).
+    seen: std::sync::Mutex<Vec<String>>,
     /// Everything on stderr, once the process has ended.
     pub logs: std::thread::JoinHandle<String>,
 }
@@ -400,15 +402,42 @@ impl Served {
 
     /// Wait for a stderr line containing `text` (at most 30 s).
     pub fn wait_for_line(&self, text: &str) -> String {
+        self.wait_for(|l| l.contains(text), text)
+    }
+
+    /// Wait for a stderr line containing every one of `parts` (at most 30 s).
+    pub fn wait_for_all(&self, parts: &[&str]) -> String {
+        self.wait_for(|l| parts.iter().all(|p| l.contains(p)), &parts.join(" … "))
+    }
+
+    /// The first line logged since the start that satisfies `pred`, waiting for it if need be.
+    fn wait_for(&self, pred: impl Fn(&str) -> bool, what: &str) -> String {
+        let mut seen = self.seen.lock().unwrap();
+        if let Some(l) = seen.iter().find(|l| pred(l)) {
+            return l.clone();
+        }
         loop {
             let line = self
                 .lines
                 .recv_timeout(std::time::Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("scopegate did not log {text:?}"));
-            if line.contains(text) {
+                .unwrap_or_else(|_| panic!("scopegate did not log {what:?}; it logged:\n{}", seen.join("\n")));
+            seen.push(line.clone());
+            if pred(&line) {
                 return line;
             }
         }
+    }
+
+    /// `GET` on the admin port (off the async runtime's threads).
+    pub fn admin_get(&self, path: &str) -> String {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", self.admin)).expect("the admin port answers");
+        use std::io::{Read, Write};
+        write!(tcp, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -429,10 +458,25 @@ impl Served {
     /// Start `scopegate ARGS --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0` (ARGS: `serve` and its
     /// flags) with `env`, and wait (at most 30 s) for both ports to be reported.
     pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Self {
+        Self::spawn(
+            args,
+            &["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+            env,
+            true,
+        )
+    }
+
+    /// Start `scopegate ARGS --admin-listen 127.0.0.1:0` (ARGS: `watch` and its flags) with `env`, and
+    /// wait for the admin port to be reported.
+    pub fn watch<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Self {
+        Self::spawn(args, &["--admin-listen", "127.0.0.1:0"], env, false)
+    }
+
+    fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S], ports: &[&str], env: &[(&str, &str)], https: bool) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_scopegate"))
             .args(args)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(ports)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -450,7 +494,7 @@ impl Served {
             }
             all
         });
-        let (mut port, mut admin) = (None, None);
+        let (mut port, mut admin) = (if https { None } else { Some(0) }, None);
         while port.is_none() || admin.is_none() {
             let line = lines
                 .recv_timeout(std::time::Duration::from_secs(30))
@@ -466,6 +510,7 @@ impl Served {
             port: port.unwrap_or_default(),
             admin: admin.unwrap_or_default(),
             lines,
+            seen: std::sync::Mutex::new(Vec::new()),
             logs,
         }
     }

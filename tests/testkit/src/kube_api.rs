@@ -562,6 +562,42 @@ impl FakeKube {
         self.changes.receiver_count()
     }
 
+    /// Wait, at most `within`, until an object of `plural` in `namespace` satisfies `pred` (as
+    /// stored, or as it changes); that object.
+    pub async fn wait_for(
+        &self,
+        plural: &str,
+        namespace: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let mut changes = self.changes.subscribe();
+        if let Some(found) = self.objects(plural, namespace).into_iter().find(|o| pred(o)) {
+            return Some(found);
+        }
+        tokio::time::timeout(within, async {
+            loop {
+                match changes.recv().await {
+                    Ok(c)
+                        if c.plural == plural && c.namespace == namespace && c.kind != "DELETED" && pred(&c.object) =>
+                    {
+                        return Some(c.object);
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if let Some(found) = self.objects(plural, namespace).into_iter().find(|o| pred(o)) {
+                            return Some(found);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// Stored objects of `plural` in `namespace`.
     pub fn objects(&self, plural: &str, namespace: &str) -> Vec<Value> {
         let inner = self.lock();
@@ -706,7 +742,7 @@ impl FakeKube {
             let selected = selected.clone();
             move |c: &Change| -> Option<(&'static str, Value)> {
                 let now = selected(&c.object);
-                let was = c.before.as_ref().is_some_and(|b| selected(b));
+                let was = c.before.as_ref().is_some_and(&selected);
                 match (c.kind, was, now) {
                     ("DELETED", _, true) => Some(("DELETED", c.object.clone())),
                     ("DELETED", _, false) => None,

@@ -837,3 +837,107 @@ pub async fn git_repository(
             .await;
     }
 }
+
+/// What [`GithubTokens`] answers for a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenAnswer {
+    /// A classic token of `login` with `scopes` (`", "`-separated), expiring at `expires` (GitHub's form).
+    Classic {
+        login: String,
+        scopes: String,
+        expires: Option<String>,
+    },
+    /// Revoked: 401 Bad credentials.
+    Revoked,
+    /// GitHub failing: 503.
+    Down,
+}
+
+/// A GitHub `GET /user` stand-in whose answers a test changes while scopegate runs: a token revoked,
+/// restored, GitHub failing. Counts the calls for each token. Tokens it does not know get 401.
+#[derive(Clone)]
+pub struct GithubTokens {
+    answers: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, TokenAnswer>>>,
+    calls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+    /// Every call, counted, for tests that wait for one.
+    called: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl GithubTokens {
+    /// Answer `GET /user` on `server` from this table.
+    pub async fn mount(server: &MockServer) -> Self {
+        let tokens = Self {
+            answers: Default::default(),
+            calls: Default::default(),
+            called: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        };
+        Mock::given(method("GET"))
+            .and(path("/user"))
+            .respond_with(tokens.clone())
+            .mount(server)
+            .await;
+        tokens
+    }
+
+    pub fn set(&self, token: &str, answer: TokenAnswer) {
+        if let Ok(mut a) = self.answers.lock() {
+            a.insert(token.to_owned(), answer);
+        }
+    }
+
+    /// A classic token with `scopes`, valid.
+    pub fn classic(&self, token: &str, login: &str, scopes: &str) {
+        self.set(
+            token,
+            TokenAnswer::Classic {
+                login: login.into(),
+                scopes: scopes.into(),
+                expires: None,
+            },
+        );
+    }
+
+    /// Calls made with `token`.
+    pub fn calls(&self, token: &str) -> usize {
+        self.calls.lock().ok().and_then(|c| c.get(token).copied()).unwrap_or(0)
+    }
+
+    /// Calls made in all.
+    pub fn total_calls(&self) -> usize {
+        self.calls.lock().map(|c| c.values().sum()).unwrap_or(0)
+    }
+
+    /// Wait until `token` has been asked about `n` times in all.
+    pub async fn asked(&self, token: &str, n: usize) {
+        let mut rx = self.called.subscribe();
+        while self.calls(token) < n {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl wiremock::Respond for GithubTokens {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let token = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default()
+            .to_owned();
+        if let Ok(mut c) = self.calls.lock() {
+            *c.entry(token.clone()).or_default() += 1;
+        }
+        self.called.send_modify(|n| *n += 1);
+        let answer = self.answers.lock().ok().and_then(|a| a.get(&token).cloned());
+        match answer {
+            Some(TokenAnswer::Classic { login, scopes, expires }) => {
+                Github::classic_answer(&login, &scopes, expires.as_deref())
+            }
+            Some(TokenAnswer::Down) => ResponseTemplate::new(503).set_body_string("upstream connect error"),
+            Some(TokenAnswer::Revoked) | None => Github::bad_credentials_answer(),
+        }
+    }
+}
