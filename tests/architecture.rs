@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("render", 4),
     ("metrics", 4),
     ("cluster", 5),
+    ("admin", 5),
     ("server", 5),
     ("check", 5),
     ("audit", 5),

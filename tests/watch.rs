@@ -261,3 +261,329 @@ async fn a_revoked_token_flips_at_the_next_recheck_and_a_failing_provider_change
     assert!(warnings[0]["series"].is_null(), "written once, not repeated");
     stop(w);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_default_secrets_are_found_without_reading_any_other_secrets_data() {
+    let s = Setup::new("watch:\n  userTokenNamespaces: [codefresh]\n").await;
+    s.github.classic(SHORT, "alice", "read:user");
+    let user = SecretBuilder::new("git-default-7f3a", "codefresh")
+        .https("https://github.com/acme/app", "alice", SHORT)
+        .build();
+    // Another Secret, in the same namespace: a TLS key, and a last-applied annotation holding a copy.
+    let other = SecretBuilder::new("webhook-tls", "codefresh")
+        .data("tls.key", "-----BEGIN PRIVATE KEY-----")
+        .annotation(
+            "kubectl.kubernetes.io/last-applied-configuration",
+            "{\"data\":{\"tls.key\":\"LS0t\"}}",
+        )
+        .build();
+    // A git-default-* Secret outside userTokenNamespaces is not looked for.
+    let elsewhere = SecretBuilder::new("git-default-9b1c", "team-a")
+        .https("https://github.com/acme/app", "bob", SHORT)
+        .build();
+    s.kube.add(user);
+    s.kube.add(other);
+    s.kube.add(elsewhere);
+    let w = s.watch_alone();
+    w.wait_for_all(&[
+        "verdict changed",
+        "namespace=codefresh",
+        "name=git-default-7f3a",
+        "new=insufficient",
+    ]);
+    let e = s
+        .kube
+        .wait_for("events", "codefresh", WITHIN, |e| {
+            e["regarding"]["name"] == "git-default-7f3a"
+        })
+        .await
+        .unwrap();
+    assert_eq!(e["reason"], "TokenInsufficient");
+    assert!(e["note"].as_str().unwrap().contains("role user"), "{e}");
+    stop(w);
+    // What was read: full Secrets only by the label selector and by name for git-default-*; every
+    // other read of Secrets was metadata-only.
+    for r in s.kube.requests().iter().filter(|r| r.path.contains("/secrets")) {
+        let metadata_only = r.accept.contains("as=PartialObjectMetadata");
+        let labelled = r
+            .query
+            .get("labelSelector")
+            .is_some_and(|l| l.contains("argocd.argoproj.io/secret-type"));
+        let by_name = r.path.ends_with("/secrets/git-default-7f3a");
+        assert!(metadata_only || labelled || by_name, "{r:?}");
+        assert!(
+            !r.path.contains("webhook-tls") && !r.path.contains("git-default-9b1c"),
+            "{r:?}"
+        );
+        if metadata_only {
+            assert!(
+                r.path.starts_with("/api/v1/namespaces/codefresh/"),
+                "only where user tokens are: {r:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_secrets_sharing_ten_tokens_cost_ten_introspections() {
+    let s = Setup::new("").await;
+    s.kube.set_page_size(500);
+    s.kube.record_requests(false);
+    let tokens: Vec<String> = (0..10).map(|i| format!("ghp_WatchShared{i:025}")).collect();
+    for t in &tokens {
+        s.github.classic(t, "gitops-bot", "repo");
+    }
+    for i in 0..1000 {
+        let name = format!("repo-{i:04}");
+        s.kube.add(s.secret(&name, "repository", &tokens[i % 10]));
+    }
+    let w = s.watch_alone();
+    w.wait_for_line("every watch has listed its Secrets");
+    // Every one judged: the count of ok verdicts reaches 1000.
+    for i in 0..1000 {
+        w.wait_for_all(&["verdict changed", &format!("name=repo-{i:04} "), "new=ok"]);
+    }
+    let m = w.admin_get("/metrics");
+    assert_eq!(sample(&m, "scopegate_watch_credentials{verdict=\"ok\"}"), Some(1000.0));
+    assert_eq!(s.github.total_calls(), 10, "one introspection per distinct token");
+    for t in &tokens {
+        assert_eq!(s.github.calls(t), 1);
+    }
+    stop(w);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_resumes_after_a_cut_and_relists_after_410_missing_nothing() {
+    let s = Setup::new("").await;
+    s.github.classic(OK, "gitops-bot", "repo");
+    s.github.classic(SHORT, "alice", "read:user");
+    s.kube.add(s.secret("first", "repository", OK));
+    let w = s.watch_alone();
+    w.wait_for_all(&["verdict changed", "name=first", "new=ok"]);
+
+    // The server ends every watch; a Secret created meanwhile is seen when the watch resumes from its
+    // resourceVersion.
+    s.kube.cut_watches();
+    s.kube.add(s.secret("during-cut", "repository", SHORT));
+    w.wait_for_all(&["verdict changed", "name=during-cut", "new=insufficient"]);
+
+    // The history is compacted and the watches cut: resuming gets 410, the watcher lists again, and
+    // sees what changed and what went.
+    s.kube.compact();
+    s.kube.cut_watches();
+    s.kube.add(s.secret("first", "repository", SHORT));
+    s.kube.delete("secrets", "argocd", "during-cut");
+    w.wait_for_all(&["verdict changed", "name=first", "old=ok", "new=insufficient"]);
+    w.wait_for_all(&["credential Secret gone", "name=during-cut"]);
+    let relists = s
+        .kube
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/api/v1/secrets" && !r.query.contains_key("watch"))
+        .count();
+    assert!(
+        relists >= 2,
+        "the labelled watch listed again after the 410 ({relists} lists)"
+    );
+    stop(w);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_reports_are_kept_current_and_follow_the_crd_schema() {
+    let s = Setup::new("watch:\n  policyReports: true\n  reportDebounce: 100ms\n").await;
+    s.github.classic(OK, "gitops-bot", "repo");
+    s.github.classic(SHORT, "alice", "read:user");
+    s.kube.add(s.secret("good", "repository", OK));
+    s.kube.add(s.secret("short", "repository", SHORT));
+    // A report left from Secrets deleted while no watcher ran.
+    s.kube.add(serde_json::json!({
+        "apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+        "metadata": {"name": "scopegate", "namespace": "gone", "labels": {"app.kubernetes.io/managed-by": "scopegate"}},
+        "results": [],
+    }));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/schemas/policyreport-v1alpha2.schema.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let w = s.watch_alone();
+    let report = s
+        .kube
+        .wait_for("policyreports", "argocd", WITHIN, |r| {
+            r["results"].as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await
+        .expect("a report for argocd");
+    assert!(validator.is_valid(&report), "{report:#}");
+    assert_eq!(report["metadata"]["name"], "scopegate");
+    assert_eq!(report["summary"]["fail"], 1);
+    assert_eq!(report["summary"]["pass"], 1);
+    let rule = |r: &Value| -> Vec<String> {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["rule"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(rule(&report), ["token-scopes", "token-scopes"], "no coverage results");
+    assert!(
+        s.kube.wait_gone("policyreports", "gone", "scopegate", WITHIN).await,
+        "the report left in a namespace without credential Secrets went"
+    );
+
+    // A verdict changes: the report follows.
+    s.kube.add(s.secret("short", "repository", OK));
+    let report = s
+        .kube
+        .wait_for("policyreports", "argocd", WITHIN, |r| r["summary"]["pass"] == 2)
+        .await
+        .expect("the report follows the change");
+    assert!(validator.is_valid(&report));
+    // The namespace loses its credential Secrets: the report goes.
+    s.kube.delete("secrets", "argocd", "good");
+    s.kube.delete("secrets", "argocd", "short");
+    w.wait_for_all(&["credential Secret gone", "name=short"]);
+    w.wait_for_all(&["credential Secret gone", "name=good"]);
+    assert!(
+        s.kube.wait_gone("policyreports", "argocd", "scopegate", WITHIN).await,
+        "the report of a namespace left without credential Secrets is deleted"
+    );
+    assert_no_token(
+        "the reports",
+        &serde_json::to_string(&s.kube.objects("policyreports", "argocd")).unwrap(),
+    );
+    stop(w);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_watchers_elect_one_leader_and_the_other_takes_over_when_it_dies() {
+    let s = Setup::new("watch:\n  leaseDuration: 3s\n").await;
+    s.github.classic(SHORT, "alice", "read:user");
+    s.kube.add(s.secret("short", "repository", SHORT));
+    let start = |name: &str| {
+        Served::watch(
+            &s.args(&[]),
+            &[("RUST_LOG", "info"), ("POD_NAME", name), ("POD_NAMESPACE", "scopegate")],
+        )
+    };
+    let a = start("watcher-a");
+    let b = start("watcher-b");
+    let lease = s
+        .kube
+        .wait_for("leases", "scopegate", WITHIN, |l| {
+            l["spec"]["holderIdentity"].is_string()
+        })
+        .await
+        .expect("a Lease with a holder");
+    let leader = lease["spec"]["holderIdentity"].as_str().unwrap().to_owned();
+    let (leading, following) = if leader == "watcher-a" { (a, b) } else { (b, a) };
+    leading.wait_for_line("leading: judging every credential Secret");
+    leading.wait_for_all(&["verdict changed", "name=short", "new=insufficient"]);
+    s.event("short", "TokenInsufficient").await;
+    following.wait_for_line("every watch has listed its Secrets");
+    let (lm, fm) = (leading.admin_get("/metrics"), following.admin_get("/metrics"));
+    assert_eq!(sample(&lm, "scopegate_watch_leader"), Some(1.0));
+    assert_eq!(sample(&fm, "scopegate_watch_leader"), Some(0.0));
+    assert!(lm.contains("scopegate_credential_verdict{"));
+    assert!(
+        !fm.contains("scopegate_credential_verdict{"),
+        "a follower exports no per-Secret series"
+    );
+    let events = s.events("short");
+    assert_eq!(events.len(), 1, "written once, by the leader: {events:?}");
+    assert_eq!(events[0]["reportingInstance"], leader.as_str());
+    assert_eq!(s.github.calls(SHORT), 1, "only the leader asks the provider");
+
+    // The leader dies without a word: the other takes over once the Lease runs out.
+    let Served { mut child, .. } = leading;
+    child.kill().unwrap();
+    let killed = std::time::Instant::now();
+    let _ = child.wait();
+    following.wait_for_line("leading: judging every credential Secret");
+    // The Lease lasts 3 s from its last renewal (at most 3 s before the kill); kube-lease-manager then
+    // waits up to 1 s before taking it. The margin covers the test machine's scheduling.
+    assert!(
+        killed.elapsed() < Duration::from_secs(3 + 1 + 2),
+        "took over {:?} after the leader died",
+        killed.elapsed()
+    );
+    following.wait_for_all(&["verdict changed", "name=short", "new=insufficient"]);
+    let lease = s.kube.objects("leases", "scopegate");
+    assert_no_token("the Lease", &serde_json::to_string(&lease).unwrap());
+
+    // On SIGTERM the new leader releases the Lease.
+    let survivor = following.child.id();
+    stop(following);
+    let released = s
+        .kube
+        .wait_for("leases", "scopegate", WITHIN, |l| l["spec"]["holderIdentity"].is_null())
+        .await;
+    assert!(released.is_some(), "watcher {survivor} released the Lease on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_in_any_log_line_event_metric_report_or_lease() {
+    let s = Setup::new("watch:\n  policyReports: true\n  reportDebounce: 100ms\n").await;
+    s.github.classic(OK, "gitops-bot", "repo");
+    s.github.set(REVOKE, TokenAnswer::Revoked);
+    s.github.classic(SHORT, "alice", "read:user");
+    s.kube.add(s.secret("ok", "repository", OK));
+    s.kube.add(s.secret("revoked", "repository", REVOKE));
+    s.kube.add(
+        SecretBuilder::argocd("newline", "repository")
+            .https("https://github.com/acme/app", "git", &format!("{SHORT}\n"))
+            .annotation(
+                "kubectl.kubernetes.io/last-applied-configuration",
+                &format!("{{\"stringData\":{{\"password\":\"{ROTATED}\"}}}}"),
+            )
+            .build(),
+    );
+    let w = Served::watch(
+        &s.args(&[]),
+        &[
+            ("RUST_LOG", "trace"),
+            ("POD_NAME", "leak-check"),
+            ("POD_NAMESPACE", "scopegate"),
+        ],
+    );
+    w.wait_for_all(&["verdict changed", "name=revoked", "new=invalid"]);
+    w.wait_for_all(&["verdict changed", "name=newline", "new=invalid"]);
+    s.event("revoked", "TokenInvalid").await;
+    s.event("newline", "TokenInvalid").await;
+    s.kube
+        .wait_for("policyreports", "argocd", WITHIN, |r| {
+            r["results"].as_array().is_some_and(|a| a.len() == 3)
+        })
+        .await
+        .expect("the report");
+    let metrics = w.admin_get("/metrics");
+    let logs = stop(w);
+    assert!(logs.contains("TRACE"), "trace logging was on");
+    let b64 = |t: &str| scopegate_testkit::secret::b64(t);
+    for (what, text) in [
+        ("the logs", logs),
+        ("the metrics", metrics),
+        (
+            "the Events",
+            serde_json::to_string(&s.kube.objects("events", "argocd")).unwrap(),
+        ),
+        (
+            "the reports",
+            serde_json::to_string(&s.kube.objects("policyreports", "argocd")).unwrap(),
+        ),
+        (
+            "the Lease",
+            serde_json::to_string(&s.kube.objects("leases", "scopegate")).unwrap(),
+        ),
+    ] {
+        assert_no_token(what, &text);
+        for t in ALL_TOKENS {
+            assert!(!text.contains(&b64(t)), "a base64 token in {what}");
+        }
+    }
+}

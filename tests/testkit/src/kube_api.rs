@@ -562,6 +562,40 @@ impl FakeKube {
         self.changes.receiver_count()
     }
 
+    /// Wait, at most `within`, until `plural` `namespace/name` does not exist; whether it is gone.
+    pub async fn wait_gone(&self, plural: &str, namespace: &str, name: &str, within: Duration) -> bool {
+        let mut changes = self.changes.subscribe();
+        let absent = || {
+            !self
+                .objects(plural, namespace)
+                .iter()
+                .any(|o| o["metadata"]["name"] == name)
+        };
+        if absent() {
+            return true;
+        }
+        tokio::time::timeout(within, async {
+            loop {
+                match changes.recv().await {
+                    Ok(c)
+                        if c.kind == "DELETED"
+                            && c.plural == plural
+                            && c.namespace == namespace
+                            && c.object["metadata"]["name"] == name =>
+                    {
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(_) if absent() => return,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
     /// Wait, at most `within`, until an object of `plural` in `namespace` satisfies `pred` (as
     /// stored, or as it changes); that object.
     pub async fn wait_for(
