@@ -35,6 +35,19 @@ done
 "$SCOPEGATE" certs --out-dir "$work/certs" >/dev/null 2>&1 || die "scopegate certs failed"
 scripts/self-signed-kustomization.sh "$work/self-signed-deployed" "$work/certs"
 render self-signed-deployed "$work/self-signed-deployed"
+# The watch component (and its PolicyReport permissions) on both certificate overlays.
+for overlay in self-signed-deployed cert-manager; do
+    mkdir -p "$work/watch-$overlay"
+    base=$(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/$overlay" 2>/dev/null)
+    [ "$overlay" = self-signed-deployed ] && base=../self-signed-deployed
+    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n  - %s\n' \
+        "$base" "$(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/watch")" \
+        "$(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/watch/policyreports")" \
+        > "$work/watch-$overlay/kustomization.yaml"
+    render "$overlay-watch" "$work/watch-$overlay"
+done
+# The documented namespaced variant of the watcher's permissions.
+cp manifests/watch/namespaced-rbac.example.yaml "$work/render/watch-namespaced-rbac.yaml"
 for overlay in self-signed-deployed cert-manager; do
     mkdir -p "$work/ha-$overlay"
     base=$(realpath --relative-to="$work/ha-$overlay" "$ROOT/manifests/$overlay" 2>/dev/null)

@@ -16,7 +16,7 @@ use clap::Parser;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use common::{Github, Harness, SecretBuilder, providers_yaml};
+use common::{Github, Harness, SecretBuilder, Served, providers_yaml};
 use scopegate::cli::{Cli, Command};
 use scopegate::config::Config;
 use scopegate::fuzzing::{SecretObject, SecretType};
@@ -352,6 +352,168 @@ async fn the_deployment_runs_the_binary_with_flags_it_accepts_and_its_ports_prob
     );
 }
 
+/// The objects of a kustomization or component directory (every file it lists as a resource).
+fn listed(dir: &str) -> Vec<Value> {
+    let dir = manifests().join(dir);
+    let k = &docs(&dir.join("kustomization.yaml"))[0];
+    k["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .flat_map(|r| docs(&dir.join(r.as_str().expect("a file name"))))
+        .collect()
+}
+
+/// `(apiGroup, resource, sorted verbs)` of a role's rules.
+fn rules(role: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for r in role["rules"].as_array().expect("rules") {
+        for g in strings(&r["apiGroups"]) {
+            for res in strings(&r["resources"]) {
+                let mut verbs: Vec<String> = strings(&r["verbs"]).into_iter().map(str::to_owned).collect();
+                verbs.sort();
+                out.push((g.to_owned(), res.to_owned(), verbs));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_watch_component_runs_scopegate_watch_with_the_permissions_it_needs_and_no_more() {
+    let objects = listed("watch");
+    let d = find(&objects, "Deployment", "scopegate-watch");
+    let pod = &d["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let args = strings(&c["args"]);
+    let cli = Cli::try_parse_from(std::iter::once("scopegate").chain(args.iter().copied()))
+        .unwrap_or_else(|e| panic!("the watcher's args are not scopegate's: {e}"));
+    let Command::Watch(watch) = cli.command else {
+        panic!("the container does not watch")
+    };
+    assert!(!watch.no_leader_election, "two replicas elect a leader");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(watch.admin_listen.port(), container_port(c, "admin"));
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(c[probe]["httpGet"]["port"], "admin", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
+    }
+    // The Lease's holder and namespace come from the downward API.
+    let env = c["env"].as_array().expect("env");
+    for (name, field) in [("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")] {
+        let e = env
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(e["valueFrom"]["fieldRef"]["fieldPath"], field);
+    }
+    // The webhooks' configuration.
+    let config = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["configMap"].is_object())
+        .expect("config");
+    assert_eq!(config["configMap"]["name"], "scopegate-config");
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == config["name"])
+        .expect("mount");
+    assert_eq!(
+        watch.config.as_deref(),
+        Some(
+            Path::new(mount["mountPath"].as_str().unwrap())
+                .join("config.yaml")
+                .as_path()
+        )
+    );
+    // Hardened as the webhook is; its own ServiceAccount.
+    assert_eq!(pod["serviceAccountName"], "scopegate-watch");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    for r in ["cpu", "memory"] {
+        assert!(
+            c["resources"]["requests"][r].is_string() && c["resources"]["limits"][r].is_string(),
+            "{r}"
+        );
+    }
+    let pod_labels = &d["spec"]["template"]["metadata"]["labels"];
+    for (kind, name) in [
+        ("NetworkPolicy", "scopegate-watch"),
+        ("PodDisruptionBudget", "scopegate-watch"),
+    ] {
+        let o = find(&objects, kind, name);
+        let selector = if kind == "NetworkPolicy" {
+            &o["spec"]["podSelector"]
+        } else {
+            &o["spec"]["selector"]
+        };
+        assert!(selects(selector, pod_labels), "{kind}");
+    }
+    let svc = find(&objects, "Service", "scopegate-watch-metrics");
+    assert!(selects(&json!({"matchLabels": svc["spec"]["selector"]}), pod_labels));
+    let sm = &docs(&manifests().join("monitoring/servicemonitor.yaml"))[0];
+    assert!(
+        selects(&sm["spec"]["selector"], &svc["metadata"]["labels"]),
+        "the ServiceMonitor scrapes it"
+    );
+
+    // Exactly: Secrets read, Events written, cluster-wide; the Lease in its own namespace.
+    let cluster = find(&objects, "ClusterRole", "scopegate-watch");
+    assert_eq!(
+        rules(cluster),
+        [
+            (
+                "".to_owned(),
+                "secrets".to_owned(),
+                vec!["get".to_owned(), "list".into(), "watch".into()]
+            ),
+            (
+                "events.k8s.io".to_owned(),
+                "events".to_owned(),
+                vec!["create".to_owned(), "patch".into()]
+            ),
+        ]
+    );
+    let lease = find(&objects, "Role", "scopegate-watch-lease");
+    assert_eq!(lease["metadata"]["namespace"], "scopegate");
+    assert_eq!(
+        rules(lease),
+        [(
+            "coordination.k8s.io".to_owned(),
+            "leases".to_owned(),
+            vec!["create".to_owned(), "get".into(), "patch".into(), "update".into()]
+        )]
+    );
+    for o in objects
+        .iter()
+        .filter(|o| o["kind"].as_str().is_some_and(|k| k.ends_with("Binding")))
+    {
+        for s in o["subjects"].as_array().unwrap() {
+            assert_eq!(s["name"], "scopegate-watch", "{o}");
+        }
+    }
+    // PolicyReports only with the policyreports component.
+    assert!(!objects.iter().any(|o| o.to_string().contains("policyreports")));
+    let reports = listed("watch/policyreports");
+    let role = find(&reports, "ClusterRole", "scopegate-watch-policyreports");
+    assert_eq!(rules(role)[0].1, "policyreports");
+    // The documented namespaced variant grants the same, in chosen namespaces only.
+    let namespaced = docs(&manifests().join("watch/namespaced-rbac.example.yaml"));
+    for role in namespaced.iter().filter(|o| o["kind"] == "Role") {
+        assert_eq!(rules(role), rules(cluster), "{role}");
+    }
+    assert!(
+        !namespaced
+            .iter()
+            .any(|o| o["kind"].as_str().is_some_and(|k| k.starts_with("Cluster")))
+    );
+}
+
 #[test]
 fn both_certificate_overlays_feed_the_mounted_secret_and_every_webhooks_ca_bundle() {
     let objects = base();
@@ -516,6 +678,10 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
         "scopegate_admission_duration_seconds_bucket",
         "scopegate_provider_requests_total",
         "scopegate_certificate_expiry_timestamp_seconds",
+        "scopegate_credential_expiry_timestamp_seconds",
+        "scopegate_credential_verdict",
+        "scopegate_credential_last_checked_timestamp_seconds",
+        "scopegate_watch_leader",
     ] {
         assert!(used.contains(name), "no alert on {name}");
     }
@@ -525,6 +691,8 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
         "scopegate_cache_misses_total",
         "scopegate_token_expiry_timestamp_seconds",
         "scopegate_provider_requests_total",
+        "scopegate_watch_credentials",
+        "scopegate_credential_expiry_timestamp_seconds",
     ] {
         assert!(from_dashboard.contains(name), "no panel on {name}");
     }
@@ -550,8 +718,41 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
         )
         .build();
     assert_eq!(h.validate(&ReviewBuilder::create(s)).await["allowed"], true);
-    let (status, text) = h.admin_get("/metrics").await;
+    let (status, mut text) = h.admin_get("/metrics").await;
     assert_eq!(status, 200);
+    // And the watcher's, once it judged a Secret whose token expires.
+    let kube = scopegate_testkit::kube_api::FakeKube::start().await.unwrap();
+    kube.add(
+        SecretBuilder::argocd("app", "repository")
+            .https(
+                "https://github.com/acme/app",
+                "x",
+                "ghp_DeployManifestsTest0000000000000000",
+            )
+            .build(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kubeconfig"), kube.kubeconfig("scopegate")).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), providers_yaml(&gh)).unwrap();
+    let watcher = Served::watch(
+        &[
+            "watch".as_ref(),
+            "--no-leader-election".as_ref(),
+            "--kubeconfig".as_ref(),
+            dir.path().join("kubeconfig").as_os_str(),
+            "--config".as_ref(),
+            dir.path().join("config.yaml").as_os_str(),
+        ],
+        &[("RUST_LOG", "info")],
+    );
+    let watcher = tokio::task::spawn_blocking(move || {
+        watcher.wait_for_all(&["verdict changed", "name=app", "new=ok"]);
+        watcher
+    })
+    .await
+    .unwrap();
+    text.push_str(&watcher.admin_get("/metrics"));
+    watcher.terminate();
     let exported: Vec<(String, String)> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
