@@ -18,6 +18,9 @@ pub fn providers_yaml(server: &MockServer) -> String {
     )
 }
 
+/// The token of examples/secrets/01 (the runtime token, with every scope it needs).
+pub const RUNTIME_TOKEN: &str = "ghp_DemoRuntimeTokenWithAllScopes00000001";
+
 /// The example tokens and what each provider says about them.
 pub async fn mount_examples(server: &MockServer) {
     let gh = Github::with_prefix(server, "/github");

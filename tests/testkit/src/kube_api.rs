@@ -136,15 +136,16 @@ fn storage(group: &str, plural: &str) -> (String, String) {
 
 /// One change, as a watch reports it.
 #[derive(Clone, Debug)]
-struct Change {
-    rv: u64,
-    kind: &'static str,
-    group: String,
-    plural: String,
-    namespace: String,
-    object: Value,
+pub struct Change {
+    pub rv: u64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub object: Value,
     /// The object before a modification (for label-selector watches).
-    before: Option<Value>,
+    pub before: Option<Value>,
 }
 
 #[derive(Default)]
@@ -555,6 +556,11 @@ impl FakeKube {
         let mut inner = self.lock();
         inner.compacted = inner.resource_version;
         inner.history.clear();
+    }
+
+    /// Every change from now on, as it happens.
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     /// Open watch streams.
