@@ -2,6 +2,7 @@
 //! (by label, and `git-default-*` by name from a metadata-only list), Argo CD Applications and
 //! ApplicationSets, and PolicyReports by server-side apply. Lists are paged.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
@@ -166,14 +167,20 @@ impl Cluster {
     }
 
     /// The credential Secrets in scope: labelled with one of the four secret types, and named
-    /// `git-default-*` (found by a metadata-only list, then read one by one).
-    pub async fn credential_secrets(&self, scope: &Scope) -> Result<Vec<DynamicObject>> {
+    /// `git-default-*` (found by a metadata-only list — in `user_token_namespaces` only, when it names
+    /// any — then read one by one). Of every other Secret's metadata nothing is kept but, while its
+    /// page is read, its name.
+    pub async fn credential_secrets(
+        &self,
+        scope: &Scope,
+        user_token_namespaces: &BTreeSet<String>,
+    ) -> Result<Vec<DynamicObject>> {
         let api = self.api(scope, &secrets_resource());
         let types: Vec<&str> = SecretType::all().map(SecretType::as_str).collect();
         let selector = format!("{SECRET_TYPE_LABEL} in ({})", types.join(","));
         let what = format!("list Secrets in {}", scope.describe());
         let mut secrets = Self::list_all(&api, ListParams::default().labels(&selector), &what).await?;
-        let seen: std::collections::BTreeSet<(String, String)> = secrets
+        let seen: BTreeSet<(String, String)> = secrets
             .iter()
             .map(|s| {
                 (
@@ -182,27 +189,39 @@ impl Cluster {
                 )
             })
             .collect();
-        let mut lp = ListParams::default().limit(PAGE);
-        loop {
-            let page = api.list_metadata(&lp).await.map_err(|e| explain(e, &what))?;
-            for m in page.items {
-                let (Some(name), ns) = (m.metadata.name, m.metadata.namespace.unwrap_or_default()) else {
-                    continue;
-                };
-                if !name.starts_with(USER_SECRET_PREFIX) || seen.contains(&(ns.clone(), name.clone())) {
-                    continue;
-                }
-                let one: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &secrets_resource());
-                match one.get(&name).await {
-                    Ok(s) => secrets.push(s),
-                    // Deleted between the list and the read.
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(explain(e, &format!("read Secret {ns}/{name}"))),
+        let user_scopes: Vec<Scope> = if user_token_namespaces.is_empty() {
+            vec![scope.clone()]
+        } else {
+            user_token_namespaces
+                .iter()
+                .filter(|ns| matches!(scope, Scope::All) || *scope == Scope::Namespace((*ns).clone()))
+                .map(|ns| Scope::Namespace(ns.clone()))
+                .collect()
+        };
+        let mut names: Vec<(String, String)> = Vec::new();
+        for user_scope in &user_scopes {
+            let meta = self.api(user_scope, &secrets_resource());
+            let mut lp = ListParams::default().limit(PAGE);
+            loop {
+                let page = meta.list_metadata(&lp).await.map_err(|e| explain(e, &what))?;
+                let next = page.metadata.continue_.filter(|t| !t.is_empty());
+                names.extend(page.items.into_iter().filter_map(|m| {
+                    let name = m.metadata.name.filter(|n| n.starts_with(USER_SECRET_PREFIX))?;
+                    Some((m.metadata.namespace.unwrap_or_default(), name))
+                }));
+                match next {
+                    Some(token) => lp = lp.continue_token(&token),
+                    None => break,
                 }
             }
-            match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
-                _ => break,
+        }
+        for (ns, name) in names.into_iter().filter(|k| !seen.contains(k)) {
+            let one: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &secrets_resource());
+            match one.get(&name).await {
+                Ok(s) => secrets.push(s),
+                // Deleted between the list and the read.
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(explain(e, &format!("read Secret {ns}/{name}"))),
             }
         }
         Ok(secrets)
@@ -245,11 +264,7 @@ impl Cluster {
     }
 
     /// scopegate's PolicyReports in scope, other than in the namespaces of `current`: (namespace, name).
-    pub async fn stale_reports(
-        &self,
-        scope: &Scope,
-        current: &std::collections::BTreeSet<String>,
-    ) -> Result<Vec<(String, String)>> {
+    pub async fn stale_reports(&self, scope: &Scope, current: &BTreeSet<String>) -> Result<Vec<(String, String)>> {
         let api = self.api(scope, &policyreport_resource());
         let lp = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={FIELD_MANAGER}"));
         let mut lp = lp.limit(PAGE);

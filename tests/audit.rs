@@ -717,6 +717,32 @@ async fn one_namespace_or_the_contexts() {
 }
 
 #[tokio::test]
+async fn user_token_namespaces_narrow_where_git_default_secrets_are_looked_for() {
+    let scene = Scene::new().await;
+    let narrowed = format!(
+        "{}watch:\n  userTokenNamespaces: [codefresh]\n",
+        std::fs::read_to_string(&scene.config).unwrap()
+    );
+    std::fs::write(&scene.config, narrowed).unwrap();
+    let run = scene.audit(&["-A", "-o", "json"]).await;
+    assert!(run.code == Some(0) || run.code == Some(1), "{run:?}");
+    assert!(by_name(&run.json()).contains_key("codefresh/git-default-5f0c2a"));
+    let metadata: Vec<Recorded> = scene
+        .kube
+        .requests()
+        .into_iter()
+        .filter(|r| r.accept.contains("as=PartialObjectMetadataList") && r.path.ends_with("/secrets"))
+        .collect();
+    assert!(!metadata.is_empty());
+    assert!(
+        metadata
+            .iter()
+            .all(|r| r.path == "/api/v1/namespaces/codefresh/secrets"),
+        "names are looked for in codefresh only: {metadata:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_token_shared_by_300_secrets_is_introspected_once() {
     let git = MockServer::start().await;
     let token = "ghp_AuditSharedBy300Secrets00000000009";

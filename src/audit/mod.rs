@@ -94,7 +94,9 @@ pub async fn audit(
     concurrency: usize,
     coverage: bool,
 ) -> Result<Findings> {
-    let objects = cluster.credential_secrets(scope).await?;
+    let objects = cluster
+        .credential_secrets(scope, &engine.config().watch.user_token_namespaces)
+        .await?;
     let secrets: Vec<(Option<String>, SecretObject)> = objects
         .into_iter()
         .map(|o| (o.metadata.uid.clone(), SecretObject::from_dynamic_owned(o)))
