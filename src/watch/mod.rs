@@ -11,7 +11,7 @@ mod schedule;
 mod sinks;
 mod source;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +68,12 @@ pub struct Options {
     pub no_leader_election: bool,
 }
 
+/// Judgement tasks out at once (each judges one credential's Secrets, or a batch of Secrets without
+/// one): enough to keep `providerConcurrency` calls busy, few enough that waiting costs no memory.
+const MAX_TASKS: usize = 64;
+/// Secrets without a credential key (no provider call) judged by one task.
+const KEYLESS_PER_TASK: usize = 64;
+
 /// What a judgement task sends back.
 struct Judged {
     /// The credential whose re-check this was (`None`: Secrets judged because they changed).
@@ -114,6 +120,13 @@ struct Controller {
     reports: Option<mpsc::Sender<ReportJob>>,
     debounce: Debounce,
     judged_tx: mpsc::Sender<Judged>,
+    /// Secrets to judge because they are new or changed, by credential key (one task per key: the
+    /// first judgement asks, the others find its answer).
+    waiting: BTreeMap<Option<CacheKey>, BTreeSet<SecretKey>>,
+    /// Credentials whose re-check is due.
+    due: VecDeque<CacheKey>,
+    /// Judgement tasks out; at most [`MAX_TASKS`], so that what waits is a key in a queue, not a task.
+    tasks: usize,
     leader: bool,
     /// Streams whose first list is done; all are: the index is complete.
     synced: BTreeSet<usize>,
@@ -132,47 +145,58 @@ impl Controller {
         self.engine.config().mode
     }
 
-    fn spawn_judge(&self, recheck: Option<CacheKey>, keys: Vec<SecretKey>) {
+    /// Start one judgement task.
+    fn spawn_judge(&mut self, recheck: Option<CacheKey>, keys: Vec<SecretKey>) {
         let batch: Vec<(SecretKey, u64, SecretObject)> = keys
             .into_iter()
             .filter_map(|k| self.index.secret(&k).map(|(s, g)| (k, g, s.clone())))
             .collect();
-        if batch.is_empty() {
-            if let Some(key) = recheck {
-                let _ = self.judged_tx.try_send(Judged {
-                    recheck: Some(key),
-                    results: Vec::new(),
-                });
-            }
-            return;
-        }
         let (engine, mode, tx) = (self.engine.clone(), self.mode(), self.judged_tx.clone());
         let fresh_since = recheck.map(|_| std::time::Instant::now());
+        self.tasks += 1;
         tokio::spawn(async move {
             let results = judge(&engine, mode, batch, fresh_since).await;
             let _ = tx.send(Judged { recheck, results }).await;
         });
     }
 
+    /// Start judgement tasks while there is work and room: changed Secrets first, then re-checks.
+    fn pump(&mut self) {
+        while self.tasks < MAX_TASKS {
+            if let Some((key, members)) = self.waiting.pop_first() {
+                // Secrets without a credential key cost no provider call: many to a task.
+                let mut members: Vec<SecretKey> = members.into_iter().collect();
+                if key.is_none() && members.len() > KEYLESS_PER_TASK {
+                    let rest = members.split_off(KEYLESS_PER_TASK);
+                    self.waiting.insert(None, rest.into_iter().collect());
+                }
+                self.spawn_judge(None, members);
+            } else if let Some(key) = self.due.pop_front() {
+                let members: Vec<SecretKey> = self.index.group(&key).cloned().collect();
+                self.spawn_judge(Some(key), members);
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Queue a Secret for judgement.
+    fn enqueue(&mut self, id: SecretKey) {
+        let key = self.index.credential_key(&id);
+        self.waiting.entry(key).or_default().insert(id);
+    }
+
     /// Judge everything now (this replica just became the leader, or just started as it).
     fn judge_all(&mut self) {
-        let keys: Vec<CacheKey> = self.index.credential_keys().copied().collect();
-        for key in &keys {
-            let members: Vec<SecretKey> = self.index.group(key).cloned().collect();
-            self.spawn_judge(None, members);
-        }
-        let keyless: Vec<SecretKey> = self
-            .index
-            .keys()
-            .filter(|k| self.index.credential_key(k).is_none())
-            .cloned()
-            .collect();
-        for k in keyless {
-            self.spawn_judge(None, vec![k]);
+        let all: Vec<SecretKey> = self.index.keys().cloned().collect();
+        for id in all {
+            self.enqueue(id);
         }
         self.schedule.clear();
+        self.due.clear();
         self.spread_pending = true;
         self.maybe_spread();
+        self.pump();
     }
 
     /// Once the index is complete and this replica leads, spread the first re-checks of every
@@ -225,7 +249,8 @@ impl Controller {
                         self.schedule.remove(&old);
                     }
                     if self.leader {
-                        self.spawn_judge(None, vec![id]);
+                        self.enqueue(id);
+                        self.pump();
                     }
                 }
             }
@@ -248,6 +273,7 @@ impl Controller {
     }
 
     fn on_judged(&mut self, judged: Judged) {
+        self.tasks = self.tasks.saturating_sub(1);
         if !self.leader {
             return;
         }
@@ -281,13 +307,13 @@ impl Controller {
                 }
             }
         }
+        self.pump();
     }
 
     fn on_due(&mut self) {
-        for key in self.schedule.take_due(Instant::now()) {
-            let members: Vec<SecretKey> = self.index.group(&key).cloned().collect();
-            self.spawn_judge(Some(key), members);
-        }
+        let due = self.schedule.take_due(Instant::now());
+        self.due.extend(due);
+        self.pump();
     }
 
     fn on_leadership(&mut self, leads: bool) {
@@ -306,6 +332,8 @@ impl Controller {
             }
             self.schedule.clear();
             self.debounce.clear();
+            self.waiting.clear();
+            self.due.clear();
         }
     }
 
@@ -427,6 +455,9 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
         reports: report_tx,
         debounce: Debounce::default(),
         judged_tx,
+        waiting: BTreeMap::new(),
+        due: VecDeque::new(),
+        tasks: 0,
         leader: false,
         synced: BTreeSet::new(),
         streams: stream,

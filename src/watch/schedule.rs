@@ -81,15 +81,14 @@ impl Schedule {
         self.set(key, now + wait);
     }
 
-    /// The first re-checks of `keys`, judged together at `now`, spread evenly over the next interval:
-    /// the i-th of n at `now + interval·(i+1)/n`.
+    /// The first re-checks of `keys`, judged together at `now`, spread evenly over the interval after
+    /// the next: the i-th of n at `now + interval·(1 + (i+1)/n)` — never sooner than an interval after
+    /// the judgement, and from then on each one an interval after the last.
     pub fn spread(&mut self, keys: &[CacheKey], now: Instant, interval: Duration) {
         let n = keys.len() as u32;
         for (i, key) in keys.iter().enumerate() {
-            self.set(
-                *key,
-                now + interval.mul_f64(f64::from(i as u32 + 1) / f64::from(n.max(1))),
-            );
+            let offset = interval.mul_f64(f64::from(i as u32 + 1) / f64::from(n.max(1)));
+            self.set(*key, now + interval + offset);
         }
     }
 
@@ -126,11 +125,14 @@ mod tests {
         let keys: Vec<CacheKey> = (0..1000).map(key).collect();
         let hour = Duration::from_secs(3600);
         s.spread(&keys, now, hour);
-        let h = s.histogram(now, hour + Duration::from_secs(1), 10);
+        let h = s.histogram(now + hour, hour + Duration::from_secs(1), 10);
         assert_eq!(h.values().sum::<usize>(), 1000);
         assert!(h.values().all(|n| (99..=101).contains(n)), "{h:?}");
-        assert!(s.take_due(now).is_empty(), "none at once");
-        assert_eq!(s.take_due(now + hour / 10).len(), 100);
+        assert!(
+            s.take_due(now + hour).is_empty(),
+            "none within an interval of the judgement"
+        );
+        assert_eq!(s.take_due(now + hour + hour / 10).len(), 100);
     }
 
     #[test]
