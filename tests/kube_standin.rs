@@ -33,7 +33,7 @@ impl Kubectl {
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
-                .expect("kubectl runs (scripts/tools.sh installs it for CI)");
+                .expect("kubectl not found: install it, or Debian's kubernetes-client package (.ci/run does)");
             let mut input = child.stdin.take().unwrap();
             if let Some(text) = stdin {
                 input.write_all(text.as_bytes()).unwrap();

@@ -436,8 +436,12 @@ async fn policy_reports_are_kept_current_and_follow_the_crd_schema() {
         "the report left in a namespace without credential Secrets went"
     );
 
-    // A verdict changes: the report follows.
+    // A verdict changes while the API server refuses report writes: the write is tried again, and
+    // the report follows once it is accepted.
+    s.kube.forbid("policyreports");
     s.kube.add(s.secret("short", "repository", OK));
+    w.wait_for_all(&["writing the PolicyReport failed", "namespace=argocd", "retry_in=1s"]);
+    s.kube.forbid_none();
     let report = s
         .kube
         .wait_for("policyreports", "argocd", WITHIN, |r| r["summary"]["pass"] == 2)

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -236,29 +237,78 @@ impl Debounce {
     }
 }
 
-/// Write the reports it is sent, one after another: applied (server-side, scopegate's field manager)
-/// when the namespace holds credential Secrets, deleted when it holds none any more.
+/// Write one namespace's report: applied (server-side, scopegate's field manager) when it holds
+/// credential Secrets, deleted when it holds none any more.
+async fn write_report(cluster: &Cluster, namespace: &str, evaluations: &[Evaluation]) -> anyhow::Result<()> {
+    if evaluations.is_empty() {
+        return cluster.delete_report(namespace, policyreport::REPORT_NAME).await;
+    }
+    for report in policyreport::reports(evaluations, jiff::Timestamp::now()) {
+        cluster.apply_report(&report).await?;
+    }
+    Ok(())
+}
+
+/// A write that failed, to be tried again.
+struct Retry {
+    evaluations: Vec<Evaluation>,
+    at: Instant,
+    delay: Duration,
+}
+
+/// Back-off between attempts at a failed write: doubling from 1 s, at most a minute.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Write the reports it is sent, one after another. A write that fails (the API server away, a
+/// conflict) is tried again with back-off until it succeeds or a newer report for that namespace
+/// replaces it, so a report is never left behind its Secrets' verdicts.
 pub(crate) async fn reporter(cluster: Arc<Cluster>, mut jobs: mpsc::Receiver<ReportJob>) {
-    while let Some((namespace, evaluations)) = jobs.recv().await {
-        let result = if evaluations.is_empty() {
-            cluster.delete_report(&namespace, policyreport::REPORT_NAME).await
-        } else {
-            let mut result = Ok(());
-            for report in policyreport::reports(&evaluations, jiff::Timestamp::now()) {
-                result = cluster.apply_report(&report).await;
-                if result.is_err() {
-                    break;
+    let mut retries: BTreeMap<String, Retry> = BTreeMap::new();
+    loop {
+        let next_retry = retries.values().map(|r| r.at).min();
+        let (namespace, evaluations, delay) = tokio::select! {
+            job = jobs.recv() => match job {
+                Some((namespace, evaluations)) => {
+                    retries.remove(&namespace);
+                    (namespace, evaluations, None)
                 }
+                None => break,
+            },
+            () = sleep_until_some(next_retry) => {
+                let now = Instant::now();
+                let Some(namespace) = retries.iter().find(|(_, r)| r.at <= now).map(|(ns, _)| ns.clone()) else {
+                    continue;
+                };
+                let Some(retry) = retries.remove(&namespace) else { continue };
+                (namespace, retry.evaluations, Some(retry.delay))
             }
-            result
         };
-        if let Err(e) = result {
+        if let Err(e) = write_report(&cluster, &namespace, &evaluations).await {
+            let delay = delay.map_or(RETRY_FIRST, |d| (d * 2).min(RETRY_MAX));
             warn!(
                 namespace = namespace.as_str(),
                 error = format!("{e:#}"),
+                retry_in = %humantime::format_duration(delay),
                 "writing the PolicyReport failed"
             );
+            retries.insert(
+                namespace,
+                Retry {
+                    evaluations,
+                    at: Instant::now() + delay,
+                    delay,
+                },
+            );
         }
+    }
+}
+
+/// Sleep until `at`, or for ever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
