@@ -493,15 +493,7 @@ async fn the_table_summarises_and_lists_what_each_credential_cannot_reach() {
 
 #[tokio::test]
 async fn policy_reports_follow_the_crd_schema_and_apply_server_side() {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/tests/fixtures/schemas/policyreport-v1alpha2.schema.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
+    let validator = policy_report_validator();
     let scene = Scene::new().await;
     let run = scene.audit(&["-A", "-o", "policyreport"]).await;
     assert_eq!(run.code, Some(1), "{run:?}");

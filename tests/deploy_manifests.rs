@@ -37,14 +37,7 @@ fn docs(path: &Path) -> Vec<Value> {
 
 /// The objects of the base (every file its kustomization lists).
 fn base() -> Vec<Value> {
-    let dir = manifests().join("base");
-    let k = &docs(&dir.join("kustomization.yaml"))[0];
-    k["resources"]
-        .as_array()
-        .expect("resources")
-        .iter()
-        .flat_map(|r| docs(&dir.join(r.as_str().expect("a file name"))))
-        .collect()
+    listed("base")
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {

@@ -401,15 +401,7 @@ async fn policy_reports_are_kept_current_and_follow_the_crd_schema() {
         "metadata": {"name": "scopegate", "namespace": "gone", "labels": {"app.kubernetes.io/managed-by": "scopegate"}},
         "results": [],
     }));
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/tests/fixtures/schemas/policyreport-v1alpha2.schema.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
+    let validator = policy_report_validator();
     let w = s.watch_alone();
     let report = s
         .kube

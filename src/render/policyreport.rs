@@ -66,6 +66,34 @@ fn resource(e: &Evaluation) -> Value {
     r
 }
 
+/// What one result says; [`Finding::json`] adds what every result of scopegate's carries.
+struct Finding<'a> {
+    rule: &'static str,
+    result: &'static str,
+    severity: &'static str,
+    message: String,
+    properties: BTreeMap<&'static str, String>,
+    about: &'a Evaluation,
+}
+
+impl Finding<'_> {
+    fn json(self, timestamp: &Value) -> Value {
+        json!({
+            "source": "scopegate",
+            "policy": POLICY,
+            "rule": self.rule,
+            "category": "Git credentials",
+            "result": self.result,
+            "severity": self.severity,
+            "scored": true,
+            "timestamp": timestamp,
+            "resources": [resource(self.about)],
+            "message": self.message,
+            "properties": self.properties,
+        })
+    }
+}
+
 /// One PolicyReport per namespace that holds evaluated Secrets.
 pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
     let mut by_ns: BTreeMap<&str, Vec<&Evaluation>> = BTreeMap::new();
@@ -88,19 +116,15 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                 } else {
                     e.message.clone()
                 };
-                results.push(json!({
-                    "source": "scopegate",
-                    "policy": POLICY,
-                    "rule": "token-scopes",
-                    "category": "Git credentials",
-                    "result": result,
-                    "severity": severity,
-                    "scored": true,
-                    "timestamp": timestamp,
-                    "resources": [resource(e)],
-                    "message": message,
-                    "properties": properties(e),
-                }));
+                let finding = Finding {
+                    rule: "token-scopes",
+                    result,
+                    severity,
+                    message,
+                    properties: properties(e),
+                    about: e,
+                };
+                results.push(finding.json(&timestamp));
                 *summary.entry(result).or_default() += 1;
                 if !e.repositories.is_empty() {
                     let unknown: Vec<&str> = e
@@ -141,19 +165,15 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                     if !e.unreachable.is_empty() {
                         props.insert("unreachable", e.unreachable.join(","));
                     }
-                    results.push(json!({
-                        "source": "scopegate",
-                        "policy": POLICY,
-                        "rule": "repository-access",
-                        "category": "Git credentials",
-                        "result": result,
-                        "severity": severity,
-                        "scored": true,
-                        "timestamp": timestamp,
-                        "resources": [resource(e)],
-                        "message": message,
-                        "properties": props,
-                    }));
+                    let finding = Finding {
+                        rule: "repository-access",
+                        result,
+                        severity,
+                        message,
+                        properties: props,
+                        about: e,
+                    };
+                    results.push(finding.json(&timestamp));
                     *summary.entry(result).or_default() += 1;
                 }
             }

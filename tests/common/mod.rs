@@ -20,6 +20,16 @@ pub use scopegate_testkit::secret::SecretBuilder;
 #[allow(unused_imports)]
 pub use scopegate_testkit::standin::{BitbucketCloud, Github, Gitlab};
 
+/// A validator for the PolicyReport CRD's schema (`tests/fixtures/schemas/`, from the wg-policy types).
+pub fn policy_report_validator() -> jsonschema::Validator {
+    let path = format!(
+        "{}/tests/fixtures/schemas/policyreport-v1alpha2.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
+
 /// A running scopegate.
 pub struct Harness {
     pub addr: SocketAddr,
