@@ -108,6 +108,14 @@ impl Schedule {
     }
 }
 
+/// Sleep until `at`, or forever.
+pub(super) async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

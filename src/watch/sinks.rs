@@ -275,7 +275,7 @@ pub(crate) async fn reporter(cluster: Arc<Cluster>, mut jobs: mpsc::Receiver<Rep
                 }
                 None => break,
             },
-            () = sleep_until_some(next_retry) => {
+            () = super::schedule::until(next_retry) => {
                 let now = Instant::now();
                 let Some(namespace) = retries.iter().find(|(_, r)| r.at <= now).map(|(ns, _)| ns.clone()) else {
                     continue;
@@ -301,14 +301,6 @@ pub(crate) async fn reporter(cluster: Arc<Cluster>, mut jobs: mpsc::Receiver<Rep
                 },
             );
         }
-    }
-}
-
-/// Sleep until `at`, or for ever without one.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
