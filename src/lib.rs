@@ -13,7 +13,7 @@
 //!      │
 //! lower        policy · providers · cache · grant    pure rules · provider I/O · reuse of answers
 //!      │
-//! bottom       credential · config · repo_url · token
+//! bottom       credential · config · requirements · repo_url · token
 //! ```
 //!
 //! Lower modules never import higher ones: providers and the cache report through observer traits
@@ -39,6 +39,7 @@ pub(crate) mod policy;
 pub(crate) mod providers;
 pub(crate) mod render;
 pub(crate) mod repo_url;
+pub(crate) mod requirements;
 pub mod run;
 pub mod server;
 pub(crate) mod token;

@@ -9,6 +9,7 @@ use std::path::Path;
 const LAYERS: &[(&str, u8)] = &[
     ("token", 0),
     ("repo_url", 0),
+    ("requirements", 0),
     ("config", 0),
     ("credential", 0),
     ("logsink", 0),

@@ -7,6 +7,8 @@ mod watch;
 pub use providers::{DEFAULT_PROVIDERS, Provider, ProviderKind, normalize_host, parse_api_url};
 pub use watch::WatchConfig;
 
+use crate::requirements::{RawRequirements, Requirements};
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -88,6 +90,8 @@ pub struct Config {
     pub provider_concurrency: usize,
     pub circuit_breaker: BreakerConfig,
     pub watch: WatchConfig,
+    /// The requirement table in force: the built-in one with `requirements` overrides.
+    pub requirements: Requirements,
 }
 
 /// The grant cache.
@@ -174,6 +178,8 @@ struct RawConfig {
     circuit_breaker: RawBreaker,
     #[serde(default)]
     watch: watch::RawWatch,
+    #[serde(default)]
+    requirements: RawRequirements,
 }
 
 fn default_provider_concurrency() -> usize {
@@ -224,6 +230,7 @@ impl Default for RawConfig {
             provider_concurrency: default_provider_concurrency(),
             circuit_breaker: RawBreaker::default(),
             watch: watch::RawWatch::default(),
+            requirements: RawRequirements::default(),
         }
     }
 }
@@ -318,6 +325,7 @@ impl Config {
             provider_concurrency: raw.provider_concurrency,
             circuit_breaker,
             watch: raw.watch.validate()?,
+            requirements: Requirements::with_overrides(&raw.requirements).map_err(|e| invalid(e.key, e.message))?,
         })
     }
 

@@ -15,6 +15,7 @@ use secret::FieldName;
 pub use secret::{MalformedField, SecretObject};
 
 use crate::repo_url::RepoUrl;
+pub use crate::requirements::Role;
 use crate::token::Token;
 
 /// The label Argo CD reads to find repository credentials.
@@ -59,51 +60,6 @@ impl SecretType {
     /// A Secret Argo CD pushes with (the source hydrator's).
     pub fn is_write(self) -> bool {
         matches!(self, Self::RepositoryWrite | Self::RepoWriteCreds)
-    }
-}
-
-/// What the token is for, from least to most demanding. Each role's requirements include the previous
-/// role's, so "stricter" is simply "greater".
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::EnumIter,
-    clap::ValueEnum,
-)]
-#[strum(serialize_all = "lowercase")]
-pub enum Role {
-    /// Argo CD clones and pulls.
-    Read,
-    /// Argo CD pushes (Source Hydrator).
-    Write,
-    /// A Codefresh Git user token.
-    User,
-    /// The Codefresh GitOps Runtime token.
-    Runtime,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Every role, weakest first.
-    pub fn all() -> impl Iterator<Item = Role> {
-        <Self as strum::IntoEnumIterator>::iter()
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -23,7 +23,7 @@ struct TokenQuestion<'a> {
     kind: TokenKind,
     repo_path: String,
     targets: Vec<String>,
-    wanted: &'static [&'static str],
+    wanted: &'a [String],
     key: CacheKey,
 }
 
@@ -234,8 +234,10 @@ impl<P: ProviderApi> Engine<P> {
             Vec::new()
         };
         let wanted = match provider.kind {
-            ProviderKind::Github if probes => policy::required(ScopeFamily::GithubPermissions, role),
-            ProviderKind::BitbucketServer => policy::required(ScopeFamily::BitbucketServer, role),
+            ProviderKind::Github if probes => {
+                &self.config.requirements.required(ScopeFamily::GithubPermissions, role)[..]
+            }
+            ProviderKind::BitbucketServer => &self.config.requirements.required(ScopeFamily::BitbucketServer, role)[..],
             _ => &[],
         };
         let repo_path = cred.url.repo_path();

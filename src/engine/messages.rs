@@ -5,8 +5,9 @@ use url::form_urlencoded::byte_serialize;
 
 use crate::config::{Config, OnFailure, OnUnverified, Provider, ProviderKind};
 use crate::credential::{CredentialKind, Role, TokenField, TokenKind};
-use crate::policy::{Problem, ScopeFamily, Verdict, required};
+use crate::policy::{Problem, ScopeFamily, Verdict};
 use crate::repo_url::RepoUrl;
+use crate::requirements::Requirements;
 
 /// What a message may mention about the Secret.
 pub(crate) struct MessageContext<'a> {
@@ -71,12 +72,18 @@ fn enc(s: &str) -> String {
 
 /// GitHub's fine-grained token form, pre-filled with the owner and exactly the role's permissions
 /// (one query parameter per permission, `read` or `write`).
-pub fn fine_grained_form_link(host: &str, role: Role, owner: Option<&str>, name: &str) -> String {
+pub fn fine_grained_form_link(
+    requirements: &Requirements,
+    host: &str,
+    role: Role,
+    owner: Option<&str>,
+    name: &str,
+) -> String {
     let mut link = format!("https://{host}/settings/personal-access-tokens/new?name={}", enc(name));
     if let Some(o) = owner {
         link.push_str(&format!("&target_name={}", enc(o)));
     }
-    for p in required(ScopeFamily::GithubPermissions, role) {
+    for p in requirements.required(ScopeFamily::GithubPermissions, role).iter() {
         if let Some((perm, level)) = p.split_once(':') {
             link.push_str(&format!("&{perm}={level}"));
         }
@@ -85,8 +92,14 @@ pub fn fine_grained_form_link(host: &str, role: Role, owner: Option<&str>, name:
 }
 
 /// A link to the provider's token form with the role's scopes pre-selected, where the provider has one.
-pub fn token_form_link(provider: &Provider, family: ScopeFamily, role: Role, description: &str) -> Option<String> {
-    let scopes = required(family, role).join(",");
+pub fn token_form_link(
+    requirements: &Requirements,
+    provider: &Provider,
+    family: ScopeFamily,
+    role: Role,
+    description: &str,
+) -> Option<String> {
+    let scopes = requirements.required(family, role).join(",");
     match (provider.kind, family) {
         (ProviderKind::Github, ScopeFamily::GithubClassic) => Some(format!(
             "https://{}/settings/tokens/new?scopes={scopes}&description={}",
@@ -119,8 +132,12 @@ fn family_for(ctx: &MessageContext<'_>) -> Option<ScopeFamily> {
 fn advice(ctx: &MessageContext<'_>, family: ScopeFamily) -> String {
     let role = ctx.role();
     let secret = ctx.secret();
-    let scopes = required(family, role).join(", ");
-    if let Some(link) = ctx.provider.and_then(|p| token_form_link(p, family, role, &secret)) {
+    let requirements = &ctx.config.requirements;
+    let scopes = requirements.required(family, role).join(", ");
+    if let Some(link) = ctx
+        .provider
+        .and_then(|p| token_form_link(requirements, p, family, role, &secret))
+    {
         return format!(
             "Create a token with the scopes the {role} role needs ({scopes}) at {link} and put it in Secret {secret}."
         );
@@ -134,7 +151,7 @@ fn advice(ctx: &MessageContext<'_>, family: ScopeFamily) -> String {
             let host = ctx.provider.map(|p| p.host.as_str()).unwrap_or("github.com");
             format!(
                 "Create a fine-grained token with the permissions the {role} role needs ({scopes}) on the repositories Argo CD uses at {} and put it in Secret {secret}.",
-                fine_grained_form_link(host, role, ctx.repo_owner(), &secret)
+                fine_grained_form_link(requirements, host, role, ctx.repo_owner(), &secret)
             )
         }
         ScopeFamily::BitbucketCloud => format!(
@@ -298,6 +315,7 @@ mod tests {
     fn fine_grained_link_prefills_owner_and_permissions() {
         assert_eq!(
             fine_grained_form_link(
+                &Requirements::default(),
                 "github.com",
                 Role::Runtime,
                 Some("acme"),
@@ -306,7 +324,7 @@ mod tests {
             "https://github.com/settings/personal-access-tokens/new?name=argocd%2Fruntime-repo-creds-secret&target_name=acme&administration=write&contents=write&metadata=read&webhooks=write"
         );
         assert!(
-            fine_grained_form_link("github.com", Role::Read, None, "x")
+            fine_grained_form_link(&Requirements::default(), "github.com", Role::Read, None, "x")
                 .ends_with("?name=x&contents=read&metadata=read")
         );
     }
@@ -316,6 +334,7 @@ mod tests {
         let p = provider(ProviderKind::Github, "github.com");
         assert_eq!(
             token_form_link(
+                &Requirements::default(),
                 &p,
                 ScopeFamily::GithubClassic,
                 Role::Runtime,
@@ -326,9 +345,15 @@ mod tests {
         );
         let ghe = provider(ProviderKind::Github, "ghe.corp:8443");
         assert!(
-            token_form_link(&ghe, ScopeFamily::GithubClassic, Role::Read, "x")
-                .unwrap()
-                .starts_with("https://ghe.corp:8443/settings/tokens/new?scopes=repo&")
+            token_form_link(
+                &Requirements::default(),
+                &ghe,
+                ScopeFamily::GithubClassic,
+                Role::Read,
+                "x"
+            )
+            .unwrap()
+            .starts_with("https://ghe.corp:8443/settings/tokens/new?scopes=repo&")
         );
     }
 
@@ -336,11 +361,19 @@ mod tests {
     fn gitlab_link_preselects_the_role_scopes() {
         let p = provider(ProviderKind::Gitlab, "gitlab.com");
         assert_eq!(
-            token_form_link(&p, ScopeFamily::Gitlab, Role::User, "argocd/git-default-1").unwrap(),
+            token_form_link(
+                &Requirements::default(),
+                &p,
+                ScopeFamily::Gitlab,
+                Role::User,
+                "argocd/git-default-1"
+            )
+            .unwrap(),
             "https://gitlab.com/-/user_settings/personal_access_tokens?name=argocd%2Fgit-default-1&scopes=write_repository,read_api"
         );
         assert!(
             token_form_link(
+                &Requirements::default(),
                 &provider(ProviderKind::BitbucketCloud, "bitbucket.org"),
                 ScopeFamily::BitbucketCloud,
                 Role::Read,

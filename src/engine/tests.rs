@@ -21,7 +21,7 @@ enum Asked {
     Introspect {
         kind: TokenKind,
         targets: Vec<String>,
-        wanted: Vec<&'static str>,
+        wanted: Vec<String>,
     },
     Advertisement {
         path: String,
@@ -349,7 +349,7 @@ async fn fine_grained_tokens_are_probed_on_the_secrets_repository_for_the_roles_
         [Asked::Introspect {
             kind: TokenKind::FineGrained,
             targets: vec!["acme/app".into()],
-            wanted: vec!["contents:read", "metadata:read"],
+            wanted: vec!["contents:read".to_owned(), "metadata:read".to_owned()],
         }]
     );
 }

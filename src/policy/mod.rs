@@ -4,7 +4,6 @@
 //! found, for annotations, logs and reports) and the [`Problem`]s (what is wrong, for messages).
 //! [`severity`] says what each problem does under the configuration; the review layer applies the mode.
 
-pub mod requirements;
 pub mod scopes;
 
 use jiff::Timestamp;
@@ -12,7 +11,8 @@ use jiff::Timestamp;
 use crate::config::{Config, ExcessPolicy, OnFailure, OnUnverified, ProviderKind};
 use crate::credential::{CredentialKind, MalformedField, Role, TokenKind};
 use crate::grant::{Check, Grant, IntrospectError, Scopes};
-pub use requirements::{ScopeFamily, required};
+use crate::requirements;
+pub use crate::requirements::ScopeFamily;
 
 /// The verdict values: what `scopegate.dev/verdict` says, and the `verdict` of reports and metrics.
 /// `Ignored` is the verdict of a Secret scopegate does not handle, which is never annotated.
@@ -246,7 +246,7 @@ pub fn evaluate(
     }
     let family = family_of(provider, grant.kind);
     let assessment = match (family, &grant.scopes) {
-        (Some(f), Some(scopes)) => Some(scopes::assess(f, role, scopes)),
+        (Some(f), Some(scopes)) => Some(scopes::assess(f, role, config.requirements.required(f, role), scopes)),
         _ => None,
     };
     if let (Some(a), Some(scopes)) = (&assessment, &grant.scopes) {
@@ -283,7 +283,7 @@ pub fn evaluate(
         return (v, problems);
     };
 
-    let needed = required(family, role);
+    let needed = config.requirements.required(family, role);
     let mut why = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     if let Some(scopes) = &grant.scopes {
@@ -292,11 +292,11 @@ pub fn evaluate(
             None => scopes::missing(family, needed, scopes.iter().map(String::as_str)),
         };
     } else {
-        for r in needed {
-            match grant.checks.get(*r) {
+        for r in needed.iter() {
+            match grant.checks.get(r) {
                 Some(Check::Granted) => {}
                 Some(Check::Denied(w)) => {
-                    v.missing.push((*r).to_owned());
+                    v.missing.push(r.clone());
                     why.push(w.clone());
                 }
                 Some(Check::Unknown(w)) => unknown.push(format!("{r}: {w}")),
@@ -305,7 +305,7 @@ pub fn evaluate(
         }
     }
     if let Some(access) = &grant.access {
-        let min = requirements::gitlab_bot_access(role);
+        let min = config.requirements.gitlab_access(role);
         match (access.level, &access.error) {
             (_, Some(e)) => unknown.push(format!("the bot's role on {}: {e}", access.project)),
             (Some(l), None) if l >= min => {}

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::requirements::ScopeFamily;
+use crate::requirements::{Role, ScopeFamily};
 
 /// GitHub's documented hierarchy (docs "Scopes for OAuth apps": a scope and its indented sub-scopes),
 /// plus the edges TruffleHog's scope map adds for scopes the table omits. `repo`'s prose also mentions
@@ -161,24 +161,32 @@ pub fn implies(family: ScopeFamily, from: &str, to: &str) -> bool {
 /// What a role lacks and what it carries in excess, for a shared scope set: computed once per set,
 /// family and role, then reused (the grant cache interns scope sets, so most reviews hit this). The memo
 /// keeps a clone of the set's `Arc`, so the address it is keyed by cannot be reused while it is there.
-pub fn assess(family: ScopeFamily, role: crate::credential::Role, granted: &crate::grant::Scopes) -> Arc<Assessment> {
+pub fn assess(
+    family: ScopeFamily,
+    role: Role,
+    needed: &Arc<[String]>,
+    granted: &crate::grant::Scopes,
+) -> Arc<Assessment> {
     type Memo = quick_cache::sync::Cache<
-        (usize, ScopeFamily, crate::credential::Role),
-        (crate::grant::Scopes, Arc<Assessment>),
+        (usize, usize, ScopeFamily, Role),
+        (crate::grant::Scopes, Arc<[String]>, Arc<Assessment>),
     >;
     static MEMO: std::sync::LazyLock<Memo> = std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(4096));
-    let key = (Arc::as_ptr(granted) as usize, family, role);
-    if let Some((kept, a)) = MEMO.get(&key)
+    // Keyed by the addresses of the granted set and of the requirement (a configuration's own table),
+    // both kept alive by the entry so that neither address can be reused while it is there.
+    let key = (Arc::as_ptr(granted) as usize, needed.as_ptr() as usize, family, role);
+    if let Some((kept, kept_needed, a)) = MEMO.get(&key)
         && Arc::ptr_eq(&kept, granted)
+        && Arc::ptr_eq(&kept_needed, needed)
     {
         return a;
     }
     let names = || granted.iter().map(String::as_str);
     let a = Arc::new(Assessment {
-        missing: missing(family, super::requirements::required(family, role), names()),
-        excess: excess(family, role, names()),
+        missing: missing(family, needed, names()),
+        excess: excess(family, role, needed, names()),
     });
-    MEMO.insert(key, (granted.clone(), a.clone()));
+    MEMO.insert(key, (granted.clone(), needed.clone(), a.clone()));
     a
 }
 
@@ -197,30 +205,31 @@ pub fn carries<'a>(family: ScopeFamily, granted: impl IntoIterator<Item = &'a st
 /// The required scopes the granted ones do not carry, in the requirement's order.
 pub fn missing<'a>(
     family: ScopeFamily,
-    required: &[&str],
+    required: &[impl AsRef<str>],
     granted: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Vec<String> {
     required
         .iter()
+        .map(AsRef::as_ref)
         .filter(|r| !carries(family, granted.clone(), r))
-        .map(|r| (*r).to_owned())
+        .map(str::to_owned)
         .collect()
 }
 
 /// The dangerous scopes the grant carries that the role does not need (see `requirements::DANGEROUS`).
 pub fn excess<'a>(
     family: ScopeFamily,
-    role: crate::credential::Role,
+    role: Role,
+    needed: &[String],
     granted: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Vec<String> {
-    let needed = super::requirements::required(family, role);
-    super::requirements::DANGEROUS
+    crate::requirements::DANGEROUS
         .iter()
         .filter(|(f, scope, upto)| {
             *f == family
                 && role <= *upto
                 && carries(family, granted.clone(), scope)
-                && !carries(family, needed.iter().copied(), scope)
+                && !carries(family, needed.iter().map(String::as_str), scope)
         })
         .map(|(_, scope, _)| (*scope).to_owned())
         .collect()
@@ -228,11 +237,15 @@ pub fn excess<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::requirements::required;
     use super::*;
-    use crate::credential::Role;
+    use crate::requirements::required;
     use ScopeFamily::*;
     use std::collections::BTreeSet;
+
+    /// A cell of the built-in table, owned.
+    fn dflt(family: ScopeFamily, role: Role) -> Vec<String> {
+        required(family, role).iter().map(|s| (*s).to_owned()).collect()
+    }
 
     fn set(v: &[&str]) -> BTreeSet<String> {
         v.iter().map(|s| s.to_string()).collect()
@@ -360,14 +373,27 @@ mod tests {
     #[test]
     fn assessments_are_memoised_per_shared_set() {
         let granted: crate::grant::Scopes = Arc::new(set(&["repo", "delete_repo"]));
-        let a = assess(GithubClassic, Role::Runtime, &granted);
+        let table = crate::requirements::Requirements::default();
+        let runtime = table.required(GithubClassic, Role::Runtime);
+        let a = assess(GithubClassic, Role::Runtime, runtime, &granted);
         assert_eq!(a.missing, ["admin:repo_hook"]);
         assert_eq!(a.excess, ["delete_repo"]);
-        assert!(Arc::ptr_eq(&a, &assess(GithubClassic, Role::Runtime, &granted)));
-        let other = assess(GithubClassic, Role::Read, &granted);
+        assert!(Arc::ptr_eq(
+            &a,
+            &assess(GithubClassic, Role::Runtime, runtime, &granted)
+        ));
+        let read = table.required(GithubClassic, Role::Read);
+        let other = assess(GithubClassic, Role::Read, read, &granted);
         assert!(other.missing.is_empty());
         let equal_but_distinct: crate::grant::Scopes = Arc::new(set(&["repo", "delete_repo"]));
-        assert_eq!(*assess(GithubClassic, Role::Runtime, &equal_but_distinct), *a);
+        assert_eq!(*assess(GithubClassic, Role::Runtime, runtime, &equal_but_distinct), *a);
+        // Another configuration's table is another key, even for the same set and role.
+        let custom: Arc<[String]> = Arc::from(vec!["repo".to_owned()]);
+        assert!(
+            assess(GithubClassic, Role::Runtime, &custom, &granted)
+                .missing
+                .is_empty()
+        );
     }
 
     #[test]
@@ -412,25 +438,61 @@ mod tests {
     #[test]
     fn excess_is_dangerous_and_unneeded() {
         assert_eq!(
-            excess(GithubClassic, Role::Read, ["repo", "delete_repo", "workflow", "user"]),
+            excess(
+                GithubClassic,
+                Role::Read,
+                &dflt(GithubClassic, Role::Read),
+                ["repo", "delete_repo", "workflow", "user"]
+            ),
             ["delete_repo", "workflow"]
         );
         assert_eq!(
-            excess(GithubClassic, Role::Write, ["repo", "workflow"]),
+            excess(
+                GithubClassic,
+                Role::Write,
+                &dflt(GithubClassic, Role::Write),
+                ["repo", "workflow"]
+            ),
             Vec::<String>::new()
         );
         assert_eq!(
-            excess(GithubClassic, Role::Runtime, ["repo", "admin:repo_hook", "admin:org"]),
+            excess(
+                GithubClassic,
+                Role::Runtime,
+                &dflt(GithubClassic, Role::Runtime),
+                ["repo", "admin:repo_hook", "admin:org"]
+            ),
             ["admin:org"]
         );
-        assert_eq!(excess(Gitlab, Role::Runtime, ["api", "sudo"]), ["sudo"]);
         assert_eq!(
-            excess(GithubPermissions, Role::Read, ["administration:write", "contents:read"]),
+            excess(Gitlab, Role::Runtime, &dflt(Gitlab, Role::Runtime), ["api", "sudo"]),
+            ["sudo"]
+        );
+        assert_eq!(
+            excess(
+                GithubPermissions,
+                Role::Read,
+                &dflt(GithubPermissions, Role::Read),
+                ["administration:write", "contents:read"]
+            ),
             ["administration:write"]
         );
-        assert!(excess(GithubPermissions, Role::Runtime, ["administration:write"]).is_empty());
+        assert!(
+            excess(
+                GithubPermissions,
+                Role::Runtime,
+                &dflt(GithubPermissions, Role::Runtime),
+                ["administration:write"]
+            )
+            .is_empty()
+        );
         assert_eq!(
-            excess(BitbucketCloud, Role::Write, ["repository:write", "repository:delete"]),
+            excess(
+                BitbucketCloud,
+                Role::Write,
+                &dflt(BitbucketCloud, Role::Write),
+                ["repository:write", "repository:delete"]
+            ),
             ["repository:delete"]
         );
     }

@@ -129,9 +129,14 @@ async fn api_token(client: &ProviderClient, provider: &Provider, req: &Request<'
     };
     let auth = Auth::Basic(user, req.token);
     let mut grant = Grant::new(TokenKind::ApiToken);
-    // The repository (or workspace) first, then the account: whichever answer lists the scopes.
-    for path in [repository_path(req), vec!["user".to_owned()]] {
-        let resp = get(client, provider, &path, auth).await?;
+    // The repository (or workspace) and the account, asked together: the first answer that lists the
+    // scopes tells.
+    let (repository_path, account_path) = (repository_path(req), ["user".to_owned()]);
+    let (repository, account) = futures::try_join!(
+        get(client, provider, &repository_path, auth),
+        get(client, provider, &account_path, auth)
+    )?;
+    for resp in [repository, account] {
         if let Some(e) = refused(&resp, req) {
             return Err(e);
         }

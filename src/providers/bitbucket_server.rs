@@ -16,6 +16,8 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::try_join_all;
+
 use serde::Deserialize;
 
 use super::client::{Auth, ProviderClient};
@@ -96,27 +98,28 @@ pub async fn introspect(
         );
         return Ok(grant);
     }
-    let mut checks = BTreeMap::new();
-    for target in req.targets {
-        let Some((key, slug)) = key_and_slug(target) else {
-            for w in req.wanted {
-                merge_check(
-                    &mut checks,
-                    w,
-                    Check::Unknown(format!("{target} names no project and repository")),
-                );
-            }
-            continue;
-        };
-        for w in req.wanted {
-            let check = match *w {
-                "REPO_READ" => read(client, provider, auth, &key, &slug).await?,
-                "REPO_WRITE" => write(client, provider, auth, &key, &slug).await?,
-                "REPO_ADMIN" => admin(client, provider, auth, &key, &slug).await?,
-                other => Check::Unknown(format!("scopegate has no probe for {other}")),
+    // Every permission on every repository at once (the client bounds the calls in flight).
+    let probes = req
+        .targets
+        .iter()
+        .flat_map(|target| req.wanted.iter().map(move |w| (target, w)))
+        .map(|(target, w)| async move {
+            let check = match key_and_slug(target) {
+                None => Check::Unknown(format!("{target} names no project and repository")),
+                Some((key, slug)) => match w.as_str() {
+                    "REPO_READ" => read(client, provider, auth, &key, &slug).await?,
+                    "REPO_WRITE" => write(client, provider, auth, &key, &slug).await?,
+                    "REPO_ADMIN" => admin(client, provider, auth, &key, &slug).await?,
+                    other => Check::Unknown(format!(
+                        "{other} is a project permission: scopegate checks repository permissions (REPO_READ, REPO_WRITE, REPO_ADMIN)"
+                    )),
+                },
             };
-            merge_check(&mut checks, w, check);
-        }
+            Ok::<_, IntrospectError>((w, check))
+        });
+    let mut checks = BTreeMap::new();
+    for (w, check) in try_join_all(probes).await? {
+        merge_check(&mut checks, w, check);
     }
     grant.checks = checks;
     Ok(grant)
@@ -182,28 +185,35 @@ async fn write(
         &provider.git_url,
         &["scm", &key.to_ascii_lowercase(), &format!("{slug}.git"), "info", "refs"],
     );
-    let advertised = match client
-        .advertisement_at(provider, git, auth, GitService::GitReceivePack)
-        .await?
-    {
-        Advertisement::Advertised => Some(true),
-        Advertisement::Refused(_) => Some(false),
-        Advertisement::Inconclusive { .. } => None,
+    let advertised = async {
+        Ok::<_, IntrospectError>(
+            match client
+                .advertisement_at(provider, git, auth, GitService::GitReceivePack)
+                .await?
+            {
+                Advertisement::Advertised => Some(true),
+                Advertisement::Refused(_) => Some(false),
+                Advertisement::Inconclusive { .. } => None,
+            },
+        )
     };
     let mut url = api_url(provider, &["repos"]);
     url.query_pairs_mut()
         .append_pair("name", slug)
         .append_pair("permission", "REPO_WRITE")
         .append_pair("limit", "100");
-    let resp = client.get(provider, url, auth, &[]).await?;
-    let listed = match resp.status.as_u16() {
-        200 => serde_json::from_slice::<RepoPage>(&resp.body).ok().map(|p| {
-            p.values
-                .iter()
-                .any(|r| r.slug == slug && r.project.key.eq_ignore_ascii_case(key))
-        }),
-        _ => None,
+    let listed = async {
+        let resp = client.get(provider, url, auth, &[]).await?;
+        Ok(match resp.status.as_u16() {
+            200 => serde_json::from_slice::<RepoPage>(&resp.body).ok().map(|p| {
+                p.values
+                    .iter()
+                    .any(|r| r.slug == slug && r.project.key.eq_ignore_ascii_case(key))
+            }),
+            _ => None,
+        })
     };
+    let (advertised, listed) = futures::try_join!(advertised, listed)?;
     Ok(agree(advertised, listed, "REPO_WRITE", key, slug))
 }
 
@@ -215,22 +225,12 @@ async fn admin(
     slug: &str,
 ) -> Result<Check, IntrospectError> {
     let base = ["projects", key, "repos", slug];
-    let users = api_says(
-        client,
-        provider,
-        auth,
-        &[&base[..], &["permissions", "users"]].concat(),
-        Some("limit=1"),
-    )
-    .await?;
-    let hooks = api_says(
-        client,
-        provider,
-        auth,
-        &[&base[..], &["webhooks"]].concat(),
-        Some("limit=1"),
-    )
-    .await?;
+    let users_path = [&base[..], &["permissions", "users"]].concat();
+    let hooks_path = [&base[..], &["webhooks"]].concat();
+    let (users, hooks) = futures::try_join!(
+        api_says(client, provider, auth, &users_path, Some("limit=1")),
+        api_says(client, provider, auth, &hooks_path, Some("limit=1")),
+    )?;
     Ok(agree(users, hooks, "REPO_ADMIN", key, slug))
 }
 

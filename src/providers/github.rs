@@ -18,6 +18,8 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::try_join_all;
+
 use http::StatusCode;
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -108,7 +110,9 @@ pub async fn introspect(
     Ok(grant)
 }
 
-/// Establish the wanted permissions of a fine-grained token on each target repository.
+/// Establish the wanted permissions of a fine-grained token on each target repository: every
+/// repository, and every probe of one repository, at once (the per-provider bound on calls in flight
+/// still applies, in the client).
 async fn fine_grained(
     client: &ProviderClient,
     provider: &Provider,
@@ -123,9 +127,15 @@ async fn fine_grained(
         );
         return Ok(());
     }
+    let per_repository = try_join_all(
+        req.targets
+            .iter()
+            .map(|target| probe_repository(client, provider, req, target)),
+    )
+    .await?;
     let mut checks = BTreeMap::new();
-    for target in req.targets {
-        for (cap, check) in probe_repository(client, provider, req, target).await? {
+    for found in per_repository {
+        for (cap, check) in found {
             merge_check(&mut checks, &cap, check);
         }
     }
@@ -167,7 +177,36 @@ struct Ruleset {
     id: u64,
 }
 
-/// Probe one repository for the wanted permissions.
+/// The `GET` under `/repos/{o}/{r}/` that needs a permission's read level and changes nothing (GitHub
+/// docs, "Permissions required for fine-grained personal access tokens"), with statuses that also mean
+/// granted (409: an empty repository has no commits to list).
+const READ_PROBES: &[(&str, &[&str], &str, &[u16])] = &[
+    ("contents", &["commits"], "per_page=1", &[409]),
+    ("webhooks", &["hooks"], "per_page=1", &[]),
+    ("administration", &["rulesets", "rule-suites"], "per_page=1", &[]),
+    ("pull_requests", &["pulls"], "per_page=1&state=all", &[]),
+    ("issues", &["issues"], "per_page=1&state=all", &[]),
+    ("actions", &["actions", "runs"], "per_page=1", &[]),
+    ("deployments", &["deployments"], "per_page=1", &[]),
+    ("statuses", &["commits", "HEAD", "statuses"], "per_page=1", &[]),
+];
+
+/// The permission names and the levels `wanted` asks of each (`name:level`), in order.
+fn wanted_levels(wanted: &[String]) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for w in wanted {
+        let (name, level) = w.rsplit_once(':').unwrap_or((w.as_str(), "read"));
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, levels)) => levels.push(level),
+            None => out.push((name, vec![level])),
+        }
+    }
+    out
+}
+
+/// Probe one repository for the wanted permissions: the Metadata probe, each permission's read probe
+/// and the write probes that exist, all at once; then a refused Metadata (the repository is not
+/// visible) refuses everything, and a refused read refuses the write.
 async fn probe_repository(
     client: &ProviderClient,
     provider: &Provider,
@@ -175,110 +214,141 @@ async fn probe_repository(
     target: &str,
 ) -> Result<BTreeMap<String, Check>, IntrospectError> {
     let mut out = BTreeMap::new();
-    let wants = |name: &str| req.wanted.iter().any(|w| w.split(':').next() == Some(name));
     let Some((owner, repo)) = owner_repo(target) else {
         for w in req.wanted {
             out.insert(
-                (*w).to_owned(),
+                w.clone(),
                 Check::Unknown(format!("{target} is not an owner/repository path")),
             );
         }
         return Ok(out);
     };
-    let bearer = Auth::Bearer(req.token);
     let get = |segments: Vec<&str>, query: Option<&str>| {
-        let mut url = api_url(provider, &segments);
+        let mut url = api_url(provider, &[&["repos", owner, repo][..], &segments].concat());
         url.set_query(query);
-        client.get(provider, url, bearer, HEADERS)
+        client.get(provider, url, Auth::Bearer(req.token), HEADERS)
     };
+    let wanted = wanted_levels(req.wanted);
+    let metadata = get(vec![], None);
+    let permissions = try_join_all(wanted.iter().filter(|(name, _)| *name != "metadata").map(
+        |(name, levels)| async move {
+            let wants_write = levels.iter().any(|l| *l != "read");
+            let read = async {
+                match READ_PROBES.iter().find(|(n, ..)| n == name) {
+                    Some((_, path, query, also)) => {
+                        let resp = get(path.to_vec(), Some(query)).await?;
+                        classify(&resp, &format!("{}: read", title(name)), target, also)
+                    }
+                    None => Ok(Check::Unknown(format!(
+                        "GitHub has no request that needs {}: read and changes nothing, so scopegate cannot verify it",
+                        title(name)
+                    ))),
+                }
+            };
+            let write = async {
+                if !wants_write {
+                    return Ok(None);
+                }
+                Ok(Some(match *name {
+                    "contents" => contents_write(client, provider, req, owner, repo, target).await?,
+                    "administration" => administration_write(client, provider, req, owner, repo, target).await?,
+                    "webhooks" => Check::Unknown(
+                        "Webhooks: write cannot be verified: every GitHub endpoint that needs it changes something"
+                            .into(),
+                    ),
+                    other => Check::Unknown(format!(
+                        "{}: write cannot be verified: every GitHub endpoint that needs it changes something",
+                        title(other)
+                    )),
+                }))
+            };
+            let (read, write) = futures::try_join!(read, write)?;
+            Ok::<_, IntrospectError>((*name, levels.clone(), read, write))
+        },
+    ));
+    let (metadata, permissions) = futures::try_join!(metadata, permissions)?;
 
     // Metadata: can the token see the repository at all?
-    let resp = get(vec!["repos", owner, repo], None).await?;
-    match resp.status.as_u16() {
+    match metadata.status.as_u16() {
         200 => {
             out.insert("metadata:read".into(), Check::Granted);
         }
         403 | 404 => {
             let why = format!(
                 "{owner}/{repo} is not visible to the token (HTTP {}): it is not among the token's repositories, or does not exist",
-                resp.status.as_u16()
+                metadata.status.as_u16()
             );
             for w in req.wanted {
-                out.insert((*w).to_owned(), Check::Denied(why.clone()));
+                out.insert(w.clone(), Check::Denied(why.clone()));
             }
             return Ok(out);
         }
         _ => {
-            let c = classify(&resp, "Metadata", target, &[])?;
-            out.insert("metadata:read".into(), c);
+            out.insert("metadata:read".into(), classify(&metadata, "Metadata", target, &[])?);
         }
     }
-
-    if wants("contents") {
-        let resp = get(vec!["repos", owner, repo, "commits"], Some("per_page=1")).await?;
-        let read = classify(&resp, "Contents: read", target, &[409])?;
-        out.insert("contents:read".into(), read.clone());
-        if req.wanted.contains(&"contents:write") {
-            let user = req.username.unwrap_or("x-access-token");
+    for (name, levels, read, write) in permissions {
+        out.insert(format!("{name}:read"), read.clone());
+        if let Some(write) = write {
             let write = match read {
                 Check::Denied(why) => Check::Denied(why),
-                _ => match client
-                    .advertisement_at(
-                        provider,
-                        git_repo_url(provider, &format!("{owner}/{repo}")),
-                        Auth::Basic(user, req.token),
-                        GitService::GitReceivePack,
-                    )
-                    .await?
-                {
-                    Advertisement::Advertised => Check::Granted,
-                    Advertisement::Refused(_) => Check::Denied(format!(
-                        "GitHub refused to push to {target} (receive-pack advertisement refused)"
-                    )),
-                    Advertisement::Inconclusive { .. } => Check::Unknown(format!(
-                        "the receive-pack advertisement of {target} answered neither yes nor no"
-                    )),
-                },
+                _ => write,
             };
-            out.insert("contents:write".into(), write);
-        }
-    }
-
-    if wants("webhooks") {
-        let resp = get(vec!["repos", owner, repo, "hooks"], Some("per_page=1")).await?;
-        let read = classify(&resp, "Webhooks: read", target, &[])?;
-        out.insert("webhooks:read".into(), read.clone());
-        if req.wanted.contains(&"webhooks:write") {
-            out.insert(
-                "webhooks:write".into(),
-                match read {
-                    Check::Denied(why) => Check::Denied(why),
-                    _ => Check::Unknown(
-                        "Webhooks: write cannot be verified: every GitHub endpoint that needs it changes something"
-                            .into(),
-                    ),
-                },
-            );
-        }
-    }
-
-    if wants("administration") {
-        let resp = get(
-            vec!["repos", owner, repo, "rulesets", "rule-suites"],
-            Some("per_page=1"),
-        )
-        .await?;
-        let read = classify(&resp, "Administration: read", target, &[])?;
-        out.insert("administration:read".into(), read.clone());
-        if req.wanted.contains(&"administration:write") {
-            let write = match read {
-                Check::Denied(why) => Check::Denied(why),
-                _ => administration_write(client, provider, req, owner, repo, target).await?,
-            };
-            out.insert("administration:write".into(), write);
+            for level in levels.into_iter().filter(|l| *l != "read") {
+                let check = match (level, &write) {
+                    // Nothing short of changing something shows an admin level.
+                    ("admin", Check::Granted) => Check::Unknown(format!(
+                        "{}: admin cannot be verified without changing something",
+                        title(name)
+                    )),
+                    _ => write.clone(),
+                };
+                out.insert(format!("{name}:{level}"), check);
+            }
         }
     }
     Ok(out)
+}
+
+/// A permission's name as GitHub's settings page writes it.
+fn title(name: &str) -> String {
+    let spaced = name.replace('_', " ");
+    let mut chars = spaced.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Contents: write, through the first request of `git push`: the receive-pack advertisement.
+async fn contents_write(
+    client: &ProviderClient,
+    provider: &Provider,
+    req: &Request<'_>,
+    owner: &str,
+    repo: &str,
+    target: &str,
+) -> Result<Check, IntrospectError> {
+    let user = req.username.unwrap_or("x-access-token");
+    Ok(
+        match client
+            .advertisement_at(
+                provider,
+                git_repo_url(provider, &format!("{owner}/{repo}")),
+                Auth::Basic(user, req.token),
+                GitService::GitReceivePack,
+            )
+            .await?
+        {
+            Advertisement::Advertised => Check::Granted,
+            Advertisement::Refused(_) => Check::Denied(format!(
+                "GitHub refused to push to {target} (receive-pack advertisement refused)"
+            )),
+            Advertisement::Inconclusive { .. } => Check::Unknown(format!(
+                "the receive-pack advertisement of {target} answered neither yes nor no"
+            )),
+        },
+    )
 }
 
 /// Administration: write, through the one `GET` that requires it: a ruleset's history.

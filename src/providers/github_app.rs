@@ -115,17 +115,32 @@ pub async fn introspect(
         installation
             .permissions
             .iter()
-            .filter_map(|(name, level)| level.as_str().map(|l| format!("{name}:{l}")))
+            .filter_map(|(name, level)| level.as_str().map(|l| format!("{}:{l}", permission_name(name))))
             .collect::<BTreeSet<_>>(),
     ));
     if installation.repository_selection.as_deref() == Some("selected") {
-        for target in req.targets {
-            if !covers(client, provider, auth, installation.id, target).await? {
+        let covered = futures::future::try_join_all(
+            req.targets
+                .iter()
+                .map(|target| covers(client, provider, auth, installation.id, target)),
+        )
+        .await?;
+        for (target, covered) in req.targets.iter().zip(covered) {
+            if !covered {
                 grant.unreachable.push(target.clone());
             }
         }
     }
     Ok(grant)
+}
+
+/// The requirement table's name for an installation's permission: GitHub's API calls repository
+/// webhooks `repository_hooks`, its settings pages (and fine-grained tokens' form) "Webhooks".
+fn permission_name(api_name: &str) -> &str {
+    match api_name {
+        "repository_hooks" => "webhooks",
+        other => other,
+    }
 }
 
 async fn find_installation(

@@ -150,7 +150,13 @@ pub async fn introspect(
     } else {
         grant.scopes = Some(std::sync::Arc::new(scopes));
     }
-    if let Some(user) = current_user(client, provider, req).await? {
+    // Who the token acts as, and its role on the project, asked together: the role matters only when
+    // the answer about the user shows a project or group token's bot.
+    let (user, access) = futures::try_join!(
+        current_user(client, provider, req),
+        project_access(client, provider, req)
+    )?;
+    if let Some(user) = user {
         grant.kind = match (user.bot, user.username.as_str()) {
             (Some(true), u) if u.starts_with("project_") => TokenKind::Project,
             (Some(true), u) if u.starts_with("group_") => TokenKind::Group,
@@ -160,7 +166,7 @@ pub async fn introspect(
         grant.owner = Some(user.username.into());
     }
     if matches!(grant.kind, TokenKind::Project | TokenKind::Group) {
-        grant.access = project_access(client, provider, req).await?.map(Box::new);
+        grant.access = access.map(Box::new);
     }
     Ok(grant)
 }

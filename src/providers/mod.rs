@@ -41,7 +41,7 @@ pub struct Request<'a> {
     /// Repositories (paths on this host) to probe, for kinds whose permissions no API lists.
     pub targets: &'a [String],
     /// The permissions the role needs, in the provider's vocabulary, for those probes.
-    pub wanted: &'a [&'static str],
+    pub wanted: &'a [String],
 }
 
 /// The questions the engine asks providers. [`ProviderClient`] asks them over HTTPS; the engine's
