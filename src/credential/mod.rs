@@ -102,6 +102,9 @@ pub struct Credential {
     pub username: Option<String>,
     pub token: Token,
     pub token_field: TokenField,
+    /// `forceHttpBasicAuth`: Argo CD sends `Authorization: Basic base64(username:password)` itself,
+    /// with the username as written (possibly empty).
+    pub force_basic: bool,
 }
 
 /// What a credential Secret holds when it is not a token.
@@ -190,6 +193,12 @@ impl SecretObject {
     pub fn display_url(&self) -> Option<String> {
         let raw = self.field(FieldName::Url).ok().flatten()?;
         RepoUrl::parse(raw.expose()).map(|u| u.display())
+    }
+
+    /// `insecure: "true"`: Argo CD skips certificate verification for this repository. `Err` when the
+    /// value is not a boolean Argo CD can read.
+    pub fn insecure(&self) -> Result<bool, MalformedField> {
+        self.flag(FieldName::Insecure)
     }
 
     /// Whether the Secret carries credentials of its own (a non-blank credential field): then Argo CD
@@ -304,8 +313,18 @@ pub fn classify(secret: &SecretObject) -> Classified {
     fn present(v: Option<&Token>) -> Option<&Token> {
         v.filter(|s| !s.is_empty())
     }
-    // Argo CD prefers HTTPS credentials over every other kind when both are present.
+    let force_basic = match secret.flag(FieldName::ForceHttpBasicAuth) {
+        Ok(f) => f,
+        Err(problem) => return Classified::Malformed { role, problem },
+    };
+    if let Err(problem) = secret.insecure() {
+        return Classified::Malformed { role, problem };
+    }
+    // Argo CD prefers HTTPS credentials over every other kind when both are present; among them it
+    // sends the password with HTTP Basic when forceHttpBasicAuth is set, else the bearer token when
+    // there is one, else the password (argo-cd util/git/creds.go, HTTPSCreds.Environ).
     let token = match (present(bearer_token), present(password)) {
+        (_, Some(t)) if force_basic => Some((TokenField::Password, t)),
         (Some(t), _) => Some((TokenField::BearerToken, t)),
         (None, Some(t)) => Some((TokenField::Password, t)),
         (None, None) => None,
@@ -364,6 +383,7 @@ pub fn classify(secret: &SecretObject) -> Classified {
         username: present(username).map(|u| u.expose().to_owned()),
         token: token.clone(),
         token_field,
+        force_basic: force_basic && token_field == TokenField::Password,
     }))
 }
 

@@ -55,6 +55,12 @@ pub enum FieldName {
     GithubAppPrivateKey,
     #[strum(serialize = "githubAppEnterpriseBaseUrl")]
     GithubAppEnterpriseBaseUrl,
+    /// Argo CD sends `password` with HTTP Basic itself, even when `bearerToken` is set.
+    #[strum(serialize = "forceHttpBasicAuth")]
+    ForceHttpBasicAuth,
+    /// Argo CD skips certificate verification for the repository.
+    #[strum(serialize = "insecure")]
+    Insecure,
     // Read for their presence only: their values are never kept.
     #[strum(serialize = "sshPrivateKey")]
     SshPrivateKey,
@@ -228,6 +234,23 @@ impl SecretObject {
             format!("stringData.{}", key.as_str())
         } else {
             format!("data.{}", key.as_str())
+        }
+    }
+
+    /// A boolean field as Argo CD reads it (Go's `strconv.ParseBool`: `1`, `t`, `T`, `TRUE`, `true`,
+    /// `True`, and their `0`/`f`/`false` counterparts); absent is false. Any other value makes Argo CD
+    /// refuse to load the repository.
+    pub(crate) fn flag(&self, key: FieldName) -> Result<bool, MalformedField> {
+        let Some(v) = self.field(key)? else {
+            return Ok(false);
+        };
+        match v.expose() {
+            "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+            "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+            _ => Err(MalformedField::new(
+                self.field_name(key),
+                "is not a boolean Argo CD can read (true or false): Argo CD refuses to load the repository",
+            )),
         }
     }
 

@@ -261,3 +261,59 @@ fn names_are_the_label_and_annotation_values() {
     assert_eq!(NonToken::None.as_str(), "none");
     assert_eq!(CredentialKind::Token(TokenKind::FineGrained).as_str(), "fine-grained");
 }
+
+/// Argo CD's precedence (argo-cd util/git/creds.go, HTTPSCreds.Environ): with forceHttpBasicAuth and a
+/// password, the password goes as HTTP Basic even beside a bearer token; otherwise the bearer token wins.
+#[test]
+fn the_token_judged_is_the_one_argo_cd_sends() {
+    let case = |fields: Value| {
+        let mut data = json!({"url": b64("https://bitbucket.example.com/scm/p/r.git"), "username": b64("bot")});
+        for (k, v) in fields.as_object().unwrap() {
+            data[k] = json!(b64(v.as_str().unwrap()));
+        }
+        match classify(&repo_secret("r", "repository", data)) {
+            Classified::Token(c) => (c.token_field, c.token.expose().to_owned(), c.force_basic),
+            other => panic!("{other:?}"),
+        }
+    };
+    let both = json!({"password": "pw", "bearerToken": "BBDC-b"});
+    assert_eq!(case(both.clone()), (TokenField::BearerToken, "BBDC-b".into(), false));
+    let mut forced = both.clone();
+    forced["forceHttpBasicAuth"] = json!("true");
+    assert_eq!(case(forced), (TokenField::Password, "pw".into(), true));
+    // Go's ParseBool spellings.
+    for yes in ["1", "t", "T", "TRUE", "True"] {
+        let mut f = both.clone();
+        f["forceHttpBasicAuth"] = json!(yes);
+        assert_eq!(case(f).0, TokenField::Password, "{yes}");
+    }
+    let mut off = both.clone();
+    off["forceHttpBasicAuth"] = json!("false");
+    assert_eq!(case(off).0, TokenField::BearerToken);
+    // An empty password is no password: the bearer token is sent, as Bearer.
+    let empty = json!({"password": "", "bearerToken": "BBDC-b", "forceHttpBasicAuth": "true"});
+    assert_eq!(case(empty), (TokenField::BearerToken, "BBDC-b".into(), false));
+    // A password alone with forceHttpBasicAuth: Basic, username as written.
+    let alone = json!({"password": "pw", "forceHttpBasicAuth": "true"});
+    assert_eq!(case(alone), (TokenField::Password, "pw".into(), true));
+}
+
+#[test]
+fn booleans_argo_cd_cannot_read_are_malformed() {
+    let data = |k: &str, v: &str| {
+        let mut d = json!({"url": b64("https://github.com/org/repo"), "password": b64("ghp_x")});
+        d[k] = json!(b64(v));
+        d
+    };
+    let m = malformed(&repo_secret("r", "repository", data("forceHttpBasicAuth", "yes")));
+    assert_eq!(m.field, "data.forceHttpBasicAuth");
+    let m = malformed(&repo_secret("r", "repository", data("insecure", "true\n")));
+    assert_eq!(m.field, "data.insecure");
+    let s = repo_secret("r", "repository", data("insecure", "True"));
+    assert_eq!(s.insecure(), Ok(true));
+    assert!(matches!(classify(&s), Classified::Token(_)));
+    assert_eq!(
+        repo_secret("r", "repository", data("insecure", "0")).insecure(),
+        Ok(false)
+    );
+}

@@ -100,6 +100,9 @@ impl<P: ProviderApi> Engine<P> {
             Classified::Token(cred) => (&cred.role, self.judge_token(cred, secret, ctx, checked_at).await),
             Classified::GithubApp(app) => (&app.role, self.judge_app(app, secret, ctx, checked_at).await),
         };
+        if secret.insecure() == Ok(true) {
+            inquiry.problems.push(Problem::InsecureRepository);
+        }
         if let Some(asked) = &role.ignored_request {
             inquiry.problems.push(Problem::RoleIgnored {
                 asked: asked.clone(),
@@ -253,6 +256,7 @@ impl<P: ProviderApi> Engine<P> {
             cred.token.expose().as_bytes(),
             provider.git_url.as_str().as_bytes(),
             cred.token_field.key().as_bytes(),
+            if cred.force_basic { b"basic" } else { b"" },
             if probes { repo_path.as_bytes() } else { b"" },
             targets_key.as_bytes(),
             wanted_key.as_bytes(),
@@ -341,6 +345,7 @@ impl<P: ProviderApi> Engine<P> {
             token: &cred.token,
             username: cred.username.as_deref(),
             field: cred.token_field,
+            force_basic: cred.force_basic,
             repo_path: &q.repo_path,
             targets: &q.targets,
             wanted: q.wanted,

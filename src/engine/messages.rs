@@ -294,6 +294,10 @@ pub(crate) fn message(problem: &Problem, ctx: &MessageContext<'_>) -> String {
         Problem::PersonalRuntimeToken { owner } => format!(
             "the runtime token acts as {owner}, a person's account: use a service or robot account for the GitOps Runtime (list service accounts under serviceAccounts in scopegate's configuration to mark them)."
         ),
+        Problem::InsecureRepository => format!(
+            "Secret {} sets insecure: Argo CD does not verify the Git server's certificate for this repository, so anyone on the network path can pose as the server and read the credential; trust the server's CA instead (argocd-tls-certs-cm). scopegate verified the provider's certificate as always.",
+            ctx.secret()
+        ),
     }
 }
 

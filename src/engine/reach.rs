@@ -85,7 +85,13 @@ impl<P: ProviderApi> Engine<P> {
             return Reach::Unknown(format!("{} is not a configured provider: nothing was asked", url.host));
         };
         let path = url.repo_path();
-        let auth = git_auth(provider.kind, cred.token_field, cred.username.as_deref(), &cred.token);
+        let auth = git_auth(
+            provider.kind,
+            cred.token_field,
+            cred.force_basic,
+            cred.username.as_deref(),
+            &cred.token,
+        );
         let key = self.cache.key(&[
             provider.api_url.as_str().as_bytes(),
             cred.username.as_deref().unwrap_or("").as_bytes(),

@@ -114,6 +114,9 @@ pub enum Problem {
     PersonalRuntimeToken { owner: String },
     /// The provider failed; the verdict comes from its last known answer, `age` old.
     Stale { age: std::time::Duration, detail: String },
+    /// `insecure: "true"`: Argo CD skips certificate verification for the repository (scopegate does
+    /// not: its own calls verify as always).
+    InsecureRepository,
 }
 
 impl Problem {
@@ -164,7 +167,8 @@ pub fn severity(problem: &Problem, config: &Config) -> Severity {
         | Problem::RoleIgnored { .. }
         | Problem::ExpiresSoon { .. }
         | Problem::PersonalRuntimeToken { .. }
-        | Problem::Stale { .. } => Severity::Warn,
+        | Problem::Stale { .. }
+        | Problem::InsecureRepository => Severity::Warn,
     }
 }
 

@@ -65,6 +65,7 @@ pub async fn introspect(
     req: &Request<'_>,
 ) -> Result<Grant, IntrospectError> {
     let auth = match (req.field, req.username) {
+        (TokenField::Password, user) if req.force_basic => Auth::Basic(user.unwrap_or_default(), req.token),
         (TokenField::Password, Some(user)) => Auth::Basic(user, req.token),
         _ => Auth::Bearer(req.token),
     };

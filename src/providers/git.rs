@@ -90,10 +90,20 @@ impl ProviderClient {
 
 /// How a Git client (Argo CD's repo server) authenticates with a token over HTTPS: HTTP Basic with the
 /// Secret's `username`, or the name each provider documents for tokens when it has none; a
-/// `bearerToken` (Bitbucket Data Center) as Bearer.
-pub fn git_auth<'a>(kind: ProviderKind, field: TokenField, username: Option<&'a str>, token: &'a Token) -> Auth<'a> {
+/// `bearerToken` (Bitbucket Data Center) as Bearer; with `forceHttpBasicAuth`, Basic with the username
+/// exactly as written, as Argo CD sends it then.
+pub fn git_auth<'a>(
+    kind: ProviderKind,
+    field: TokenField,
+    force_basic: bool,
+    username: Option<&'a str>,
+    token: &'a Token,
+) -> Auth<'a> {
     if field == TokenField::BearerToken {
         return Auth::Bearer(token);
+    }
+    if force_basic {
+        return Auth::Basic(username.unwrap_or_default(), token);
     }
     let default = match kind {
         ProviderKind::Github => "x-access-token",

@@ -36,6 +36,8 @@ pub struct Request<'a> {
     pub username: Option<&'a str>,
     /// Which Secret field held the token (Bitbucket Data Center: `bearerToken` means Bearer).
     pub field: TokenField,
+    /// `forceHttpBasicAuth`: the password goes as HTTP Basic with the username as written.
+    pub force_basic: bool,
     /// The repository (or prefix) path from the Secret's URL, e.g. `org/repo`.
     pub repo_path: &'a str,
     /// Repositories (paths on this host) to probe, for kinds whose permissions no API lists.
