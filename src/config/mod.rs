@@ -2,9 +2,11 @@
 //! that names the key. `watch:` is in [`watch`].
 
 mod providers;
+mod proxy;
 mod watch;
 
-pub use providers::{DEFAULT_PROVIDERS, Provider, ProviderKind, normalize_host, parse_api_url};
+pub use providers::{DEFAULT_PROVIDERS, Provider, ProviderKind, load_ca_bundle, normalize_host, parse_api_url};
+pub use proxy::{Proxy, ProxyChoice};
 pub use watch::WatchConfig;
 
 use crate::requirements::{RawRequirements, Requirements};
@@ -157,6 +159,8 @@ struct RawConfig {
     #[serde(default)]
     providers: Vec<providers::RawProvider>,
     #[serde(default)]
+    proxy: Option<proxy::RawProxy>,
+    #[serde(default)]
     skip_validation: RawSkipValidation,
     #[serde(default = "yes")]
     allow_existing_violations: bool,
@@ -219,6 +223,7 @@ impl Default for RawConfig {
             on_provider_error: OnFailure::default(),
             on_unverified: OnUnverified::default(),
             providers: Vec::new(),
+            proxy: None,
             skip_validation: RawSkipValidation::default(),
             allow_existing_violations: true,
             provider_timeout: None,
@@ -268,7 +273,14 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
-        let providers = providers::validate(&raw.providers)?;
+        // With no `proxy` key anywhere the environment's proxy variables apply; once the configuration
+        // names a proxy, it alone decides.
+        let proxy = match &raw.proxy {
+            Some(p) => ProxyChoice::Via(p.validate("proxy")?),
+            None if raw.providers.iter().any(providers::RawProvider::has_proxy) => ProxyChoice::Direct,
+            None => ProxyChoice::Environment,
+        };
+        let providers = providers::validate(&raw.providers, &proxy)?;
         let skip_validation = SkipValidation {
             allowed_users: non_empty_set(&raw.skip_validation.allowed_users, "skipValidation.allowedUsers")?,
             allowed_groups: non_empty_set(&raw.skip_validation.allowed_groups, "skipValidation.allowedGroups")?,

@@ -2,10 +2,14 @@
 //! ever called: a Secret names a host, never where scopegate connects.
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::Deserialize;
 use url::Url;
 
+use super::proxy::{ProxyChoice, RawProxy};
 use super::{ConfigError, invalid};
 
 /// The Git hosting products scopegate can ask. The names are the configuration's `kind` values and
@@ -47,6 +51,25 @@ pub struct Provider {
     pub api_url: Url,
     /// Where the host serves Git over HTTPS (for the Git-protocol probes); `https://HOST` by default.
     pub git_url: Url,
+    /// A PEM bundle of CAs trusted, beside the system's roots, for this provider's `apiUrl` and
+    /// `gitUrl` only (re-read when it changes).
+    pub ca_file: Option<PathBuf>,
+    /// How calls to this provider leave: its own `proxy`, else the top-level one, else the environment.
+    pub proxy: ProxyChoice,
+}
+
+impl Provider {
+    /// A provider entry with no CA bundle of its own and the environment's proxy settings.
+    pub fn new(kind: ProviderKind, host: impl Into<String>, api_url: Url, git_url: Url) -> Self {
+        Self {
+            kind,
+            host: host.into(),
+            api_url,
+            git_url,
+            ca_file: None,
+            proxy: ProxyChoice::Environment,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +80,42 @@ pub(super) struct RawProvider {
     api_url: String,
     #[serde(default)]
     git_url: Option<String>,
+    #[serde(default)]
+    ca_file: Option<String>,
+    #[serde(default)]
+    proxy: Option<RawProxy>,
+}
+
+impl RawProvider {
+    pub(super) fn has_proxy(&self) -> bool {
+        self.proxy.is_some()
+    }
+}
+
+/// The most a CA bundle file may hold.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// Read a PEM bundle of CA certificates: every `CERTIFICATE` block, each one a certificate that can
+/// serve as a trust anchor. `Err` says why not, without quoting the file.
+pub fn load_ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.len() > MAX_CA_FILE {
+        return Err(format!("{} is larger than 1 MiB", path.display()));
+    }
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{} is not a PEM bundle: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no PEM certificate", path.display()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, cert) in certs.iter().enumerate() {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("certificate {} of {} cannot be a CA: {e}", i + 1, path.display()))?;
+    }
+    Ok(certs)
 }
 
 /// The built-in providers; a configured entry with the same host replaces one of them.
@@ -70,8 +129,9 @@ pub const DEFAULT_PROVIDERS: [(ProviderKind, &str, &str); 3] = [
     ),
 ];
 
-/// The configured entries, then the defaults whose host no entry names.
-pub(super) fn validate(raw: &[RawProvider]) -> Result<Vec<Provider>, ConfigError> {
+/// The configured entries, then the defaults whose host no entry names. `proxy` is what applies to an
+/// entry without a proxy of its own.
+pub(super) fn validate(raw: &[RawProvider], proxy: &ProxyChoice) -> Result<Vec<Provider>, ConfigError> {
     let mut providers: Vec<Provider> = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let key = format!("providers[{i}]");
@@ -88,23 +148,34 @@ pub(super) fn validate(raw: &[RawProvider]) -> Result<Vec<Provider>, ConfigError
                 format!("{host} is configured more than once"),
             ));
         }
+        let ca_file = match &p.ca_file {
+            None => None,
+            Some(f) => {
+                let path = PathBuf::from(f.trim());
+                load_ca_bundle(&path).map_err(|m| invalid(format!("{key}.caFile"), m))?;
+                Some(path)
+            }
+        };
+        let proxy = match &p.proxy {
+            Some(raw) => ProxyChoice::Via(raw.validate(&format!("{key}.proxy"))?),
+            None => proxy.clone(),
+        };
         providers.push(Provider {
             kind: p.kind,
             host,
             api_url,
             git_url,
+            ca_file,
+            proxy,
         });
     }
     for (kind, host, api) in DEFAULT_PROVIDERS {
         if !providers.iter().any(|p| p.host == host) {
             let api_url = parse_api_url(api).map_err(|m| invalid("providers", m))?;
             let git_url = default_git_url(host).map_err(|m| invalid("providers", m))?;
-            providers.push(Provider {
-                kind,
-                host: host.to_string(),
-                api_url,
-                git_url,
-            });
+            let mut p = Provider::new(kind, host, api_url, git_url);
+            p.proxy = proxy.clone();
+            providers.push(p);
         }
     }
     Ok(providers)

@@ -307,12 +307,12 @@ mod tests {
     use crate::policy::Outcome;
 
     fn provider(kind: ProviderKind, host: &str) -> Provider {
-        Provider {
+        Provider::new(
             kind,
-            host: host.into(),
-            api_url: url::Url::parse(&format!("https://api.{host}")).unwrap(),
-            git_url: url::Url::parse(&format!("https://{host}")).unwrap(),
-        }
+            host,
+            url::Url::parse(&format!("https://api.{host}")).unwrap(),
+            url::Url::parse(&format!("https://{host}")).unwrap(),
+        )
     }
 
     #[test]

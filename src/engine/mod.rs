@@ -112,8 +112,8 @@ impl Judgement {
 /// Why an engine could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("building the provider HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Transport(#[from] crate::providers::TransportError),
     #[error("making the cache key: no system randomness")]
     Random,
 }
@@ -141,7 +141,7 @@ impl Engine<ProviderClient> {
         calls: Arc<dyn CallObserver>,
         lookups: Arc<dyn CacheObserver>,
     ) -> Result<Self, EngineError> {
-        let client = ProviderClient::new(config.provider_timeout, calls.clone())?;
+        let client = ProviderClient::new(&config, calls.clone())?;
         Self::with_providers(config, client, calls, lookups)
     }
 }
@@ -154,7 +154,7 @@ impl<P: ProviderApi> Engine<P> {
         lookups: Arc<dyn CacheObserver>,
     ) -> Result<Self, EngineError> {
         let cache = GrantCache::new(&config.cache, lookups).map_err(|_| EngineError::Random)?;
-        let upstream = Upstream::new(config.provider_concurrency, config.circuit_breaker.clone(), calls);
+        let upstream = Upstream::new(config.circuit_breaker.clone(), calls);
         let reach = reach::reach_cache();
         Ok(Self {
             config: Arc::new(config),

@@ -3,7 +3,8 @@
 //! is reported to a [`CallObserver`] (the front end's metrics), typed: this module imports nothing
 //! above it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,7 +13,8 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use jiff::Timestamp;
 use url::Url;
 
-use crate::config::Provider;
+use super::transport::{Transport, TransportError};
+use crate::config::{Config, Provider};
 use crate::grant::{IntrospectError, Unavailability};
 use crate::token::Token;
 
@@ -74,7 +76,6 @@ impl CallObserver for NoObserver {
 
 /// The most of a provider's answer scopegate will read.
 const MAX_BODY: usize = 1 << 20;
-const USER_AGENT: &str = concat!("scopegate/", env!("CARGO_PKG_VERSION"));
 
 /// A provider's answer.
 pub(crate) struct Response {
@@ -192,31 +193,54 @@ impl<'a> Auth<'a> {
     }
 }
 
-/// The HTTP client every provider call goes through: pooled connections (keep-alive, HTTP/2 where
-/// offered), no redirects, a timeout per request.
+/// One provider's way out and its bound on calls in flight.
+struct Endpoint {
+    transport: Transport,
+    permits: tokio::sync::Semaphore,
+}
+
+/// The HTTP client every provider call goes through: per provider, its own transport (CA bundle,
+/// proxy; pooled connections, HTTP/2 where offered, no redirects, a timeout per request) and at most
+/// `providerConcurrency` calls in flight — however many judgements, and probes within one, want to
+/// call at once.
 #[derive(Clone)]
 pub struct ProviderClient {
-    http: reqwest::Client,
+    endpoints: Arc<Mutex<HashMap<String, Arc<Endpoint>>>>,
     timeout: Duration,
+    concurrency: usize,
     observer: Arc<dyn CallObserver>,
 }
 
 impl ProviderClient {
-    pub fn new(timeout: Duration, observer: Arc<dyn CallObserver>) -> Result<Self, reqwest::Error> {
+    /// A client for the configured providers; a CA bundle that does not load fails here, at start-up.
+    pub fn new(config: &Config, observer: Arc<dyn CallObserver>) -> Result<Self, TransportError> {
         crate::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(32)
-            .build()?;
-        Ok(Self {
-            http,
-            timeout,
+        let client = Self {
+            endpoints: Arc::new(Mutex::new(HashMap::new())),
+            timeout: config.provider_timeout,
+            concurrency: config.provider_concurrency,
             observer,
-        })
+        };
+        for provider in &config.providers {
+            client.endpoint(provider)?;
+        }
+        Ok(client)
+    }
+
+    /// The endpoint for `provider`, made on first use (or when the provider's settings differ).
+    fn endpoint(&self, provider: &Provider) -> Result<Arc<Endpoint>, TransportError> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = endpoints.get(&provider.host)
+            && e.transport.serves(provider)
+        {
+            return Ok(e.clone());
+        }
+        let e = Arc::new(Endpoint {
+            transport: Transport::new(provider, self.timeout)?,
+            permits: tokio::sync::Semaphore::new(self.concurrency),
+        });
+        endpoints.insert(provider.host.clone(), e.clone());
+        Ok(e)
     }
 
     /// `GET url` with the credential; the answer, whatever its status, or `Unavailable` when none came.
@@ -230,8 +254,18 @@ impl ProviderClient {
         auth: Auth<'_>,
         headers: &[(&'static str, &'static str)],
     ) -> Result<Response, IntrospectError> {
+        let endpoint = self
+            .endpoint(provider)
+            .map_err(|e| IntrospectError::unavailable(e.to_string()))?;
+        let Ok(_permit) = endpoint.permits.acquire().await else {
+            return Err(IntrospectError::unavailable("scopegate is shutting down"));
+        };
+        let http = endpoint.transport.client();
         let started = std::time::Instant::now();
-        let result = self.fetch(url, auth, headers).await;
+        let result = self
+            .fetch(&http, url, auth, headers)
+            .await
+            .map_err(|e| scrub_error(e, endpoint.transport.proxy_password()));
         self.observer
             .provider_call(&provider.host, CallOutcome::of(&result), Some(started.elapsed()));
         result
@@ -239,11 +273,12 @@ impl ProviderClient {
 
     async fn fetch(
         &self,
+        http: &reqwest::Client,
         url: Url,
         auth: Auth<'_>,
         headers: &[(&'static str, &'static str)],
     ) -> Result<Response, IntrospectError> {
-        let mut req = self.http.get(url);
+        let mut req = http.get(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -286,6 +321,17 @@ impl ProviderClient {
             )
         };
         IntrospectError::Unavailable { detail, why }
+    }
+}
+
+/// Keep the proxy's password out of an error's text, should a transport error ever quote it.
+fn scrub_error(e: IntrospectError, password: Option<String>) -> IntrospectError {
+    match (e, password) {
+        (IntrospectError::Unavailable { detail, why }, Some(p)) if !p.is_empty() => IntrospectError::Unavailable {
+            detail: detail.replace(&p, "<redacted>"),
+            why,
+        },
+        (e, _) => e,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod git;
 pub mod github;
 pub mod github_app;
 pub mod gitlab;
+mod transport;
 pub mod upstream;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use url::Url;
 pub use client::{Auth, CallObserver, CallOutcome, NoObserver, ProviderClient};
 pub use git::{Advertisement, GitService, git_auth, git_repo_url};
 pub use github_app::AppRequest;
+pub use transport::TransportError;
 
 use crate::config::{Provider, ProviderKind};
 use crate::credential::{TokenField, TokenKind};
@@ -120,12 +122,12 @@ mod tests {
 
     #[test]
     fn api_urls_escape_segments() {
-        let p = Provider {
-            kind: ProviderKind::BitbucketCloud,
-            host: "bitbucket.org".into(),
-            api_url: Url::parse("https://api.bitbucket.org/2.0").unwrap(),
-            git_url: Url::parse("https://bitbucket.org").unwrap(),
-        };
+        let p = Provider::new(
+            ProviderKind::BitbucketCloud,
+            "bitbucket.org",
+            Url::parse("https://api.bitbucket.org/2.0").unwrap(),
+            Url::parse("https://bitbucket.org").unwrap(),
+        );
         assert_eq!(
             api_url(&p, &["repositories", "ws", "re po"]).as_str(),
             "https://api.bitbucket.org/2.0/repositories/ws/re%20po"

@@ -1,13 +1,11 @@
-//! Upstream manners: at most `providerConcurrency` calls in flight to one provider, and a circuit
-//! breaker that stops calling a provider that rate limits or keeps failing — scopegate answers at once
-//! instead (`unverified`, or from the last known grant) until the provider's `retry-after`, or the
-//! cooldown, has passed; then one call tries again.
+//! Upstream manners: a circuit breaker that stops calling a provider that rate limits or keeps
+//! failing — scopegate answers at once instead (`unverified`, or from the last known grant) until the
+//! provider's `retry-after`, or the cooldown, has passed; then one call tries again. (The bound on
+//! calls in flight is the client's, per request.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use tokio::sync::Semaphore;
 
 use super::client::{CallObserver, CallOutcome};
 use crate::config::{BreakerConfig, Provider};
@@ -26,8 +24,6 @@ struct Breaker {
 
 pub struct Upstream {
     breakers: Mutex<HashMap<String, Breaker>>,
-    permits: Mutex<HashMap<String, Arc<Semaphore>>>,
-    concurrency: usize,
     config: BreakerConfig,
     observer: Arc<dyn CallObserver>,
 }
@@ -37,11 +33,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Upstream {
-    pub fn new(concurrency: usize, config: BreakerConfig, observer: Arc<dyn CallObserver>) -> Self {
+    pub fn new(config: BreakerConfig, observer: Arc<dyn CallObserver>) -> Self {
         Self {
             breakers: Mutex::new(HashMap::new()),
-            permits: Mutex::new(HashMap::new()),
-            concurrency,
             config,
             observer,
         }
@@ -100,14 +94,8 @@ impl Upstream {
         self.observer.provider_circuit(&provider.host, b.open_until.is_some());
     }
 
-    fn semaphore(&self, provider: &Provider) -> Arc<Semaphore> {
-        lock(&self.permits)
-            .entry(provider.api_url.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
-            .clone()
-    }
-
-    /// Run a provider call under the breaker and the concurrency bound.
+    /// Run a provider call (one judgement's calls) under the breaker. The bound on calls in flight
+    /// is the client's, per request.
     pub async fn call<T, F>(&self, provider: &Provider, call: F) -> Result<T, IntrospectError>
     where
         F: Future<Output = Result<T, IntrospectError>>,
@@ -117,11 +105,7 @@ impl Upstream {
                 .provider_call(&provider.host, CallOutcome::CircuitOpen, None);
             return Err(e);
         }
-        let semaphore = self.semaphore(provider);
-        let result = match semaphore.acquire().await {
-            Ok(_permit) => call.await,
-            Err(_) => Err(IntrospectError::unavailable("scopegate is shutting down")),
-        };
+        let result = call.await;
         self.record(provider, &result);
         result
     }
@@ -136,17 +120,16 @@ mod tests {
     use crate::providers::NoObserver;
 
     fn provider() -> Provider {
-        Provider {
-            kind: ProviderKind::Github,
-            host: "github.com".into(),
-            api_url: url::Url::parse("https://api.github.com").unwrap(),
-            git_url: url::Url::parse("https://github.com").unwrap(),
-        }
+        Provider::new(
+            ProviderKind::Github,
+            "github.com",
+            url::Url::parse("https://api.github.com").unwrap(),
+            url::Url::parse("https://github.com").unwrap(),
+        )
     }
 
     fn upstream(threshold: u32, cooldown: Duration) -> Upstream {
         Upstream::new(
-            4,
             BreakerConfig {
                 failure_threshold: threshold,
                 cooldown,
