@@ -55,6 +55,60 @@ fn bad_configuration_is_refused_at_start_up_naming_the_key() {
     let err =
         serve_with_config("providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: http://ghe.corp/api/v3\n");
     assert!(err.contains("providers[0].apiUrl"), "{err}");
+    // A CA bundle that is missing or is not certificates.
+    let err = serve_with_config(
+        "providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: https://ghe.corp/api/v3\n    caFile: /nonexistent/ca.pem\n",
+    );
+    assert!(
+        err.contains("providers[0].caFile") && err.contains("/nonexistent/ca.pem"),
+        "{err}"
+    );
+    let garbage = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        garbage.path(),
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let err = serve_with_config(&format!(
+        "providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: https://ghe.corp/api/v3\n    caFile: {}\n",
+        garbage.path().display()
+    ));
+    assert!(err.contains("providers[0].caFile"), "{err}");
+    std::fs::write(garbage.path(), "just text\n").unwrap();
+    let err = serve_with_config(&format!(
+        "providers:\n  - kind: github\n    host: ghe.corp\n    apiUrl: https://ghe.corp/api/v3\n    caFile: {}\n",
+        garbage.path().display()
+    ));
+    assert!(
+        err.contains("providers[0].caFile") && err.contains("no PEM certificate"),
+        "{err}"
+    );
+    // Proxies: the key named, the password never shown.
+    let err = serve_with_config("proxy:\n  url: socks5://user:hunter2@proxy.corp:1080\n");
+    assert!(err.contains("proxy.url") && !err.contains("hunter2"), "{err}");
+    let err = serve_with_config(
+        "providers:\n  - kind: gitlab\n    host: gitlab.corp\n    apiUrl: https://gitlab.corp/api/v4\n    proxy:\n      url: http://proxy.corp:3128\n      noProxy: [10.0.0.0/99]\n",
+    );
+    assert!(err.contains("providers[0].proxy.noProxy[0]"), "{err}");
+    // Requirements: an unknown role, family, scope, permission or level.
+    for (yaml, key) in [
+        ("requirements:\n  admin:\n    gitlab: [api]\n", "requirements.admin"),
+        (
+            "requirements:\n  user:\n    github-classic: [repo, admin:hooks]\n",
+            "requirements.user.github-classic[1]",
+        ),
+        (
+            "requirements:\n  runtime:\n    github-fine-grained: {contents: write, webhook: write}\n",
+            "requirements.runtime.github-fine-grained.webhook",
+        ),
+        (
+            "requirements:\n  read:\n    gitlab-access-level: boss\n",
+            "requirements.read.gitlab-access-level",
+        ),
+    ] {
+        let err = serve_with_config(yaml);
+        assert!(err.contains(key), "{yaml}: {err}");
+    }
 }
 
 #[test]

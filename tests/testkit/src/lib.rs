@@ -7,6 +7,7 @@
 pub mod examples;
 pub mod held;
 pub mod kube_api;
+pub mod network;
 pub mod review;
 pub mod secret;
 pub mod standin;
