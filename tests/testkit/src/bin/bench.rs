@@ -3,7 +3,9 @@
 //! `allowed: true` — the limit of this stack on this machine.
 //!
 //! (a) cached verdicts, (b) the bare endpoint, and a/b; (c) uncached tokens against a stand-in provider
-//! with 50 ms latency; (d) peak RSS with 100 000 cached grants.
+//! with 50 ms latency; (d) peak RSS with 100 000 cached grants; (f) one judgement of a fine-grained
+//! runtime token with three repositories to probe against one of a classic token, one at a time, the
+//! provider 50 ms away; (e) `scopegate watch`.
 //!
 //! Usage: scopegate-bench [--scopegate target/release/scopegate] [--seconds 10] [--connections 32]
 //!        scopegate-bench bare --listen ADDR --cert FILE --key FILE   (the bare endpoint, as a process)
@@ -261,6 +263,55 @@ fn review_body(token: &str) -> Vec<u8> {
     serde_json::to_vec(&ReviewBuilder::create(s).build()).unwrap_or_default()
 }
 
+/// The runtime token's Secret, a credential template whose permissions are probed on three
+/// repositories.
+fn fine_grained_review_body(token: &str) -> Vec<u8> {
+    let s = SecretBuilder::argocd("runtime-repo-creds-secret", "repo-creds")
+        .https("https://github.com/acme", "x", token)
+        .annotation("scopegate.dev/probe-repositories", "acme/one, acme/two, acme/three")
+        .build();
+    serde_json::to_vec(&ReviewBuilder::create(s).build()).unwrap_or_default()
+}
+
+/// Every fine-grained probe of repositories `acme/*`, granted, for any token, `delay` away.
+async fn mount_fine_grained_probes(server: &MockServer, delay: Duration) {
+    use wiremock::ResponseTemplate;
+    use wiremock::matchers::path_regex;
+    let json = |v: Value| ResponseTemplate::new(200).set_body_json(v).set_delay(delay);
+    for (re, answer) in [
+        (
+            r"^/repos/acme/[^/]+$",
+            json(serde_json::json!({"id": 1, "name": "r", "private": true})),
+        ),
+        (
+            r"^/repos/acme/[^/]+/commits$",
+            json(serde_json::json!([{"sha": "6dcb09b5"}])),
+        ),
+        (r"^/repos/acme/[^/]+/hooks$", json(serde_json::json!([]))),
+        (r"^/repos/acme/[^/]+/rulesets/rule-suites$", json(serde_json::json!([]))),
+        (r"^/repos/acme/[^/]+/rulesets$", json(serde_json::json!([{"id": 42}]))),
+        (
+            r"^/repos/acme/[^/]+/rulesets/42/history$",
+            json(serde_json::json!([{"version_id": 1}])),
+        ),
+        (
+            r"^/git/acme/[^/]+\.git/info/refs$",
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    "001f# service=git-receive-pack\n0000",
+                    "application/x-git-receive-pack-advertisement",
+                )
+                .set_delay(delay),
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path_regex(re))
+            .respond_with(answer)
+            .mount(server)
+            .await;
+    }
+}
+
 fn token(n: usize) -> String {
     format!("ghp_Bench{n:031}")
 }
@@ -346,6 +397,7 @@ async fn webhook(a: &Args) -> Result<()> {
         .respond_with(Github::classic_answer("bench-bot", "repo", None).set_delay(Duration::from_millis(50)))
         .mount(&slow)
         .await;
+    mount_fine_grained_probes(&slow, Duration::from_millis(50)).await;
 
     println!(
         "scopegate-bench: {} s per endpoint ({} alternating rounds), {} connections, {} cores",
@@ -452,6 +504,27 @@ async fn webhook(a: &Args) -> Result<()> {
         Arc::new(|i| review_body(&token(1_000_000 + i))),
     )
     .await?;
+
+    // (f) one judgement at a time: a classic token (one call), and a fine-grained runtime token with
+    // three repositories to probe (its /user, then 18 probes, then 3 that need an answer first).
+    let per = (a.seconds / 2).max(2);
+    let classic_one = load(
+        &ca,
+        &format!("https://127.0.0.1:{port}/validate"),
+        1,
+        per,
+        Arc::new(|i| review_body(&token(5_000_000 + i))),
+    )
+    .await?;
+    let fine_grained_one = load(
+        &ca,
+        &format!("https://127.0.0.1:{port}/validate"),
+        1,
+        per,
+        Arc::new(|i| fine_grained_review_body(&format!("github_pat_11Bench{i:071}"))),
+    )
+    .await?;
+    let direct_one = load_get(&format!("{}/user", slow.uri()), 1, 2).await?;
     drop(sg);
 
     // (d) memory: fill the cache with distinct grants, then read the process's peak RSS.
@@ -517,6 +590,30 @@ async fn webhook(a: &Args) -> Result<()> {
         direct.p99_ms,
         uncached.p50_ms - direct.p50_ms,
         uncached.p99_ms - direct.p99_ms
+    );
+    println!();
+    println!("| (f) one uncached judgement at a time, provider 50 ms away | judgements | p50 (ms) | p99 (ms) |");
+    println!("|---|---:|---:|---:|");
+    for (name, r) in [
+        ("classic token: 1 call", &classic_one),
+        (
+            "fine-grained runtime token, 3 repositories: 22 calls",
+            &fine_grained_one,
+        ),
+        ("the stand-in asked directly (one round trip)", &direct_one),
+    ] {
+        println!("| {name} | {} | {:.1} | {:.1} |", r.requests, r.p50_ms, r.p99_ms);
+    }
+    println!(
+        "fine-grained / classic: {:.2} (p50); round trips: {:.2}; target <= 3 round trips + 2 ms = {:.1} ms: {}",
+        fine_grained_one.p50_ms / classic_one.p50_ms,
+        fine_grained_one.p50_ms / direct_one.p50_ms,
+        3.0 * direct_one.p50_ms + 2.0,
+        if fine_grained_one.p50_ms <= 3.0 * direct_one.p50_ms + 2.0 {
+            "met"
+        } else {
+            "not met"
+        }
     );
     println!(
         "memory: {filled} distinct grants in {fill_secs:.1} s, cache entries {entries}; RSS idle {:.1} MiB, after {:.1} MiB, peak {:.1} MiB (target <= 64 MiB)",
