@@ -35,17 +35,30 @@ done
 "$SCOPEGATE" certs --out-dir "$work/certs" >/dev/null 2>&1 || die "scopegate certs failed"
 scripts/self-signed-kustomization.sh "$work/self-signed-deployed" "$work/certs"
 render self-signed-deployed "$work/self-signed-deployed"
-# The watch component (and its PolicyReport permissions) on both certificate overlays.
+# The watch component (and its PolicyReport permissions) on both certificate overlays; on the
+# cert-manager one with the enterprise component too (CA bundle mounts and proxy egress on both
+# Deployments), which the self-signed one also gets alone.
 for overlay in self-signed-deployed cert-manager; do
     mkdir -p "$work/watch-$overlay"
     base=$(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/$overlay" 2>/dev/null)
     [ "$overlay" = self-signed-deployed ] && base=../self-signed-deployed
-    printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n  - %s\n' \
+    extra=""
+    [ "$overlay" = cert-manager ] && extra="  - $(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/components/enterprise")\n"
+    printf "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n  - %s\n$extra" \
         "$base" "$(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/watch")" \
         "$(realpath --relative-to="$work/watch-$overlay" "$ROOT/manifests/watch/policyreports")" \
         > "$work/watch-$overlay/kustomization.yaml"
     render "$overlay-watch" "$work/watch-$overlay"
 done
+mkdir -p "$work/enterprise"
+printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../self-signed-deployed\ncomponents:\n  - %s\n' \
+    "$(realpath --relative-to="$work/enterprise" "$ROOT/manifests/components/enterprise")" > "$work/enterprise/kustomization.yaml"
+render self-signed-enterprise "$work/enterprise"
+# A JSON patch whose target is missing applies to nothing, silently: the mounts must be there.
+[ "$(grep -c 'mountPath: /etc/scopegate/provider-ca' "$work/render/cert-manager-watch.yaml")" = 2 ] \
+    || die "the enterprise component does not mount the CA bundle into both Deployments"
+[ "$(grep -c 'mountPath: /etc/scopegate/provider-ca' "$work/render/self-signed-enterprise.yaml")" = 1 ] \
+    || die "the enterprise component does not mount the CA bundle into the webhook's Deployment"
 # The documented namespaced variant of the watcher's permissions.
 cp manifests/watch/namespaced-rbac.example.yaml "$work/render/watch-namespaced-rbac.yaml"
 for overlay in self-signed-deployed cert-manager; do
