@@ -317,6 +317,41 @@ fn without_a_proxy_key_the_environment_decides() {
     assert_eq!(proxy.tunnels().len(), 1, "the environment's proxy is not used");
     s.terminate();
     let _ = s.logs.join();
+
+    // Proxy credentials, from the configuration or the environment, appear in no log line, even at
+    // trace level.
+    let guarded = rt
+        .block_on(ConnectProxy::start(Some(("scopegate", "Pr0xyPa55w0rd"))))
+        .unwrap();
+    let with_credentials = dir.path().join("with-credentials.yaml");
+    std::fs::write(
+        &with_credentials,
+        format!(
+            "proxy:\n  url: http://scopegate:Pr0xyPa55w0rd@{}\n{}",
+            guarded.addr,
+            ghe_provider(&api, &format!("    caFile: {}\n", bundle.display()))
+        ),
+    )
+    .unwrap();
+    let s = Served::start(&args(&with_credentials), &[("RUST_LOG", "trace"), ("NO_PROXY", "")]);
+    assert_eq!(ask(s.port)["allowed"], true);
+    s.terminate();
+    let logs = s.logs.join().unwrap();
+    assert!(!guarded.tunnels().is_empty());
+    assert!(!logs.contains("Pr0xyPa55w0rd"), "the proxy password is in the logs");
+    let encoded = basic("scopegate", "Pr0xyPa55w0rd");
+    let encoded = encoded.trim_start_matches("Basic ");
+    assert!(!logs.contains(encoded), "the proxy credentials are in the logs");
+    let env_proxy = format!("http://scopegate:Pr0xyPa55w0rd@{}", guarded.addr);
+    let s = Served::start(
+        &args(&config),
+        &[("RUST_LOG", "trace"), ("HTTPS_PROXY", &env_proxy), ("NO_PROXY", "")],
+    );
+    assert_eq!(ask(s.port)["allowed"], true);
+    s.terminate();
+    let logs = s.logs.join().unwrap();
+    assert!(guarded.tunnels().len() >= 2);
+    assert!(!logs.contains("Pr0xyPa55w0rd"), "the proxy password is in the logs");
 }
 
 /// Argo CD's precedence (argo-cd util/git/creds.go): with forceHttpBasicAuth and a password, the
