@@ -245,17 +245,13 @@ fn without_a_proxy_key_the_environment_decides() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("ca.pem");
     std::fs::write(&bundle, &ca.pem).unwrap();
-    let mut req = scopegate::certs::CertRequest::new("scopegate", "scopegate");
-    req.extra_sans = vec!["127.0.0.1".into()];
-    let issued = scopegate::certs::issue(&req).unwrap();
-    scopegate::certs::write(dir.path(), &issued).unwrap();
+    let ca_pem = loopback_certs(dir.path());
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
         ghe_provider(&api, &format!("    caFile: {}\n", bundle.display())),
     )
     .unwrap();
-    let ca_pem = std::fs::read(dir.path().join("ca.crt")).unwrap();
     let args = |c: &std::path::Path| {
         vec![
             "serve".to_owned(),
@@ -269,7 +265,7 @@ fn without_a_proxy_key_the_environment_decides() {
     };
     let ask = |port: u16| {
         rt.block_on(async {
-            let client = scopegate_testkit::https_client(&ca_pem).unwrap();
+            let client = scopegate_testkit::https_client(ca_pem.as_bytes()).unwrap();
             let review = ReviewBuilder::create(ghe_secret(&[]));
             let v: Value = client
                 .post(format!("https://127.0.0.1:{port}/validate"))

@@ -42,10 +42,7 @@ async fn no_token_in_trace_logs() {
     Gitlab::on(&gh).token(GITLAB, &["read_repository"], None).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut req = scopegate::certs::CertRequest::new("scopegate", "scopegate");
-    req.extra_sans = vec!["127.0.0.1".into()];
-    let issued = scopegate::certs::issue(&req).unwrap();
-    scopegate::certs::write(dir.path(), &issued).unwrap();
+    let ca_pem = loopback_certs(dir.path());
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
@@ -69,7 +66,7 @@ async fn no_token_in_trace_logs() {
     );
     let port = served.port;
 
-    let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
+    let client = scopegate_testkit::https_client(ca_pem.as_bytes()).unwrap();
     let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
     let secrets = vec![
         SecretBuilder::argocd("runtime-repo-creds-secret", "repo-creds")

@@ -11,12 +11,9 @@ use wiremock::MockServer;
 /// Certificates for 127.0.0.1 and a configuration file, in a temporary directory.
 fn setup(config: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut req = scopegate::certs::CertRequest::new("scopegate", "scopegate");
-    req.extra_sans = vec!["127.0.0.1".into()];
-    let issued = scopegate::certs::issue(&req).unwrap();
-    scopegate::certs::write(dir.path(), &issued).unwrap();
+    let ca = loopback_certs(dir.path());
     std::fs::write(dir.path().join("config.yaml"), config).unwrap();
-    (dir, issued.ca_cert)
+    (dir, ca)
 }
 
 fn serve_args(dir: &tempfile::TempDir, global: &[&str]) -> Vec<std::ffi::OsString> {

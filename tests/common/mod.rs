@@ -30,6 +30,16 @@ pub fn policy_report_validator() -> jsonschema::Validator {
     jsonschema::validator_for(&schema).unwrap()
 }
 
+/// A CA and a serving certificate for `localhost` and 127.0.0.1, written into `dir` as `scopegate
+/// certs` writes them (`ca.crt`, `ca.key`, `tls.crt`, `tls.key`); the CA's PEM.
+pub fn loopback_certs(dir: &std::path::Path) -> String {
+    let mut req = CertRequest::new("scopegate", "scopegate");
+    req.extra_sans = vec!["localhost".into(), "127.0.0.1".into()];
+    let issued = certs::issue(&req).unwrap();
+    certs::write(dir, &issued).unwrap();
+    issued.ca_cert
+}
+
 /// A running scopegate.
 pub struct Harness {
     pub addr: SocketAddr,
@@ -60,10 +70,7 @@ impl Harness {
 
     pub async fn start_with(config: Config) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut req = CertRequest::new("scopegate", "scopegate");
-        req.extra_sans = vec!["localhost".into(), "127.0.0.1".into()];
-        let issued = certs::issue(&req).unwrap();
-        certs::write(dir.path(), &issued).unwrap();
+        let ca_pem = loopback_certs(dir.path());
         let mut opts = ServeOptions::new(
             "127.0.0.1:0".parse().unwrap(),
             dir.path().join("tls.crt"),
@@ -78,12 +85,12 @@ impl Harness {
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
         }));
-        let client = scopegate_testkit::https_client(issued.ca_cert.as_bytes()).unwrap();
+        let client = scopegate_testkit::https_client(ca_pem.as_bytes()).unwrap();
         Self {
             addr,
             admin,
             client,
-            ca_pem: issued.ca_cert,
+            ca_pem,
             stop: Some(tx),
             task: Some(task),
             dir,
