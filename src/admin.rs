@@ -81,13 +81,20 @@ async fn readyz(State(admin): State<Admin>) -> Response {
     }
 }
 
-async fn metrics(State(admin): State<Admin>) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        admin.registry.encode(),
-    )
-        .into_response()
+/// The Prometheus text format 0.0.4, or OpenMetrics when the scraper asks for it (Prometheus does).
+async fn metrics(State(admin): State<Admin>, headers: axum::http::HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (content_type, body) = if openmetrics {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            admin.registry.encode_openmetrics(),
+        )
+    } else {
+        ("text/plain; version=0.0.4; charset=utf-8", admin.registry.encode_text())
+    };
+    ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response()
 }

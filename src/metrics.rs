@@ -111,13 +111,45 @@ impl Registry {
         self.0.register(name, help, metric.clone());
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
+    /// The OpenMetrics text exposition (`application/openmetrics-text`), as prometheus-client
+    /// writes it.
+    pub fn encode_openmetrics(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.0);
         out
     }
+
+    /// The Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), what `promtool check metrics`
+    /// and scrapers that do not ask for OpenMetrics read.
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode_openmetrics())
+    }
+}
+
+/// OpenMetrics names a counter family without `_total` in `# HELP` and `# TYPE` and ends with
+/// `# EOF`; the 0.0.4 text format names the series itself (`…_total`) and has no `# EOF` or `# UNIT`.
+/// prometheus-client writes OpenMetrics only, so the few lines that differ are rewritten here.
+fn openmetrics_to_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = ["# HELP ", "# TYPE "].iter().find_map(|kind| {
+            let rest = line.strip_prefix(kind)?;
+            let (name, tail) = rest.split_once(' ')?;
+            (counters.contains(name) && !name.ends_with("_total")).then(|| format!("{kind}{name}_total {tail}"))
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// Provider calls, the grant cache and the circuit breakers: what the engine reports.
@@ -409,7 +441,7 @@ mod tests {
                 role: "read",
             })
             .set(1);
-        let text = r.encode();
+        let text = r.encode_text();
         for name in [
             "scopegate_admission_requests_total{webhook=\"validate\",operation=\"CREATE\",verdict=\"ok\",allowed=\"true\",dry_run=\"false\"} 1",
             "scopegate_admission_duration_seconds_bucket",
@@ -425,5 +457,12 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+        // The 0.0.4 text names counters with `_total` in HELP and TYPE, and has no `# EOF`.
+        assert!(text.contains("# HELP scopegate_admission_requests_total Admission reviews"));
+        assert!(text.contains("# TYPE scopegate_admission_requests_total counter"));
+        assert!(text.contains("# TYPE scopegate_admission_duration_seconds histogram"));
+        assert!(!text.contains("# EOF"));
+        let open = r.encode_openmetrics();
+        assert!(open.contains("# TYPE scopegate_admission_requests counter") && open.ends_with("# EOF\n"));
     }
 }

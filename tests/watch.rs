@@ -148,6 +148,7 @@ async fn secrets_are_judged_at_start_when_created_changed_and_forgotten_when_del
         sample(&m, &verdict_series("argocd", "present-ok", "ok", "read")),
         Some(1.0)
     );
+    assert_eq!(promtool_check_metrics(&m), "", "{m}");
     assert_eq!(
         sample(&m, &verdict_series("argocd", "present-short", "insufficient", "read")),
         Some(1.0)

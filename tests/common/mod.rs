@@ -40,6 +40,28 @@ pub fn loopback_certs(dir: &std::path::Path) -> String {
     issued.ca_cert
 }
 
+/// `promtool check metrics` (the Prometheus project's linter) on a `/metrics` exposition: what it
+/// reports (empty when it finds nothing). promtool is Debian's `prometheus` package; `.ci/run` installs it.
+pub fn promtool_check_metrics(exposition: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool not found: install Debian's prometheus package (.ci/run does)");
+    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .trim()
+    .to_owned()
+}
+
 /// A running scopegate.
 pub struct Harness {
     pub addr: SocketAddr,
