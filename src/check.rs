@@ -312,11 +312,11 @@ items:
 
     #[test]
     fn a_syntax_error_names_the_place_not_the_content() {
-        let e = secrets_in("a: b\n---\nkey: [ghp_secretvalue\n", "s.yaml")
+        let e = secrets_in("a: b\n---\nkey: [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\n", "s.yaml")
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("s.yaml: document 2 is not YAML or JSON"), "{e}");
-        assert!(!e.contains("ghp_secretvalue"), "{e}");
+        assert!(!e.contains("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"), "{e}");
     }
 
     #[test]
@@ -327,10 +327,30 @@ items:
             std::fs::write(&p, content).unwrap();
             p.to_string_lossy().into_owned()
         };
-        assert_eq!(read_token(&f("a", "ghp_x\n")).unwrap().as_str(), "ghp_x");
-        assert_eq!(read_token(&f("b", "ghp_x\r\n")).unwrap().as_str(), "ghp_x");
-        assert_eq!(read_token(&f("c", "ghp_x\n\n")).unwrap().as_str(), "ghp_x\n");
-        assert_eq!(read_token(&f("d", "ghp_x")).unwrap().as_str(), "ghp_x");
+        assert_eq!(
+            read_token(&f("a", "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\n"))
+                .unwrap()
+                .as_str(),
+            "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"
+        );
+        assert_eq!(
+            read_token(&f("b", "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\r\n"))
+                .unwrap()
+                .as_str(),
+            "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"
+        );
+        assert_eq!(
+            read_token(&f("c", "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\n\n"))
+                .unwrap()
+                .as_str(),
+            "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\n"
+        );
+        assert_eq!(
+            read_token(&f("d", "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"))
+                .unwrap()
+                .as_str(),
+            "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"
+        );
         assert!(read_token(&f("e", "\n")).is_err());
     }
 }

@@ -53,10 +53,10 @@ mod tests {
 
     #[test]
     fn debug_and_display_never_show_the_value() {
-        let t = Token::new("ghp_supersecretvalue".into());
+        let t = Token::new("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".into());
         assert_eq!(format!("{t}"), "<redacted>");
         assert_eq!(format!("{t:?}"), "Token(<redacted>)");
         assert_eq!(format!("{:?}", Some(&t)), "Some(Token(<redacted>))");
-        assert_eq!(t.expose(), "ghp_supersecretvalue");
+        assert_eq!(t.expose(), "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");
     }
 }

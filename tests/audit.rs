@@ -15,16 +15,16 @@ use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer};
 
-const ACME: &str = "ghp_AuditTemplateAcme00000000000000000001";
-const PLATFORM: &str = "ghp_AuditTemplatePlatform000000000000002";
-const PRIVATE: &str = "ghp_AuditPrivateReadOrgOnly0000000000003";
-const RUNTIME: &str = "ghp_AuditRuntimeToken000000000000000004";
-const WRITE: &str = "ghp_AuditWriteCredsTemplate00000000005";
-const REVOKED: &str = "ghp_AuditRevokedToken000000000000000006";
+const ACME: &str = "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";
+const PLATFORM: &str = "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";
+const PRIVATE: &str = "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";
+const RUNTIME: &str = "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";
+const WRITE: &str = "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";
+const REVOKED: &str = "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";
 const GITLAB_SOON: &str = "glpat-AuditExpiresSoon00007";
 const GITLAB_USER: &str = "glpat-AuditUserToken000008";
 const GITEA: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";
-const IN_AN_APPLICATION: &str = "ghp_AuditWrittenIntoAnApplication00000010";
+const IN_AN_APPLICATION: &str = "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";
 const TOKENS: [&str; 10] = [
     ACME,
     PLATFORM,
@@ -737,7 +737,7 @@ async fn user_token_namespaces_narrow_where_git_default_secrets_are_looked_for()
 #[tokio::test]
 async fn a_token_shared_by_300_secrets_is_introspected_once() {
     let git = MockServer::start().await;
-    let token = "ghp_AuditSharedBy300Secrets00000000009";
+    let token = "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";
     Mock::given(method("GET"))
         .and(path("/user"))
         .and(header("authorization", bearer(token).as_str()))

@@ -15,13 +15,13 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every token in the example Secrets: none may appear in any output.
 const EXAMPLE_TOKENS: [&str; 9] = [
-    "ghp_DemoRuntimeTokenWithAllScopes00000001",
-    "ghp_DemoReadOnlyTokenMissingHookScope0002",
+    "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",
+    "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",
     "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003",
     "glpat-DemoUserToken0000004",
     "ATCTT3xFfGN0DemoRepoAccessToken0000005",
     "BBDC-DemoProjectTokenWithWrite000000000000007",
-    "ghp_DemoRevokedToken000000000000000000006",
+    "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",
     "3c1f0e2d9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
     "ATBBDemoAppPassword000000008",
 ];
@@ -254,7 +254,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
     let (_server, dir, config) = examples_setup().await;
     let token_file = dir.path().join("token");
     // Files end with a newline; it is not part of the token.
-    std::fs::write(&token_file, "ghp_DemoRuntimeTokenWithAllScopes00000001\n").unwrap();
+    std::fs::write(&token_file, "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\n").unwrap();
     let token_path = token_file.to_string_lossy().into_owned();
     let url = "https://github.com/acme";
     let check_url = |extra: &[&str]| {
@@ -278,7 +278,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
     // The read-only token for the runtime role, from standard input: what is missing, and what to do.
     let run = run_scopegate(
         check_url(&["--token-file", "-", "--role", "runtime"]),
-        Some("ghp_DemoReadOnlyTokenMissingHookScope0002\n".into()),
+        Some("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\n".into()),
     )
     .await;
     assert_eq!(run.code, Some(1), "{run:?}");
@@ -294,7 +294,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
     // The role decides the requirement: the same token is enough to read.
     let run = run_scopegate(
         check_url(&["--token-file", "-", "-o", "json"]),
-        Some("ghp_DemoReadOnlyTokenMissingHookScope0002".into()),
+        Some("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".into()),
     )
     .await;
     assert_eq!(run.code, Some(0), "{run:?}");
@@ -307,7 +307,7 @@ async fn one_token_from_a_file_or_standard_input_never_from_an_argument() {
             "--url",
             url,
             "--token",
-            "ghp_DemoRuntimeTokenWithAllScopes00000001",
+            "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",
         ]),
         None,
     )
@@ -321,7 +321,7 @@ async fn errors_exit_2_and_say_what_is_wrong_without_content() {
     let broken = dir.path().join("broken.yaml");
     std::fs::write(
         &broken,
-        "apiVersion: v1\nkind: Secret\nstringData:\n  password: [ghp_DemoRevokedToken\n",
+        "apiVersion: v1\nkind: Secret\nstringData:\n  password: [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\n",
     )
     .unwrap();
     let empty_token = dir.path().join("empty");
@@ -368,7 +368,11 @@ async fn errors_exit_2_and_say_what_is_wrong_without_content() {
         assert_eq!(run.code, Some(2), "{a:?}: {run:?}");
         assert!(run.stderr.contains(says), "{a:?}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{a:?}: {}", run.stdout);
-        assert!(!run.stderr.contains("ghp_DemoRevokedToken"), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("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"),
+            "{}",
+            run.stderr
+        );
     }
     assert!(
         server.received_requests().await.unwrap().is_empty(),

@@ -696,7 +696,7 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
     let gh = wiremock::MockServer::start().await;
     Github::on(&gh)
         .classic(
-            "ghp_DeployManifestsTest0000000000000000",
+            "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",
             "bot",
             "repo",
             Some("2031-01-01 00:00:00 UTC"),
@@ -707,7 +707,7 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
         .https(
             "https://github.com/acme/app",
             "x",
-            "ghp_DeployManifestsTest0000000000000000",
+            "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",
         )
         .build();
     assert_eq!(h.validate(&ReviewBuilder::create(s)).await["allowed"], true);
@@ -720,7 +720,7 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
             .https(
                 "https://github.com/acme/app",
                 "x",
-                "ghp_DeployManifestsTest0000000000000000",
+                "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",
             )
             .build(),
     );

@@ -13,11 +13,11 @@ use scopegate_testkit::standin::{BitbucketServer, RepoGrant, RepoPermission, bas
 use serde_json::Value;
 use wiremock::MockServer;
 
-const GHE_TOKEN: &str = "ghp_EnterpriseServerToken000000000000001";
+const GHE_TOKEN: &str = "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";
 /// A second token, so that a judgement is not the first one's (a provider failure is shared with the
 /// reviews of the same credential for a second).
-const GHE_TOKEN_2: &str = "ghp_EnterpriseServerToken000000000000002";
-const GHE_TOKEN_3: &str = "ghp_EnterpriseServerToken000000000000003";
+const GHE_TOKEN_2: &str = "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";
+const GHE_TOKEN_3: &str = "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";
 
 /// A GitHub Enterprise Server stand-in behind a TLS front whose certificate `ca` signed: the
 /// stand-in, the front, and the `apiUrl` to configure.
@@ -433,22 +433,22 @@ async fn the_credential_judged_is_the_one_argo_cd_sends() {
 async fn custom_requirements_turn_ok_and_insufficient_both_ways() {
     let server = MockServer::start().await;
     let gh = Github::on(&server);
-    gh.classic("ghp_UserTokenWithRepoOnly0000000000000001", "alice", "repo", None)
+    gh.classic("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", "alice", "repo", None)
         .await;
-    gh.classic("ghp_RuntimeTokenWithRepoOnly00000000000002", "gitops-bot", "repo", None)
+    gh.classic("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", "gitops-bot", "repo", None)
         .await;
     let user = SecretBuilder::argocd("git-default-1", "repository")
         .https(
             "https://github.com/acme/app",
             "git",
-            "ghp_UserTokenWithRepoOnly0000000000000001",
+            "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",
         )
         .build();
     let runtime = SecretBuilder::argocd("runtime-repo-creds-secret", "repo-creds")
         .https(
             "https://github.com/acme",
             "git",
-            "ghp_RuntimeTokenWithRepoOnly00000000000002",
+            "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",
         )
         .build();
     let base = format!("serviceAccounts: [gitops-bot]\n{}", providers_yaml(&server));

@@ -24,13 +24,13 @@ fn the_builder_writes_what_kubectl_writes() {
         .https(
             "https://github.com/acme",
             "git",
-            "ghp_KubectlFixtureRuntime000000000000001",
+            "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",
         )
         .build();
     assert_eq!(built, kubectl("runtime-repo-creds-secret.json"));
     let built = SecretBuilder::argocd("infra", "repository")
         .data("url", "https://github.com/acme/infra")
-        .data("password", "ghp_KubectlFixtureNewline000000000000003\n")
+        .data("password", "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\n")
         .build();
     assert_eq!(built, kubectl("repository-token-with-newline.json"));
 }
@@ -40,7 +40,7 @@ async fn kubectl_written_secrets() {
     let server = MockServer::start().await;
     Github::on(&server)
         .classic(
-            "ghp_KubectlFixtureRuntime000000000000001",
+            "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",
             "bot",
             "repo, admin:repo_hook",
             None,

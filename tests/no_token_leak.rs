@@ -12,15 +12,15 @@ use scopegate_testkit::standin::Gitlab;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const OK: &str = "ghp_LeakCheckOkToken00000000000000000001";
-const SHORT: &str = "ghp_LeakCheckShortToken0000000000000002";
-const BAD: &str = "ghp_LeakCheckRevokedToken00000000000003";
-const FAILING: &str = "ghp_LeakCheckProvider500Token0000000004";
-const NEWLINE: &str = "ghp_LeakCheckNewlineToken00000000000005";
+const OK: &str = "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";
+const SHORT: &str = "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";
+const BAD: &str = "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";
+const FAILING: &str = "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";
+const NEWLINE: &str = "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";
 const GITLAB: &str = "glpat-LeakCheckGitlabToken0006";
-const IN_BAD_BODY: &str = "ghp_LeakCheckInMalformedBody0000000007";
+const IN_BAD_BODY: &str = "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";
 const BEARER: &str = "BBDC-LeakCheckBearerToken000000000000000008";
-const SKIPPED: &str = "ghp_LeakCheckSkippedToken00000000000009";
+const SKIPPED: &str = "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";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_in_trace_logs() {

@@ -26,7 +26,7 @@ fn secret(token: &str) -> Value {
 }
 
 fn token(n: usize) -> String {
-    format!("ghp_Production{n:026}")
+    scopegate_testkit::github_token("ghp_", &format!("Production{n:020}"))
 }
 
 // --- The grant cache ----------------------------------------------------------------------------------

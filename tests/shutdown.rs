@@ -47,7 +47,11 @@ async fn sigterm_during_a_burst_answers_every_accepted_review() {
     for i in 0..20 {
         let review = ReviewBuilder::create(
             SecretBuilder::argocd(&format!("repo-{i}"), "repository")
-                .https("https://github.com/acme/app", "x", &format!("ghp_Shutdown{i:028}"))
+                .https(
+                    "https://github.com/acme/app",
+                    "x",
+                    &scopegate_testkit::github_token("ghp_", &format!("Shutdown{i:022}")),
+                )
                 .build(),
         );
         let uid = review.uid().to_owned();
@@ -97,7 +101,7 @@ async fn sigterm_during_a_burst_answers_every_accepted_review() {
 async fn json_logs_carry_one_line_per_review_with_its_fields() {
     let gh = MockServer::start().await;
     Github::on(&gh)
-        .classic("ghp_JsonLogs000000000000000000000000000001", "bot", "repo", None)
+        .classic("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", "bot", "repo", None)
         .await;
     let (dir, ca) = setup(&providers_yaml(&gh));
     let served = Served::start(&serve_args(&dir, &["--log-format", "json"]), &[]);
@@ -107,7 +111,7 @@ async fn json_logs_carry_one_line_per_review_with_its_fields() {
             .https(
                 "https://github.com/acme/app",
                 "x",
-                "ghp_JsonLogs000000000000000000000000000001",
+                "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",
             )
             .build(),
     );

@@ -189,7 +189,7 @@ async fn github_enterprise_server_without_rate_limit_headers() {
     let ghes = Github::with_prefix(&server, "/api/v3");
     // GHES has rate limits off by default: no x-ratelimit-* headers at all.
     ghes.user_answers(
-        "ghp_GhesClassicToken0000000000000000000001",
+        "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",
         ResponseTemplate::new(200)
             .insert_header("x-oauth-scopes", "repo, admin:repo_hook")
             .insert_header("x-github-enterprise-version", "3.14.2")
@@ -206,7 +206,7 @@ async fn github_enterprise_server_without_rate_limit_headers() {
         .https(
             "https://ghe.corp.example/platform",
             "git",
-            "ghp_GhesClassicToken0000000000000000000001",
+            "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",
         )
         .build();
     let (v, a) = judge(&h, s).await;
@@ -224,7 +224,7 @@ async fn github_enterprise_server_without_rate_limit_headers() {
         .https(
             "https://ghe.corp.example/platform",
             "git",
-            "ghp_GhesClassicToken0000000000000000000001",
+            "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",
         )
         .annotation("scopegate.dev/role", "runtime")
         .build();
@@ -701,21 +701,21 @@ async fn expiry_excess_and_owner() {
         .strftime("%Y-%m-%d %H:%M:%S UTC")
         .to_string();
     gh.classic(
-        "ghp_ExpiresSoon00000000000000000000000001",
+        "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",
         "gitops-bot",
         "repo",
         Some(&soon),
     )
     .await;
     gh.classic(
-        "ghp_TooMuch000000000000000000000000000002",
+        "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",
         "gitops-bot",
         "repo, delete_repo, admin:org",
         None,
     )
     .await;
     gh.classic(
-        "ghp_Personal0000000000000000000000000003",
+        "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",
         "alice",
         "repo, admin:repo_hook",
         None,
@@ -731,7 +731,7 @@ async fn expiry_excess_and_owner() {
             .build()
     };
 
-    let (v, a) = judge(&h, repo("ghp_ExpiresSoon00000000000000000000000001")).await;
+    let (v, a) = judge(&h, repo("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")).await;
     assert_eq!(v["allowed"], true);
     assert_eq!(a["scopegate.dev/verdict"], "ok");
     let w = warnings(&v).join(" ");
@@ -740,18 +740,18 @@ async fn expiry_excess_and_owner() {
         "{w}"
     );
 
-    let (v, a) = judge(&h, repo("ghp_TooMuch000000000000000000000000000002")).await;
+    let (v, a) = judge(&h, repo("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")).await;
     assert_eq!(v["allowed"], true);
     assert_eq!(a["scopegate.dev/excess"], "delete_repo,admin:org");
     assert!(
         warnings(&v).join(" ").contains("dangerous: delete_repo, admin:org"),
         "{v}"
     );
-    let (v, _) = judge(&deny_excess, repo("ghp_TooMuch000000000000000000000000000002")).await;
+    let (v, _) = judge(&deny_excess, repo("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")).await;
     assert_eq!(v["allowed"], false);
     assert_eq!(v["status"]["code"], 403);
     assert!(message(&v).contains("excessPrivileges is deny"));
-    let (v, a) = judge(&ignore_excess, repo("ghp_TooMuch000000000000000000000000000002")).await;
+    let (v, a) = judge(&ignore_excess, repo("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")).await;
     assert!(warnings(&v).is_empty(), "{v}");
     assert_eq!(a["scopegate.dev/excess"], "delete_repo,admin:org", "still recorded");
 
@@ -759,7 +759,7 @@ async fn expiry_excess_and_owner() {
         .https(
             "https://github.com/acme",
             "x",
-            "ghp_Personal0000000000000000000000000003",
+            "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",
         )
         .build();
     let (v, a) = judge(&h, runtime).await;
@@ -784,13 +784,8 @@ async fn every_probe_is_a_get() {
         .await;
     gh.fine_grained_repo(&fine, "/git", &RepoGrant::all("acme", "app"))
         .await;
-    gh.classic(
-        "ghp_Classic00000000000000000000000000000901",
-        "gitops-bot",
-        "repo",
-        None,
-    )
-    .await;
+    gh.classic("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", "gitops-bot", "repo", None)
+        .await;
     gh.app_installation(
         4242,
         APP_PUB,
@@ -821,7 +816,7 @@ async fn every_probe_is_a_get() {
     let secrets = vec![
         fg_secret("runtime", &fine),
         fg_secret("write", &fine),
-        fg_secret("read", "ghp_Classic00000000000000000000000000000901"),
+        fg_secret("read", "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"),
         app_secret("a", "repository-write", "https://github.com/acme/app", Some("77")),
         app_secret(
             "runtime-repo-creds-secret",

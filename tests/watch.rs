@@ -12,10 +12,10 @@ use scopegate_testkit::standin::{GithubTokens, TokenAnswer};
 use serde_json::Value;
 use wiremock::MockServer;
 
-const OK: &str = "ghp_WatchOkToken000000000000000000000001";
-const SHORT: &str = "ghp_WatchShortToken00000000000000000002";
-const ROTATED: &str = "ghp_WatchRotatedToken000000000000000003";
-const REVOKE: &str = "ghp_WatchRevokeToken0000000000000000004";
+const OK: &str = "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";
+const SHORT: &str = "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";
+const ROTATED: &str = "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";
+const REVOKE: &str = "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";
 const ALL_TOKENS: [&str; 4] = [OK, SHORT, ROTATED, REVOKE];
 
 /// Waits that end as soon as what they wait for happens; the bound only stops a broken run.
@@ -330,7 +330,9 @@ async fn a_thousand_secrets_sharing_ten_tokens_cost_ten_introspections() {
     let s = Setup::new("").await;
     s.kube.set_page_size(500);
     s.kube.record_requests(false);
-    let tokens: Vec<String> = (0..10).map(|i| format!("ghp_WatchShared{i:025}")).collect();
+    let tokens: Vec<String> = (0..10)
+        .map(|i| scopegate_testkit::github_token("ghp_", &format!("WatchShared{i:019}")))
+        .collect();
     for t in &tokens {
         s.github.classic(t, "gitops-bot", "repo");
     }

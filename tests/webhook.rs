@@ -8,9 +8,9 @@ use scopegate_testkit::review::ReviewBuilder;
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
-const RUNTIME_OK: &str = "ghp_RuntimeTokenWithRepoAndHook0000000001";
-const RUNTIME_NO_HOOK: &str = "ghp_RuntimeTokenWithRepoOnly000000000002";
-const REVOKED: &str = "ghp_RevokedToken000000000000000000000003";
+const RUNTIME_OK: &str = "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";
+const RUNTIME_NO_HOOK: &str = "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";
+const REVOKED: &str = "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";
 
 async fn github_setup() -> (MockServer, Harness) {
     let gh = MockServer::start().await;
@@ -402,7 +402,11 @@ async fn skipped_secrets_cost_no_provider_call() {
     ))
     .await;
     let s = SecretBuilder::argocd("custom", "repository")
-        .https("https://github.com/acme/app", "x", "ghp_whatever")
+        .https(
+            "https://github.com/acme/app",
+            "x",
+            "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",
+        )
         .annotation("scopegate.dev/skip-validation", "true")
         .build();
     let v = h.validate(&ReviewBuilder::create(s).user("alice", &[])).await;
@@ -508,7 +512,7 @@ async fn unknown_hosts_are_admitted_with_a_warning_and_never_called() {
         .https(
             "https://gitea.corp.example/platform/apps.git",
             "bot",
-            "ghp_LooksLikeGithubButHostUnknown0000000",
+            "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",
         )
         .build();
     let review = ReviewBuilder::create(s);
@@ -559,7 +563,7 @@ async fn malformed_secrets_are_denied_with_400_naming_the_field() {
 
     let no_url = SecretBuilder::argocd("r", "repo-creds")
         .data("username", "git")
-        .data("password", "ghp_x")
+        .data("password", "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")
         .build();
     let v = h.validate(&ReviewBuilder::create(no_url)).await;
     assert_eq!(v["status"]["code"], 400);
@@ -569,7 +573,7 @@ async fn malformed_secrets_are_denied_with_400_naming_the_field() {
         .https(
             "https://github.com/acme/app",
             "git",
-            "ghp_TrailingNewline000000000000000000000\n",
+            "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\n",
         )
         .build();
     let review = ReviewBuilder::create(newline);
@@ -579,7 +583,7 @@ async fn malformed_secrets_are_denied_with_400_naming_the_field() {
     assert!(msg.contains("data.password ends with a newline"), "{msg}");
     assert!(msg.contains("echo -n"), "{msg}");
     assert!(msg.contains("authentication required"), "{msg}");
-    assert!(!msg.contains("ghp_TrailingNewline"), "{msg}");
+    assert!(!msg.contains("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"), "{msg}");
     let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
     assert_eq!(a["scopegate.dev/verdict"], "invalid");
     assert!(gh.received_requests().await.unwrap().is_empty());

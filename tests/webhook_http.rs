@@ -32,7 +32,7 @@ async fn bodies_that_are_not_admission_reviews_get_400_with_a_json_reason() {
         // A real UPDATE request without its AdmissionReview envelope.
         (fixture("admission-v1-crd-update-with-oldobject.deckhouse.review.json"), "not an admission.k8s.io/v1 AdmissionReview"),
         (
-            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"ghp_SecretInAWrongPlace"}}"#.to_vec(),
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"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"}}"#.to_vec(),
             "not an admission.k8s.io/v1 AdmissionReview",
         ),
     ];
@@ -44,7 +44,7 @@ async fn bodies_that_are_not_admission_reviews_get_400_with_a_json_reason() {
             let e = v["error"].as_str().unwrap();
             assert!(e.contains(want), "{want:?} not in {e:?}");
             assert!(
-                !text.contains("ghp_SecretInAWrongPlace"),
+                !text.contains("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"),
                 "values from the body are never echoed: {text}"
             );
         }
@@ -128,7 +128,7 @@ async fn a_client_that_does_not_trust_the_ca_cannot_connect() {
     assert!(c.get(h.url("/healthz")).send().await.is_err());
 }
 
-const TOKEN: &str = "ghp_ProviderFaultToken000000000000000000";
+const TOKEN: &str = "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";
 
 fn secret() -> Value {
     SecretBuilder::argocd("app", "repository")

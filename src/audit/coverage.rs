@@ -288,8 +288,12 @@ mod tests {
 
     #[test]
     fn credentials_in_a_url_are_recognised() {
-        assert!(has_credentials("https://bot:ghp_x@github.com/acme/app"));
-        assert!(has_credentials("https://ghp_x@github.com/acme/app"));
+        assert!(has_credentials(
+            "https://bot: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@github.com/acme/app"
+        ));
+        assert!(has_credentials(
+            "https://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@github.com/acme/app"
+        ));
         assert!(has_credentials("ssh://git:secret@github.com/acme/app"));
         assert!(!has_credentials("ssh://git@github.com/acme/app"));
         assert!(!has_credentials("git@github.com:acme/app.git"));

@@ -125,6 +125,52 @@ pub fn provider_by_prefix(token: &Token) -> Option<ProviderKind> {
     }
 }
 
+/// GitHub's token prefixes that carry a checksum (GitHub blog, "Behind GitHub's new authentication
+/// token formats", 2021-04-05): `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, then 30 random base62
+/// characters, then 6 characters of checksum. Fine-grained tokens (`github_pat_`) have none documented.
+const GITHUB_CHECKSUMMED: [&str; 5] = ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"];
+
+/// The base62 alphabet of the checksum: digits, upper case, lower case.
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A GitHub token's checksum, offline: `None` for a token without one (another prefix), `Some(Ok(()))`
+/// when it matches, `Some(Err(why))` when the token cannot be one GitHub issued (truncated, mistyped,
+/// or pasted with something extra).
+///
+/// The checksum is the CRC-32 (IEEE) of the 30 random characters, in base62 with the alphabet
+/// `0-9A-Za-z`, left-padded with `0` to six characters. GitHub documents only that the last six
+/// characters are a 32-bit CRC checksum; the encoding was confirmed on real tokens published in public
+/// sources (leaked and revoked, or detectors' documentation examples), none of which satisfies any
+/// other reading: `tests/fixtures/github-token-checksums.txt` lists them and where each was published,
+/// and the unit tests check every one.
+pub fn github_checksum(token: &Token) -> Option<Result<(), &'static str>> {
+    let t = token.expose();
+    let prefix = GITHUB_CHECKSUMMED.iter().find(|p| t.starts_with(**p))?;
+    let rest = &t.as_bytes()[prefix.len()..];
+    if rest.len() != 36 {
+        return Some(Err(if rest.len() < 36 {
+            "it is shorter than every token GitHub issues (40 characters)"
+        } else {
+            "it is longer than every token GitHub issues (40 characters)"
+        }));
+    }
+    if !rest.iter().all(u8::is_ascii_alphanumeric) {
+        return Some(Err("it holds characters GitHub's tokens never contain"));
+    }
+    let (random, checksum) = rest.split_at(30);
+    let mut crc = crc32fast::hash(random);
+    let mut expected = [b'0'; 6];
+    for slot in expected.iter_mut().rev() {
+        *slot = BASE62[(crc % 62) as usize];
+        crc /= 62;
+    }
+    Some(if expected == checksum {
+        Ok(())
+    } else {
+        Err("its last six characters are not the checksum of the rest")
+    })
+}
+
 /// What kind of token this is, judging by the provider its URL points at and its prefix.
 pub fn detect(provider: ProviderKind, token: &Token) -> TokenKind {
     match provider {
@@ -193,12 +239,27 @@ mod tests {
     #[test]
     fn github_prefixes() {
         let gh = ProviderKind::Github;
-        assert_eq!(detect(gh, &t("ghp_abc")), TokenKind::Classic);
-        assert_eq!(detect(gh, &t("gho_abc")), TokenKind::Oauth);
+        assert_eq!(
+            detect(gh, &t("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")),
+            TokenKind::Classic
+        );
+        assert_eq!(
+            detect(gh, &t("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")),
+            TokenKind::Oauth
+        );
         assert_eq!(detect(gh, &t("github_pat_11ABC_def")), TokenKind::FineGrained);
-        assert_eq!(detect(gh, &t("ghu_abc")), TokenKind::AppUser);
-        assert_eq!(detect(gh, &t("ghs_abc")), TokenKind::AppInstallation);
-        assert_eq!(detect(gh, &t("ghr_abc")), TokenKind::AppRefresh);
+        assert_eq!(
+            detect(gh, &t("ghu_abc0000000000000000000000000001mHGcW")),
+            TokenKind::AppUser
+        );
+        assert_eq!(
+            detect(gh, &t("ghs_abc0000000000000000000000000001mHGcW")),
+            TokenKind::AppInstallation
+        );
+        assert_eq!(
+            detect(gh, &t("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")),
+            TokenKind::AppRefresh
+        );
         assert_eq!(
             detect(gh, &t("0123456789abcdef0123456789abcdef01234567")),
             TokenKind::Classic
@@ -228,7 +289,10 @@ mod tests {
 
     #[test]
     fn prefixes_that_name_a_provider() {
-        assert_eq!(provider_by_prefix(&t("ghp_x")), Some(ProviderKind::Github));
+        assert_eq!(
+            provider_by_prefix(&t("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")),
+            Some(ProviderKind::Github)
+        );
         assert_eq!(provider_by_prefix(&t("github_pat_x")), Some(ProviderKind::Github));
         assert_eq!(provider_by_prefix(&t("glpat-x")), Some(ProviderKind::Gitlab));
         assert_eq!(provider_by_prefix(&t("ATCTx")), Some(ProviderKind::BitbucketCloud));

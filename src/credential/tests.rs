@@ -84,7 +84,7 @@ fn tokens_come_from_data_and_string_data() {
     let s = repo_secret(
         "r",
         "repository",
-        json!({"url": b64("https://github.com/org/repo.git"), "username": b64("git"), "password": b64("ghp_x")}),
+        json!({"url": b64("https://github.com/org/repo.git"), "username": b64("git"), "password": b64("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")}),
     );
     let Classified::Token(c) = classify(&s) else {
         panic!("expected a token")
@@ -92,7 +92,7 @@ fn tokens_come_from_data_and_string_data() {
     assert_eq!(c.url.host, "github.com");
     assert_eq!(c.url.repo_path(), "org/repo");
     assert_eq!(c.username.as_deref(), Some("git"));
-    assert_eq!(c.token.expose(), "ghp_x");
+    assert_eq!(c.token.expose(), "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");
     assert_eq!(c.token_field, TokenField::Password);
     assert_eq!(c.repo_type, "git");
 
@@ -131,7 +131,11 @@ fn bad_base64_names_the_field() {
 
 #[test]
 fn a_token_without_url_is_malformed() {
-    let m = malformed(&repo_secret("r", "repo-creds", json!({"password": b64("ghp_x")})));
+    let m = malformed(&repo_secret(
+        "r",
+        "repo-creds",
+        json!({"password": b64("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")}),
+    ));
     assert_eq!(m.field, "url");
     assert!(m.defect.contains("data.password"), "{}", m.defect);
 }
@@ -141,14 +145,14 @@ fn trailing_newlines_and_spaces_are_caught() {
     let m = malformed(&repo_secret(
         "r",
         "repository",
-        json!({"url": b64("https://github.com/o/r"), "password": b64("ghp_x\n")}),
+        json!({"url": b64("https://github.com/o/r"), "password": b64("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\n")}),
     ));
     assert_eq!((m.field.as_str(), m.whitespace), ("data.password", true));
     assert!(m.defect.contains("newline"));
     let m = malformed(&repo_secret(
         "r",
         "repository",
-        json!({"url": b64("https://github.com/o/r\n"), "password": b64("ghp_x")}),
+        json!({"url": b64("https://github.com/o/r\n"), "password": b64("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")}),
     ));
     assert_eq!(m.field, "data.url");
     let s = secret(json!({
@@ -301,7 +305,7 @@ fn the_token_judged_is_the_one_argo_cd_sends() {
 #[test]
 fn booleans_argo_cd_cannot_read_are_malformed() {
     let data = |k: &str, v: &str| {
-        let mut d = json!({"url": b64("https://github.com/org/repo"), "password": b64("ghp_x")});
+        let mut d = json!({"url": b64("https://github.com/org/repo"), "password": b64("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")});
         d[k] = json!(b64(v));
         d
     };
@@ -316,4 +320,49 @@ fn booleans_argo_cd_cannot_read_are_malformed() {
         repo_secret("r", "repository", data("insecure", "0")).insecure(),
         Ok(false)
     );
+}
+
+/// The checksum reading holds for every real token published in public sources, and for none of the
+/// hand-made placeholders (`tests/fixtures/github-token-checksums.txt` says where each comes from).
+#[test]
+fn github_checksums_hold_for_real_published_tokens() {
+    let text = include_str!("../../tests/fixtures/github-token-checksums.txt");
+    let (mut real, mut fake) = (0, 0);
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let token = line.split_whitespace().next().unwrap();
+        let (expect_ok, token) = match token.strip_prefix('!') {
+            Some(t) => (false, t),
+            None => (true, token),
+        };
+        let verdict = kind::github_checksum(&Token::new(token.into()));
+        assert_eq!(verdict.map(|r| r.is_ok()), Some(expect_ok), "{line}");
+        if expect_ok { real += 1 } else { fake += 1 }
+    }
+    assert!(real >= 12 && fake >= 2, "{real} real, {fake} placeholders");
+}
+
+#[test]
+fn github_checksums_refuse_what_github_never_issues() {
+    let ok = "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";
+    let check = |t: &str| kind::github_checksum(&Token::new(t.into()));
+    assert_eq!(check(ok), Some(Ok(())));
+    // One character mistyped, anywhere.
+    for i in 4..ok.len() {
+        let mut b = ok.as_bytes().to_vec();
+        b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+        let t = String::from_utf8(b).unwrap();
+        assert!(matches!(check(&t), Some(Err(_))), "{t}");
+    }
+    // Truncated, extended, with a stray character.
+    assert!(check(&ok[..39]).unwrap().unwrap_err().contains("shorter"));
+    assert!(check(&format!("{ok}x")).unwrap().unwrap_err().contains("longer"));
+    assert!(check(&format!("{}-{}", &ok[..20], &ok[21..])).unwrap().is_err());
+    // Other kinds have no checksum to check.
+    for t in [
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
+        "glpat-xxxxxxxxxxxxxxxxxxxx",
+        "0123456789abcdef0123456789abcdef01234567",
+    ] {
+        assert_eq!(check(t), None, "{t}");
+    }
 }

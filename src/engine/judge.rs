@@ -222,6 +222,14 @@ impl<P: ProviderApi> Engine<P> {
         {
             return Err(Problem::ForeignToken { token_provider: other });
         }
+        // GitHub's tokens carry a checksum: one that does not match was never issued, and is not sent.
+        if provider.kind == ProviderKind::Github
+            && let Some(Err(why)) = credential::kind::github_checksum(&cred.token)
+        {
+            return Err(Problem::Invalid {
+                detail: format!("the token is truncated or mistyped ({why}); nothing was sent to GitHub"),
+            });
+        }
         let kind = credential::kind::detect(provider.kind, &cred.token);
         let role = cred.role.effective;
         // Kinds whose answer depends on the repositories probed; for the others (a classic token's
@@ -328,13 +336,20 @@ impl<P: ProviderApi> Engine<P> {
         let q = match self.token_question(cred, secret) {
             Ok(q) => q,
             Err(problem) => {
-                if let (Problem::ForeignToken { token_provider }, Some(provider)) = (&problem, provider) {
-                    inquiry.verdict.outcome = Outcome::Invalid;
-                    inquiry.verdict.reason = Some(format!(
-                        "a {} token on a {} host",
-                        token_provider.display_name(),
-                        provider.kind.display_name()
-                    ));
+                match (&problem, provider) {
+                    (Problem::ForeignToken { token_provider }, Some(provider)) => {
+                        inquiry.verdict.outcome = Outcome::Invalid;
+                        inquiry.verdict.reason = Some(format!(
+                            "a {} token on a {} host",
+                            token_provider.display_name(),
+                            provider.kind.display_name()
+                        ));
+                    }
+                    (Problem::Invalid { detail }, _) => {
+                        inquiry.verdict.outcome = Outcome::Invalid;
+                        inquiry.verdict.reason = Some(detail.clone());
+                    }
+                    _ => {}
                 }
                 inquiry.problems.push(problem);
                 return inquiry;

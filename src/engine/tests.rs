@@ -135,8 +135,14 @@ async fn a_secret_scopegate_does_not_handle_is_ignored_without_a_call() {
 
 #[tokio::test]
 async fn a_token_with_what_its_role_needs_is_ok_and_asked_about_once() {
-    let (engine, fake) = engine_with("", Fake::default().grant("ghp_enough", classic("repo, user")));
-    let s = repository("https://github.com/acme/app", "ghp_enough");
+    let (engine, fake) = engine_with(
+        "",
+        Fake::default().grant("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", classic("repo, user")),
+    );
+    let s = repository(
+        "https://github.com/acme/app",
+        "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",
+    );
     let j = engine.judge(&s, &ReviewContext::default()).await;
     assert_eq!(j.verdict.outcome, Outcome::Ok);
     assert_eq!(j.verdict.provider, Some(crate::config::ProviderKind::Github));
@@ -151,11 +157,14 @@ async fn a_token_with_what_its_role_needs_is_ok_and_asked_about_once() {
 
 #[tokio::test]
 async fn missing_scopes_deny_with_a_message_that_says_what_to_do() {
-    let (engine, _) = engine_with("", Fake::default().grant("ghp_short", classic("repo")));
+    let (engine, _) = engine_with(
+        "",
+        Fake::default().grant("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", classic("repo")),
+    );
     let s = secret(
         "runtime-repo-creds-secret",
         "repo-creds",
-        json!({"url": "https://github.com/acme", "password": "ghp_short"}),
+        json!({"url": "https://github.com/acme", "password": "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"}),
         json!({}),
     );
     let j = engine.judge(&s, &ReviewContext::default()).await;
@@ -182,7 +191,10 @@ async fn what_is_decided_without_a_provider_asks_none() {
     let (engine, fake) = engine_with("", Fake::default());
     let cases = [
         (
-            repository("https://github.com/acme/app", "ghp_x\n"),
+            repository(
+                "https://github.com/acme/app",
+                "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\n",
+            ),
             Outcome::Invalid,
             Severity::Deny(400),
         ),
@@ -222,8 +234,14 @@ async fn what_is_decided_without_a_provider_asks_none() {
 #[tokio::test]
 async fn a_failing_provider_is_a_denial_under_the_default_policy_and_a_warning_under_allow() {
     let down = || Err(IntrospectError::unavailable("GitHub answered HTTP 503"));
-    let s = repository("https://github.com/acme/app", "ghp_down");
-    let (engine, _) = engine_with("", Fake::default().grant("ghp_down", down()));
+    let s = repository(
+        "https://github.com/acme/app",
+        "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",
+    );
+    let (engine, _) = engine_with(
+        "",
+        Fake::default().grant("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", down()),
+    );
     let j = engine.judge(&s, &ReviewContext::default()).await;
     assert_eq!(j.verdict.outcome, Outcome::Unverified);
     assert!(matches!(
@@ -234,7 +252,10 @@ async fn a_failing_provider_is_a_denial_under_the_default_policy_and_a_warning_u
         }
     ));
     assert_eq!(j.findings[0].severity, Severity::Deny(403));
-    let (engine, _) = engine_with("onProviderError: allow\n", Fake::default().grant("ghp_down", down()));
+    let (engine, _) = engine_with(
+        "onProviderError: allow\n",
+        Fake::default().grant("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", down()),
+    );
     let j = engine.judge(&s, &ReviewContext::default()).await;
     assert_eq!(j.findings[0].severity, Severity::Warn);
     assert!(
@@ -246,8 +267,14 @@ async fn a_failing_provider_is_a_denial_under_the_default_policy_and_a_warning_u
 
 #[tokio::test]
 async fn an_update_that_keeps_the_credential_turns_its_denials_into_warnings() {
-    let (engine, _) = engine_with("", Fake::default().grant("ghp_short", classic("read:user")));
-    let s = repository("https://github.com/acme/app", "ghp_short");
+    let (engine, _) = engine_with(
+        "",
+        Fake::default().grant("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", classic("read:user")),
+    );
+    let s = repository(
+        "https://github.com/acme/app",
+        "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",
+    );
     let mut labelled = s.clone();
     labelled.labels.insert("team".into(), "platform".into());
     let ctx = ReviewContext {
@@ -263,7 +290,10 @@ async fn an_update_that_keeps_the_credential_turns_its_denials_into_warnings() {
         j.findings[0].message
     );
     let rotated = ReviewContext {
-        old: Some(repository("https://github.com/acme/app", "ghp_before")),
+        old: Some(repository(
+            "https://github.com/acme/app",
+            "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",
+        )),
         ..ReviewContext::default()
     };
     assert_eq!(
@@ -278,12 +308,12 @@ const EXISTING_PREFIX: &str = "existing violation, admitted because this update 
 async fn skipping_needs_a_configured_requester() {
     let (engine, fake) = engine_with(
         "skipValidation:\n  allowedUsers: [alice]\n",
-        Fake::default().grant("ghp_any", classic("repo")),
+        Fake::default().grant("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", classic("repo")),
     );
     let s = secret(
         "repo",
         "repository",
-        json!({"url": "https://github.com/acme/app", "password": "ghp_any"}),
+        json!({"url": "https://github.com/acme/app", "password": "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"}),
         json!({crate::credential::SKIP_ANNOTATION: "true"}),
     );
     let alice = ReviewContext {
@@ -320,7 +350,13 @@ async fn no_answer_before_the_deadline_is_a_provider_failure() {
         ..ReviewContext::default()
     };
     let j = engine
-        .judge(&repository("https://github.com/acme/app", "ghp_silent"), &ctx)
+        .judge(
+            &repository(
+                "https://github.com/acme/app",
+                "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",
+            ),
+            &ctx,
+        )
         .await;
     assert_eq!(j.verdict.outcome, Outcome::Unverified);
     assert!(
@@ -361,7 +397,7 @@ async fn reach_asks_the_advertisement_once_and_keeps_only_real_answers() {
         ..Fake::default()
     };
     let (engine, fake) = engine_with("", fake);
-    let s = repository("https://github.com/acme", "ghp_reach");
+    let s = repository("https://github.com/acme", "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");
     for _ in 0..2 {
         match engine.reach(&s, "https://github.com/acme/gone", Access::Read).await {
             Reach::Unreachable(why) => assert!(why.contains("HTTP 404"), "{why}"),

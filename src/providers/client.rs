@@ -390,7 +390,7 @@ mod tests {
 
     #[test]
     fn error_text_is_short_and_scrubbed() {
-        let t = Token::new("ghp_secret".into());
+        let t = Token::new("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".into());
         assert_eq!(
             resp(401, &[], r#"{"message":"Bad credentials"}"#)
                 .error_text(&t)
@@ -414,9 +414,13 @@ mod tests {
             "Token is invalid"
         );
         assert_eq!(
-            resp(401, &[], r#"{"message":"bad ghp_secret here"}"#)
-                .error_text(&t)
-                .unwrap(),
+            resp(
+                401,
+                &[],
+                r#"{"message":"bad 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 here"}"#
+            )
+            .error_text(&t)
+            .unwrap(),
             "bad <redacted> here"
         );
         assert!(resp(500, &[], "<html>").error_text(&t).is_none());

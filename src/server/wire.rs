@@ -219,11 +219,11 @@ mod tests {
     #[test]
     fn serde_messages_lose_their_values() {
         assert_eq!(
-            redact_serde("unknown variant `ghp_secret`, expected one of `CREATE`"),
+            redact_serde("unknown variant `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`, expected one of `CREATE`"),
             "unknown variant `…`, expected one of `…`"
         );
         assert_eq!(
-            redact_serde("invalid type: string \"ghp_secret\", expected u32"),
+            redact_serde("invalid type: string \"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\", expected u32"),
             "invalid type: string, expected u32"
         );
         assert_eq!(
@@ -244,9 +244,9 @@ mod tests {
             parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#),
             Err(BadReview::NoRequest)
         ));
-        let e = parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"ghp_leak"}}"#)
+        let e = parse(br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"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"}}"#)
             .unwrap_err()
             .to_string();
-        assert!(!e.contains("ghp_leak"), "{e}");
+        assert!(!e.contains("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"), "{e}");
     }
 }

@@ -398,7 +398,11 @@ mod tests {
     #[test]
     fn a_provider_failure_keeps_the_verdict_and_stale_answers_are_dropped() {
         let mut index = Index::default();
-        let Upserted::Judge { generation } = index.upsert(0, secret("repo", "ghp_a"), Some([1; 32])) else {
+        let Upserted::Judge { generation } = index.upsert(
+            0,
+            secret("repo", "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"),
+            Some([1; 32]),
+        ) else {
             panic!()
         };
         let change = index
@@ -414,7 +418,11 @@ mod tests {
         assert!(index.record(&id("repo"), generation, failed.clone()).is_none(), "kept");
         assert_eq!(index.current(&id("repo")).unwrap().evaluation.verdict, Outcome::Invalid);
         // Rotated: a new generation; an answer about the old token is dropped.
-        let Upserted::Judge { generation: rotated } = index.upsert(0, secret("repo", "ghp_b"), Some([2; 32])) else {
+        let Upserted::Judge { generation: rotated } = index.upsert(
+            0,
+            secret("repo", "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"),
+            Some([2; 32]),
+        ) else {
             panic!()
         };
         assert!(
@@ -426,9 +434,20 @@ mod tests {
         assert_eq!(change.event, Some(Reason::Verified));
         assert!(change.verdict_changed());
         // The same Secret again: nothing to judge.
-        assert_eq!(index.upsert(0, secret("repo", "ghp_b"), Some([2; 32])), Upserted::Same);
+        assert_eq!(
+            index.upsert(
+                0,
+                secret("repo", "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"),
+                Some([2; 32])
+            ),
+            Upserted::Same
+        );
         // A first judgement that could not ask the provider is recorded, without an Event.
-        index.upsert(0, secret("new", "ghp_c"), Some([3; 32]));
+        index.upsert(
+            0,
+            secret("new", "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"),
+            Some([3; 32]),
+        );
         let change = index.record(&id("new"), 0, failed).unwrap();
         assert_eq!(change.event, None);
     }
@@ -436,9 +455,21 @@ mod tests {
     #[test]
     fn secrets_share_a_credential_key_and_leave_when_no_stream_reports_them() {
         let mut index = Index::default();
-        index.upsert(0, secret("a", "ghp_shared"), Some([7; 32]));
-        index.upsert(0, secret("b", "ghp_shared"), Some([7; 32]));
-        index.upsert(1, secret("b", "ghp_shared"), Some([7; 32]));
+        index.upsert(
+            0,
+            secret("a", "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"),
+            Some([7; 32]),
+        );
+        index.upsert(
+            0,
+            secret("b", "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"),
+            Some([7; 32]),
+        );
+        index.upsert(
+            1,
+            secret("b", "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"),
+            Some([7; 32]),
+        );
         assert_eq!(index.group(&[7; 32]).count(), 2);
         index.record(&id("a"), 0, current(Outcome::Ok, false));
         assert!(index.remove(1, &id("b")).is_none(), "stream 0 still reports it");

@@ -19,20 +19,20 @@ pub fn providers_yaml(server: &MockServer) -> String {
 }
 
 /// The token of examples/secrets/01 (the runtime token, with every scope it needs).
-pub const RUNTIME_TOKEN: &str = "ghp_DemoRuntimeTokenWithAllScopes00000001";
+pub const RUNTIME_TOKEN: &str = "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";
 
 /// The example tokens and what each provider says about them.
 pub async fn mount_examples(server: &MockServer) {
     let gh = Github::with_prefix(server, "/github");
     gh.classic(
-        "ghp_DemoRuntimeTokenWithAllScopes00000001",
+        "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",
         "gitops-bot",
         "admin:repo_hook, repo, read:org",
         Some("2027-06-30 12:00:00 UTC"),
     )
     .await;
     gh.classic(
-        "ghp_DemoReadOnlyTokenMissingHookScope0002",
+        "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",
         "alice",
         "repo, user",
         Some("2027-01-15 09:30:00 +0100"),
@@ -46,7 +46,7 @@ pub async fn mount_examples(server: &MockServer) {
     gh.fine_grained_repo(fine, "/github-git", &guestbook).await;
     // What the runtime token reaches over Git: the Shared Configuration Repository (push) and the
     // apps repository; not acme/retired, which no longer exists.
-    let runtime = "ghp_DemoRuntimeTokenWithAllScopes00000001";
+    let runtime = "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";
     gh.git_repository("/github-git", runtime, "acme/codefresh-isc", Level::Write)
         .await;
     gh.git_repository("/github-git", runtime, "acme/apps", Level::Read)

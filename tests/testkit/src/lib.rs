@@ -12,6 +12,25 @@ pub mod review;
 pub mod secret;
 pub mod standin;
 
+/// A GitHub token of the given prefix (`ghp_`, `gho_`, …) whose 30 random characters are `body`
+/// (letters and digits, padded with `0` or cut to 30) and whose last six are the checksum GitHub's
+/// tokens carry (CRC-32, base62 `0-9A-Za-z`; `src/credential/kind.rs`), so that scopegate takes it
+/// for one GitHub could have issued.
+pub fn github_token(prefix: &str, body: &str) -> String {
+    const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut random: String = body.chars().filter(char::is_ascii_alphanumeric).take(30).collect();
+    while random.len() < 30 {
+        random.push('0');
+    }
+    let mut crc = crc32fast::hash(random.as_bytes());
+    let mut checksum = [b'0'; 6];
+    for slot in checksum.iter_mut().rev() {
+        *slot = BASE62[(crc % 62) as usize];
+        crc /= 62;
+    }
+    format!("{prefix}{random}{}", String::from_utf8_lossy(&checksum))
+}
+
 /// A reqwest client that trusts only the given CA (PEM) and offers HTTP/2 and HTTP/1.1.
 pub fn https_client(ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -240,7 +240,11 @@ async fn load_get(url: &str, connections: usize, seconds: u64) -> Result<Run> {
             let mut lat = Vec::new();
             while Instant::now() < until {
                 let t = Instant::now();
-                if let Ok(r) = c.get(&url).header("authorization", "token ghp_bench").send().await
+                if let Ok(r) = c
+                    .get(&url)
+                    .header("authorization", "token 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")
+                    .send()
+                    .await
                     && r.bytes().await.is_ok()
                 {
                     lat.push(t.elapsed());
@@ -313,7 +317,7 @@ async fn mount_fine_grained_probes(server: &MockServer, delay: Duration) {
 }
 
 fn token(n: usize) -> String {
-    format!("ghp_Bench{n:031}")
+    scopegate_testkit::github_token("ghp_", &format!("Bench{n:025}"))
 }
 
 fn config(dir: &Path, provider: &str) -> Result<PathBuf> {
@@ -676,7 +680,7 @@ async fn watch(a: &Args) -> Result<()> {
                     while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < TOKENS {
                         let _ = client
                             .get(&url)
-                            .bearer_auth("ghp_x")
+                            .bearer_auth("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")
                             .send()
                             .await
                             .and_then(|r| r.error_for_status());
@@ -695,7 +699,7 @@ async fn watch(a: &Args) -> Result<()> {
     kube.record_requests(false);
     kube.set_page_size(500);
     for i in 0..SECRETS {
-        let token = format!("ghp_WatchBench{:026}", i % TOKENS);
+        let token = scopegate_testkit::github_token("ghp_", &format!("WatchBench{:020}", i % TOKENS));
         kube.add(
             SecretBuilder::new(&format!("repo-{i:05}"), &format!("team-{}", i % 10))
                 .label("argocd.argoproj.io/secret-type", "repository")
