@@ -40,6 +40,9 @@ pub type CacheKey = [u8; 32];
 
 /// How long a provider failure is shared with the reviews that were waiting for the same call.
 const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
+/// How long a credential whose login the provider throttled is not asked about again, when the
+/// provider does not say.
+const THROTTLED_FOR: Duration = Duration::from_secs(60);
 
 /// One provider answer, and until when it may be reused.
 #[derive(Debug)]
@@ -73,6 +76,16 @@ pub enum Fetched {
 }
 
 impl Fetched {
+    /// The answer of a call that was not made.
+    pub fn not_asked(error: IntrospectError) -> Self {
+        let now = Instant::now();
+        Fetched::Miss(Arc::new(Entry {
+            answer: Err(error),
+            fetched_at: now,
+            fresh_until: now,
+        }))
+    }
+
     pub fn result(&self) -> Result<Grant, IntrospectError> {
         match self {
             Fetched::Hit(a) | Fetched::Miss(a) | Fetched::Stale { last: a, .. } => a.answer.clone(),
@@ -167,6 +180,13 @@ impl GrantCache {
         out
     }
 
+    /// Whether a fresh answer (not a failure) is held for `key`: a review of it makes no call.
+    pub fn holds_fresh(&self, key: &CacheKey) -> bool {
+        self.answers
+            .peek(key)
+            .is_some_and(|e| e.fresh_until > Instant::now() && !e.is_failure())
+    }
+
     /// How long an answer is fresh.
     fn lifetime(&self, answer: &Result<Grant, IntrospectError>) -> Duration {
         match answer {
@@ -180,6 +200,10 @@ impl GrantCache {
             },
             Err(IntrospectError::Rejected { .. }) => self.negative_ttl,
             Err(IntrospectError::NotIntrospectable { .. }) => self.ttl,
+            // Asked again only once the provider would take this login again.
+            Err(IntrospectError::Throttled { retry_after, .. }) => {
+                retry_after.unwrap_or(THROTTLED_FOR).min(Duration::from_secs(900))
+            }
             Err(_) => FAILURE_SHARED_FOR,
         }
     }

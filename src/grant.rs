@@ -106,6 +106,8 @@ pub enum Unavailability {
     /// The provider answered with something scopegate cannot use (5xx, garbage, too large), or
     /// scopegate itself did not call (circuit open, deadline, shutting down).
     Answer,
+    /// Not asked: the review's client spent its invalid-token budget.
+    Budget,
 }
 
 /// Why introspection gave no grant. Only `Rejected` makes a token invalid.
@@ -126,6 +128,14 @@ pub enum IntrospectError {
     /// The token kind has no way to be inspected.
     #[error("{reason}")]
     NotIntrospectable { reason: String },
+    /// The provider refuses logins from scopegate for a while after too many failed ones (GitHub's
+    /// "Maximum number of login attempts exceeded"): no answer about this token, and no sign that the
+    /// provider itself fails.
+    #[error("{detail}")]
+    Throttled {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl IntrospectError {
@@ -139,7 +149,10 @@ impl IntrospectError {
 
     /// The provider failed rather than answered (rate limited or unavailable).
     pub fn is_failure(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Unavailable { .. } | Self::Throttled { .. }
+        )
     }
 }
 

@@ -56,6 +56,12 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// `scopegate_connections_timed_out_total`'s label: which timeout closed the connection.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: &'static str,
+}
+
 /// `scopegate_credential_verdict`'s labels: the Secret and what it holds.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CredentialLabels {
@@ -274,6 +280,9 @@ pub struct ServeMetrics {
     pub token_expiry: Family<SecretLabels, FloatGauge>,
     pub tls_reloads: Family<ResultLabels, Counter>,
     pub certificate_expiry: FloatGauge,
+    pub connections_open: Gauge,
+    pub connections_limited: Counter,
+    pub connections_timed_out: Family<PhaseLabels, Counter>,
 }
 
 impl ServeMetrics {
@@ -284,6 +293,9 @@ impl ServeMetrics {
             token_expiry: Family::default(),
             tls_reloads: Family::default(),
             certificate_expiry: FloatGauge::default(),
+            connections_open: Gauge::default(),
+            connections_limited: Counter::default(),
+            connections_timed_out: Family::default(),
         };
         r.register(
             "admission_requests",
@@ -310,6 +322,21 @@ impl ServeMetrics {
             "When the serving certificate expires (Unix time)",
             &m.certificate_expiry,
         );
+        r.register(
+            "connections_open",
+            "Connections open on the webhook port (at most server.maxConnections)",
+            &m.connections_open,
+        );
+        r.register(
+            "connections_limited",
+            "Times a new connection waited in the listen backlog because server.maxConnections were open",
+            &m.connections_limited,
+        );
+        r.register(
+            "connections_timed_out",
+            "Connections closed by a timeout, by phase (handshake: server.handshakeTimeout; idle: server.idleTimeout)",
+            &m.connections_timed_out,
+        );
         m
     }
 
@@ -332,6 +359,11 @@ impl ServeMetrics {
                     }
                 }
             }
+        }
+        for phase in ["handshake", "idle"] {
+            self.connections_timed_out
+                .get_or_create(&PhaseLabels { phase })
+                .inc_by(0);
         }
         for result in ["ok", "error"] {
             self.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);

@@ -3,10 +3,12 @@
 
 mod providers;
 mod proxy;
+mod server;
 mod watch;
 
 pub use providers::{DEFAULT_PROVIDERS, Provider, ProviderKind, load_ca_bundle, normalize_host, parse_api_url};
 pub use proxy::{Proxy, ProxyChoice};
+pub use server::{ServerConfig, TokenBudget};
 pub use watch::WatchConfig;
 
 use crate::requirements::{RawRequirements, Requirements};
@@ -94,6 +96,8 @@ pub struct Config {
     pub watch: WatchConfig,
     /// The requirement table in force: the built-in one with `requirements` overrides.
     pub requirements: Requirements,
+    /// The webhook port's bounds (`serve`).
+    pub server: ServerConfig,
 }
 
 /// The grant cache.
@@ -184,6 +188,8 @@ struct RawConfig {
     watch: watch::RawWatch,
     #[serde(default)]
     requirements: RawRequirements,
+    #[serde(default)]
+    server: server::RawServer,
 }
 
 fn default_provider_concurrency() -> usize {
@@ -236,6 +242,7 @@ impl Default for RawConfig {
             circuit_breaker: RawBreaker::default(),
             watch: watch::RawWatch::default(),
             requirements: RawRequirements::default(),
+            server: server::RawServer::default(),
         }
     }
 }
@@ -338,6 +345,7 @@ impl Config {
             circuit_breaker,
             watch: raw.watch.validate()?,
             requirements: Requirements::with_overrides(&raw.requirements).map_err(|e| invalid(e.key, e.message))?,
+            server: raw.server.validate()?,
         })
     }
 

@@ -10,12 +10,14 @@
 //! asks whether a credential can read or push to one repository ([`reach`] module), for the audit's
 //! coverage. Both share the configuration, the provider client and its upstream manners.
 
+mod budget;
 mod judge;
 pub(crate) mod messages;
 pub(crate) mod reach;
 mod targets;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
 use tokio::time::Instant;
@@ -23,10 +25,10 @@ use tokio::time::Instant;
 use crate::cache::{CacheKey, CacheObserver, Fetched, GrantCache, NoCacheObserver};
 use crate::config::{Config, Provider};
 use crate::credential::SecretObject;
-use crate::grant::{Grant, IntrospectError};
+use crate::grant::{Grant, IntrospectError, Unavailability};
 use crate::policy::{Outcome, Problem, Severity, Verdict};
 use crate::providers::upstream::Upstream;
-use crate::providers::{CallObserver, NoObserver, ProviderApi, ProviderClient};
+use crate::providers::{CallObserver, NoObserver, ProviderApi, ProviderClient, Refusals};
 
 pub use reach::{Access, Reach};
 
@@ -42,6 +44,9 @@ pub struct ReviewContext {
     /// A re-check: the provider is asked again unless it was asked since this moment (the grant
     /// cache's earlier answers, valid or refused, are not used).
     pub fresh_since: Option<std::time::Instant>,
+    /// The address the review came from, when it is held to `server.invalidTokenBudget` (the webhook
+    /// port without client certificates); `None` for everything else.
+    pub client: Option<std::net::IpAddr>,
 }
 
 /// One thing wrong with a Secret or its request: what, what it does under the configuration, and
@@ -127,6 +132,7 @@ pub struct Engine<P = ProviderClient> {
     cache: GrantCache,
     upstream: Upstream,
     reach: reach::ReachCache,
+    budget: budget::Budget,
 }
 
 impl Engine<ProviderClient> {
@@ -156,7 +162,9 @@ impl<P: ProviderApi> Engine<P> {
         let cache = GrantCache::new(&config.cache, lookups).map_err(|_| EngineError::Random)?;
         let upstream = Upstream::new(config.circuit_breaker.clone(), calls);
         let reach = reach::reach_cache();
+        let budget = budget::Budget::new(config.server.invalid_token_budget);
         Ok(Self {
+            budget,
             config: Arc::new(config),
             providers,
             cache,
@@ -170,19 +178,43 @@ impl<P: ProviderApi> Engine<P> {
     }
 
     /// Ask a provider through the cache, the circuit breaker and the concurrency bound, and within the
-    /// admission deadline; `None` when the deadline passed first.
+    /// admission deadline; `None` when the deadline passed first. A client past its invalid-token
+    /// budget gets only what the cache holds: nothing is asked on its behalf. A call this review made
+    /// that the provider refused (401, or a throttled login) is charged to its client.
     async fn fetch<F, Fut>(&self, provider: &Provider, key: CacheKey, call: F, ctx: &ReviewContext) -> Option<Fetched>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Grant, IntrospectError>>,
     {
-        let fetched = self
-            .cache
-            .get_or_fetch(key, ctx.fresh_since, || self.upstream.call(provider, call()));
-        match ctx.deadline {
+        let now = std::time::Instant::now();
+        if let Some(client) = ctx.client
+            && self.budget.exhausted(client, now)
+            && !self.cache.holds_fresh(&key)
+        {
+            return Some(Fetched::not_asked(IntrospectError::Unavailable {
+                detail: format!(
+                    "not asked: this client ({client}) sent more tokens the provider refused than \
+                     server.invalidTokenBudget allows ({} a minute)",
+                    self.config.server.invalid_token_budget.per_minute
+                ),
+                why: Unavailability::Budget,
+            }));
+        }
+        let refusals = Arc::new(Refusals::default());
+        let noted = refusals.clone();
+        let fetched = self.cache.get_or_fetch(key, ctx.fresh_since, move || {
+            crate::providers::noting(noted, self.upstream.call(provider, call()))
+        });
+        let fetched = match ctx.deadline {
             None => Some(fetched.await),
             Some(d) => tokio::time::timeout_at(d, fetched).await.ok(),
+        };
+        if let Some(client) = ctx.client
+            && (refusals.unauthorized.load(Ordering::Relaxed) || refusals.throttled.load(Ordering::Relaxed))
+        {
+            self.budget.spend(client, std::time::Instant::now());
         }
+        fetched
     }
 }
 

@@ -218,6 +218,10 @@ pub fn evaluate(
                     rate_limited: false,
                 },
                 IntrospectError::NotIntrospectable { reason } => Problem::Unverified { reason: reason.clone() },
+                IntrospectError::Throttled { detail, .. } => Problem::ProviderFailed {
+                    detail: detail.clone(),
+                    rate_limited: true,
+                },
             };
             return (v, vec![problem]);
         }

@@ -74,6 +74,31 @@ impl CallObserver for NoObserver {
     fn provider_circuit(&self, _: &str, _: bool) {}
 }
 
+/// What a judgement's provider calls said about the credential's sender, noted as they are made: the
+/// engine charges the client that sent a refused token (`server.invalidTokenBudget`). Scoped to the
+/// task that makes the calls ([`noting`]); calls outside a scope note nothing.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    /// A provider answered 401: the token is wrong, revoked or expired.
+    pub unauthorized: std::sync::atomic::AtomicBool,
+    /// A provider refused the login after too many failed ones.
+    pub throttled: std::sync::atomic::AtomicBool,
+}
+
+tokio::task_local! {
+    static REFUSALS: Arc<Refusals>;
+}
+
+/// Run `calls` noting, in `into`, the refusals their answers carry.
+pub async fn noting<F: Future>(into: Arc<Refusals>, calls: F) -> F::Output {
+    REFUSALS.scope(into, calls).await
+}
+
+/// Note a refusal in the current scope, if any.
+pub fn note(what: impl FnOnce(&Refusals)) {
+    let _ = REFUSALS.try_with(|r| what(r));
+}
+
 /// The most of a provider's answer scopegate will read.
 const MAX_BODY: usize = 1 << 20;
 
@@ -266,6 +291,11 @@ impl ProviderClient {
             .fetch(&http, url, auth, headers)
             .await
             .map_err(|e| scrub_error(e, endpoint.transport.proxy_password()));
+        if let Ok(r) = &result
+            && r.status == StatusCode::UNAUTHORIZED
+        {
+            note(|n| n.unauthorized.store(true, std::sync::atomic::Ordering::Relaxed));
+        }
         self.observer
             .provider_call(&provider.host, CallOutcome::of(&result), Some(started.elapsed()));
         result

@@ -74,6 +74,16 @@ pub async fn introspect(
                 detail: format!("GitHub answered 401 ({text}): the token is wrong, revoked or expired"),
             });
         }
+        StatusCode::FORBIDDEN if login_throttled(&resp) => {
+            super::client::note(|n| n.throttled.store(true, std::sync::atomic::Ordering::Relaxed));
+            return Err(IntrospectError::Throttled {
+                detail:
+                    "GitHub refuses logins from scopegate for now (\"Maximum number of login attempts exceeded\"): \
+                         too many tokens it refused were sent to it"
+                        .into(),
+                retry_after: resp.rate_limit().and_then(|l| l.retry_after),
+            });
+        }
         _ => return Err(resp.unexpected("GitHub", req.token)),
     }
     let user: User = serde_json::from_slice(&resp.body)
@@ -108,6 +118,15 @@ pub async fn introspect(
         (_, Some(s)) => grant.scopes = Some(s),
     }
     Ok(grant)
+}
+
+/// GitHub's answer to too many failed logins from one address: 403, "Maximum number of login attempts
+/// exceeded. Please try again later."
+fn login_throttled(resp: &Response) -> bool {
+    serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+        .is_some_and(|m| m.contains("Maximum number of login attempts exceeded"))
 }
 
 /// Establish the wanted permissions of a fine-grained token on each target repository: every

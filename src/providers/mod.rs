@@ -20,7 +20,7 @@ use std::future::Future;
 
 use url::Url;
 
-pub use client::{Auth, CallObserver, CallOutcome, NoObserver, ProviderClient};
+pub use client::{Auth, CallObserver, CallOutcome, NoObserver, ProviderClient, Refusals, noting};
 pub use git::{Advertisement, GitService, git_auth, git_repo_url};
 pub use github_app::AppRequest;
 pub use transport::TransportError;

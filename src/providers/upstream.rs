@@ -88,6 +88,9 @@ impl Upstream {
                     );
                 }
             }
+            // Refused logins from scopegate, caused by whoever sent those tokens: not the provider
+            // failing, and not a reason to stop asking it about other tokens.
+            Err(IntrospectError::Throttled { .. }) => {}
             // The provider answered: it is healthy, whatever it said about the token.
             _ => *b = Breaker::default(),
         }

@@ -5,6 +5,7 @@
 //! [`wire`] reads and writes the admission wire format; [`review`] answers one request with the
 //! engine's judgement; [`tls`] serves and reloads the certificate.
 
+mod conn;
 pub mod review;
 pub mod tls;
 pub mod wire;
@@ -22,15 +23,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use axum::{Extension, Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::admin::Admin;
 use crate::config::Config;
@@ -44,8 +42,6 @@ use wire::WebhookQuery;
 
 /// An AdmissionReview for a Secret holds at most two 1 MiB objects, base64-inflated, plus metadata.
 pub const MAX_BODY: usize = 8 << 20;
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stop waits for in-flight reviews.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -81,7 +77,7 @@ impl ServeOptions {
 /// Shared by every request.
 struct AppState {
     engine: Engine,
-    metrics: ServeMetrics,
+    metrics: Arc<ServeMetrics>,
     admin: Admin,
 }
 
@@ -99,12 +95,27 @@ fn router(state: Arc<AppState>) -> Router {
 /// The API server's query (`?timeout=10s`); one that cannot be read gives no timeout.
 type WebhookParams = Result<Query<WebhookQuery>, QueryRejection>;
 
-async fn validate(State(state): State<Arc<AppState>>, query: WebhookParams, body: Body) -> Response {
-    handle(&state, Webhook::Validate, query, body).await
+/// The address a connection came from, when its reviews are held to the invalid-token budget (no
+/// client certificate is required).
+#[derive(Debug, Clone, Copy)]
+struct Client(Option<std::net::IpAddr>);
+
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    Extension(client): Extension<Client>,
+    query: WebhookParams,
+    body: Body,
+) -> Response {
+    handle(&state, Webhook::Validate, client, query, body).await
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, query: WebhookParams, body: Body) -> Response {
-    handle(&state, Webhook::Mutate, query, body).await
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    Extension(client): Extension<Client>,
+    query: WebhookParams,
+    body: Body,
+) -> Response {
+    handle(&state, Webhook::Mutate, client, query, body).await
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -126,7 +137,7 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-async fn handle(state: &AppState, webhook: Webhook, query: WebhookParams, body: Body) -> Response {
+async fn handle(state: &AppState, webhook: Webhook, client: Client, query: WebhookParams, body: Body) -> Response {
     let start = Instant::now();
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -146,7 +157,7 @@ async fn handle(state: &AppState, webhook: Webhook, query: WebhookParams, body: 
     };
     let timeout = query.ok().and_then(|Query(q)| q.timeout());
     let deadline = wire::deadline(timeout, start);
-    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline)).await;
+    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline), client.0).await;
     let elapsed = start.elapsed();
     record(&state.metrics, webhook, &summary, elapsed);
     info!(
@@ -218,6 +229,9 @@ pub struct Server {
     store: Arc<tls::CertStore>,
     reload_interval: Duration,
     state: Arc<AppState>,
+    /// Reviews are held to the invalid-token budget by client address (no client certificate is
+    /// required of the API server).
+    budgeted: bool,
 }
 
 impl Server {
@@ -227,7 +241,7 @@ impl Server {
         let tls_config = tls::server_config(store.clone(), opts.client_ca.as_deref())?;
         let mut registry = Registry::new();
         let engine_metrics = Arc::new(EngineMetrics::register(&mut registry));
-        let metrics = ServeMetrics::register(&mut registry);
+        let metrics = Arc::new(ServeMetrics::register(&mut registry));
         let engine = Engine::with_observers(opts.config, engine_metrics.clone(), engine_metrics.clone())
             .context("building the engine")?;
         engine_metrics.initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
@@ -248,6 +262,7 @@ impl Server {
             acceptor: TlsAcceptor::from(Arc::new(tls_config)),
             store,
             reload_interval: opts.tls_reload_interval,
+            budgeted: opts.client_ca.is_none(),
             state: Arc::new(AppState {
                 engine,
                 metrics,
@@ -273,9 +288,13 @@ impl Server {
             store,
             reload_interval,
             state,
+            budgeted,
         } = self;
         let app = router(state.clone());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let limits = state.engine.config().server.clone();
+        let builders = conn::Builders::new(&limits);
+        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let (stopping, stop_rx) = tokio::sync::watch::channel(false);
         let (admin_stop, admin_stopped) = tokio::sync::watch::channel(false);
         let admin_task = admin.map(|l| {
             let mut rx = admin_stopped.clone();
@@ -285,9 +304,24 @@ impl Server {
         });
         let reloader = tokio::spawn(reload_loop(store, reload_interval, state.clone()));
         state.admin.set_ready(true);
-        info!(addr = %listener.local_addr()?, "serving HTTPS");
+        info!(addr = %listener.local_addr()?, max_connections = limits.max_connections, "serving HTTPS");
         tokio::pin!(stop);
         loop {
+            // A slot first: beyond maxConnections, new connections wait in the listen backlog (and the
+            // wait is counted), not in memory.
+            let permit = match permits.clone().try_acquire_owned() {
+                Ok(p) => p,
+                Err(_) => {
+                    state.metrics.connections_limited.inc();
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => match p {
+                            Ok(p) => p,
+                            Err(_) => break,
+                        },
+                        () = &mut stop => break,
+                    }
+                }
+            };
             let (tcp, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(c) => c,
@@ -298,32 +332,29 @@ impl Server {
                 },
                 () = &mut stop => break,
             };
-            let acceptor = acceptor.clone();
-            let app = app.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
-                if let Err(e) = watcher.watch(conn.into_owned()).await {
-                    debug!(%peer, error = %e, "connection ended with an error");
-                }
-            });
+            let client = Client(budgeted.then_some(peer.ip()));
+            tokio::spawn(conn::serve(conn::Conn {
+                tcp,
+                peer,
+                acceptor: acceptor.clone(),
+                app: app.clone().layer(Extension(client)),
+                builders: builders.clone(),
+                limits: limits.clone(),
+                metrics: state.metrics.clone(),
+                stop: stop_rx.clone(),
+                permit,
+            }));
         }
         state.admin.set_ready(false);
         drop(listener);
         info!("stopping: no new connections; waiting for in-flight reviews");
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        let _ = stopping.send(true);
+        // Every connection holds a permit until it has closed: all of them back means all closed.
+        let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(all))
+            .await
+            .is_err()
+        {
             warn!("in-flight reviews did not finish in time");
         }
         reloader.abort();

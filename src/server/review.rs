@@ -63,6 +63,7 @@ pub async fn review(
     webhook: Webhook,
     req: AdmissionRequest<DynamicObject>,
     deadline: Option<Instant>,
+    client: Option<std::net::IpAddr>,
 ) -> (AdmissionReview<DynamicObject>, Summary) {
     let mut summary = Summary {
         uid: req.uid.clone(),
@@ -107,6 +108,7 @@ pub async fn review(
         groups: user_info.groups.unwrap_or_default(),
         deadline,
         fresh_since: None,
+        client,
     };
     let judgement = engine.judge(&secret, &ctx).await;
     if judgement.is_ignored() {
