@@ -67,7 +67,18 @@ fn load_config(path: Option<&std::path::Path>) -> Result<Config> {
     })
 }
 
+/// Raise the soft limit on open files to the hard one (as Go programs do since 1.19): a server with
+/// `server.maxConnections` connections, provider calls and files open needs more than the 1024 many
+/// systems start processes with.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<ExitCode> {
+    raise_open_file_limit();
     let config = load_config(args.config.as_deref())?;
     let opts = server::ServeOptions {
         listen: args.listen,
@@ -110,6 +121,7 @@ fn audit_cmd(args: audit::Options) -> Result<ExitCode> {
 }
 
 fn watch_cmd(args: crate::watch::Options) -> Result<ExitCode> {
+    raise_open_file_limit();
     let config = load_config(args.config.as_deref())?;
     runtime()?.block_on(crate::watch::run(config, args, server::shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)

@@ -146,6 +146,14 @@ impl Drop for Open {
     }
 }
 
+/// Sleep until `at`, or for ever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What a connection needs from the server.
 pub(super) struct Conn {
     pub tcp: TcpStream,
@@ -200,6 +208,9 @@ pub(super) async fn serve(c: Conn) {
     let idle = idle(watching, limits.header_timeout, limits.idle_timeout);
     tokio::pin!(idle);
     let mut closing = false;
+    // An idle connection is asked to close, and dropped if it has not within a header timeout more
+    // (an HTTP/2 client that never sent its preface cannot take part in a graceful close).
+    let mut drop_at: Option<Instant> = None;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -212,7 +223,12 @@ pub(super) async fn serve(c: Conn) {
                 open.timed_out("idle");
                 debug!(%peer, "closing an idle connection");
                 closing = true;
+                drop_at = Some(Instant::now() + limits.header_timeout);
                 conn.as_mut().graceful_shutdown();
+            }
+            () = sleep_until_some(drop_at) => {
+                debug!(%peer, "dropping an idle connection that did not close");
+                return;
             }
             changed = stop.changed(), if !closing => {
                 if changed.is_err() || *stop.borrow() {

@@ -42,6 +42,8 @@ use wire::WebhookQuery;
 
 /// An AdmissionReview for a Secret holds at most two 1 MiB objects, base64-inflated, plus metadata.
 pub const MAX_BODY: usize = 8 << 20;
+/// How long the accept loop pauses after an accept fails.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a stop waits for in-flight reviews.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -326,7 +328,11 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok(c) => c,
                     Err(e) => {
+                        // Out of file descriptors or memory: retrying at once would spin; the
+                        // connection waits in the backlog meanwhile.
                         warn!(error = %e, "accept failed");
+                        drop(permit);
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
                     }
                 },

@@ -29,7 +29,7 @@ struct Args {
     seconds: u64,
     connections: usize,
     grants: usize,
-    /// Run one part only: `webhook` (a–d) or `watch` (e).
+    /// Run one part only: `webhook` (a–d, f), `watch` (e) or `doors` (g).
     only: Option<String>,
 }
 
@@ -366,12 +366,211 @@ async fn serve(bin: &Path, dir: &Path, config: &Path) -> Result<(Proc, u16, u16)
 }
 
 async fn bench(a: Args) -> Result<()> {
-    if a.only.as_deref() != Some("watch") {
+    let run = |part: &str| a.only.as_deref().is_none_or(|o| o == part);
+    if run("webhook") {
         webhook(&a).await?;
     }
-    if a.only.as_deref() != Some("webhook") {
+    if run("watch") {
         watch(&a).await?;
     }
+    if run("doors") {
+        front_door(&a).await?;
+    }
+    Ok(())
+}
+
+/// (g) The front door under 10 000 stalled connections, half stopped in the TLS handshake, half in an
+/// HTTP/1 request head, against the default `server:` bounds: peak RSS, whether and how fast the
+/// server closed them, and real reviews meanwhile — how long each waited to be accepted (in the
+/// backlog, beyond `maxConnections`) and how long its answer took once sent.
+async fn front_door(_a: &Args) -> Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const ATTACKERS: usize = 10_000;
+    let dir = tempfile_dir()?.join("doors");
+    std::fs::create_dir_all(&dir)?;
+    let out = Command::new(&_a.scopegate)
+        .args(["certs", "--san", "127.0.0.1", "--out-dir"])
+        .arg(&dir)
+        .output()
+        .context("scopegate certs")?;
+    if !out.status.success() {
+        bail!("scopegate certs failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let ca = std::fs::read(dir.join("ca.crt"))?;
+    let fast = MockServer::builder().disable_request_recording().start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(Github::classic_answer("bench-bot", "repo", None))
+        .mount(&fast)
+        .await;
+    let cfg = config(&dir, &fast.uri())?;
+    let (sg, port, admin) = serve(&_a.scopegate, &dir, &cfg).await?;
+    let admin_client = reqwest::Client::new();
+    wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
+    let idle_rss = status_kib(sg.0.id(), "VmRSS:");
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
+        roots.add(c?)?;
+    }
+    let mut tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let body = review_body(&token(0));
+
+    // One real review on a new connection: (wait to be accepted and shake hands, answer once sent).
+    let real = {
+        let (connector, body) = (connector.clone(), body.clone());
+        move || {
+            let (connector, body) = (connector.clone(), body.clone());
+            async move {
+                let started = Instant::now();
+                let tcp = tokio::net::TcpStream::connect(addr).await?;
+                let mut s = connector.connect("127.0.0.1".try_into()?, tcp).await?;
+                let accepted = started.elapsed();
+                let head = format!(
+                    "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let sent = Instant::now();
+                s.write_all(head.as_bytes()).await?;
+                s.write_all(&body).await?;
+                let mut answer = Vec::new();
+                s.read_to_end(&mut answer).await?;
+                let answered = sent.elapsed();
+                if !String::from_utf8_lossy(&answer).contains("\"allowed\":true") {
+                    bail!("the real review was not admitted");
+                }
+                Ok::<_, anyhow::Error>((accepted, answered))
+            }
+        }
+    };
+    let (_, warm) = real().await?;
+    let mut quiet = Vec::new();
+    for _ in 0..20 {
+        quiet.push(real().await?.1);
+    }
+    quiet.sort();
+
+    // The attackers: each holds its connection until the server closes it, and says how long the
+    // connection lived after its handshake (the mid-header ones) and whether the server closed it.
+    let started = Instant::now();
+    let mut attackers = Vec::new();
+    for i in 0..ATTACKERS {
+        let connector = connector.clone();
+        attackers.push(tokio::spawn(async move {
+            let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await else {
+                return (false, None);
+            };
+            if i % 2 == 0 {
+                // Mid-handshake: the first bytes of a TLS record, then nothing.
+                let _ = tcp.write_all(&[0x16, 0x03, 0x01]).await;
+                let mut buf = [0u8; 512];
+                loop {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return (true, None),
+                        Ok(_) => {}
+                    }
+                }
+            }
+            let Ok(mut s) = connector
+                .connect("127.0.0.1".try_into().unwrap_or_else(|_| unreachable!()), tcp)
+                .await
+            else {
+                return (true, None);
+            };
+            let accepted = Instant::now();
+            let _ = s
+                .write_all(b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+                .await;
+            let mut buf = [0u8; 512];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return (true, Some(accepted.elapsed())),
+                    Ok(_) => {}
+                }
+            }
+        }));
+    }
+    // Real reviews while the attack goes on.
+    let mut during = Vec::new();
+    while attackers.iter().any(|t| !t.is_finished()) && during.len() < 40 {
+        during.push(real().await?);
+    }
+    let mut lifetimes = Vec::new();
+    let mut closed = 0;
+    for t in attackers {
+        let (c, life) = t.await?;
+        closed += usize::from(c);
+        lifetimes.extend(life);
+    }
+    let attack = started.elapsed();
+    let peak = status_kib(sg.0.id(), "VmHWM:");
+    let metrics = admin_client
+        .get(format!("http://127.0.0.1:{admin}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    drop(sg);
+    lifetimes.sort();
+    let mut accepted: Vec<Duration> = during.iter().map(|d| d.0).collect();
+    let mut answered: Vec<Duration> = during.iter().map(|d| d.1).collect();
+    accepted.sort();
+    answered.sort();
+    let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+    println!();
+    println!("| (g) {ATTACKERS} stalled connections, default server: bounds | figure | target |");
+    println!("|---|---:|---|");
+    println!(
+        "| peak RSS (idle before: {:.1} MiB) | {:.1} MiB | <= 96 MiB |",
+        idle_rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    println!(
+        "| attackers closed by the server | {closed} of {ATTACKERS} in {:.1} s | all |",
+        attack.as_secs_f64()
+    );
+    println!(
+        "| mid-header connections: lifetime after the handshake, p50 / max | {:.0} / {:.0} ms | <= headerTimeout (5 s) |",
+        ms(lifetimes.get(lifetimes.len() / 2)),
+        ms(lifetimes.last())
+    );
+    println!(
+        "| handshake timeouts counted / limited accepts | {} / {} | |",
+        series("scopegate_connections_timed_out_total{phase=\"handshake\"}"),
+        series("scopegate_connections_limited_total")
+    );
+    println!(
+        "| real reviews during the attack: waited to be accepted, p50 / max | {:.0} / {:.0} ms | reported |",
+        ms(accepted.get(accepted.len() / 2)),
+        ms(accepted.last())
+    );
+    println!(
+        "| real reviews during the attack: answer once sent, p50 / max ({} reviews) | {:.1} / {:.1} ms | <= 50 ms |",
+        answered.len(),
+        ms(answered.get(answered.len() / 2)),
+        ms(answered.last())
+    );
+    println!(
+        "| the same, no attack (baseline, same run): p50 / max | {:.1} / {:.1} ms (first {:.1}) | |",
+        ms(quiet.get(quiet.len() / 2)),
+        ms(quiet.last()),
+        warm.as_secs_f64() * 1000.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -1,0 +1,277 @@
+//! No amplification (README "Security"): a client that sends made-up tokens cannot make scopegate
+//! call providers on its behalf without bound. GitHub tokens whose checksum does not match are
+//! invalid without a call and without cost; provider refusals (401) are budgeted per client address
+//! (`server.invalidTokenBudget`), and past the budget that client's reviews of tokens not in the cache
+//! are answered `unverified` without a call; clients whose tokens are real are never affected; with
+//! client certificates required the budget does not apply; refusals never open the circuit, and
+//! GitHub's "too many failed logins" answer holds back that credential, not the provider.
+
+mod common;
+
+use common::*;
+use scopegate_testkit::github_token;
+use scopegate_testkit::review::ReviewBuilder;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn secret(name: &str, token: &str) -> Value {
+    SecretBuilder::argocd(name, "repository")
+        .https("https://github.com/acme/app", "git", token)
+        .build()
+}
+
+/// A made-up token, checksum-valid: GitHub would have to be asked.
+fn made_up(i: usize) -> String {
+    github_token("ghp_", &format!("MadeUp{i:024}"))
+}
+
+fn real(i: usize) -> String {
+    github_token("ghp_", &format!("RealToken{i:021}"))
+}
+
+/// `/user` calls the stand-in received, for any token.
+async fn user_calls(gh: &MockServer) -> usize {
+    gh.received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/user")
+        .count()
+}
+
+/// A client of the harness connecting from `local` (an address of 127.0.0.0/8).
+fn client_from(h: &Harness, local: &str) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(h.ca_pem.as_bytes()).unwrap()])
+        .local_address(Some(local.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+async fn validate_with(h: &Harness, client: &reqwest::Client, secret: Value) -> Value {
+    let v: Value = client
+        .post(h.url("/validate?timeout=10s"))
+        .json(&ReviewBuilder::create(secret).build())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["response"].clone()
+}
+
+async fn setup(extra: &str) -> (MockServer, Harness) {
+    let gh = MockServer::start().await;
+    let stand = Github::on(&gh);
+    for i in 0..50 {
+        stand.classic(&real(i), "gitops-bot", "repo", None).await;
+    }
+    stand.reject_others().await;
+    let h = Harness::start(&format!("{extra}{}", providers_yaml(&gh))).await;
+    (gh, h)
+}
+
+#[tokio::test]
+async fn a_mistyped_github_token_is_invalid_without_a_call_or_a_cost() {
+    let (gh, h) = setup("server:\n  invalidTokenBudget: {perMinute: 1, burst: 2}\n").await;
+    let good = real(0);
+    let mut typo = good.clone().into_bytes();
+    typo[10] = if typo[10] == b'x' { b'y' } else { b'x' };
+    let typo = String::from_utf8(typo).unwrap();
+    for (i, token) in [typo.clone(), good[..39].to_owned(), format!("{good}7")]
+        .iter()
+        .enumerate()
+    {
+        let v = h
+            .validate(&ReviewBuilder::create(secret(&format!("s{i}"), token)))
+            .await;
+        assert_eq!(v["allowed"], false);
+        let m = message(&v);
+        assert!(
+            m.contains("truncated or mistyped") && m.contains("nothing was sent to GitHub"),
+            "{m}"
+        );
+        assert!(!m.contains(token.as_str()), "the message never quotes the token");
+    }
+    assert_eq!(user_calls(&gh).await, 0, "no call for a checksum failure");
+    // Nor did they cost budget: the two refusals this client may cause are still there.
+    for i in 0..2 {
+        let v = h.validate(&ReviewBuilder::create(secret("x", &made_up(i)))).await;
+        assert!(message(&v).contains("401"), "{v}");
+    }
+    assert_eq!(user_calls(&gh).await, 2);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_are_budgeted_per_client_and_real_tokens_never_are() {
+    // 5 refusals at once, one more a minute: within this test's run, at most one more.
+    let (gh, h) = setup("server:\n  invalidTokenBudget: {perMinute: 1, burst: 5}\n").await;
+    let attacker = client_from(&h, "127.0.0.1");
+    let mut verdicts = Vec::new();
+    for i in 0..20 {
+        let v = validate_with(&h, &attacker, secret("made-up", &made_up(i))).await;
+        verdicts.push(v);
+    }
+    let calls = user_calls(&gh).await;
+    assert!((5..=6).contains(&calls), "{calls} calls for 20 made-up tokens");
+    let not_asked: Vec<&Value> = verdicts
+        .iter()
+        .filter(|v| message(v).contains("server.invalidTokenBudget"))
+        .collect();
+    assert!(not_asked.len() >= 14, "{verdicts:?}");
+    for v in &not_asked {
+        // unverified, decided by onProviderError (deny by default), the reason said.
+        assert_eq!(v["allowed"], false);
+        assert!(message(v).contains("could not be asked"), "{v}");
+    }
+    // Past its budget, the client's reviews of tokens not in the cache are not asked about...
+    let v = validate_with(&h, &attacker, secret("real", &real(1))).await;
+    assert!(message(&v).contains("server.invalidTokenBudget"), "{v}");
+    assert!(user_calls(&gh).await <= 6);
+
+    // ...while another client, and the cache, are untouched.
+    let other = client_from(&h, "127.0.0.2");
+    let v = validate_with(&h, &other, secret("real", &real(1))).await;
+    assert_eq!(v["allowed"], true, "{v}");
+    let v = validate_with(&h, &attacker, secret("real", &real(1))).await;
+    assert_eq!(v["allowed"], true, "a cached answer costs nothing: {v}");
+
+    // A client whose tokens are real sends 500 reviews of 50 tokens: all answered, 50 calls.
+    let before = user_calls(&gh).await;
+    let busy = client_from(&h, "127.0.0.3");
+    let reviews = (0..500).map(|i| {
+        let busy = busy.clone();
+        let h = &h;
+        async move { validate_with(h, &busy, secret(&format!("s{i}"), &real(i % 50))).await }
+    });
+    let answers = futures::future::join_all(reviews).await;
+    assert!(
+        answers.iter().all(|v| v["allowed"] == true),
+        "every real token admitted"
+    );
+    let made = user_calls(&gh).await - before;
+    assert!(
+        made <= 49,
+        "{made} calls: token 1 was cached, the others asked once each"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn with_client_certificates_required_the_budget_does_not_apply() {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+    use scopegate::config::Config;
+    use scopegate::server::{ServeOptions, Server};
+    let gh = MockServer::start().await;
+    Github::on(&gh).reject_others().await;
+    let dir = tempfile::tempdir().unwrap();
+    let serving_ca = loopback_certs(dir.path());
+    let client_ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let client_ca_cert = ca.self_signed(&client_ca_key).unwrap();
+    let issuer = Issuer::new(ca, &client_ca_key);
+    let client_key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["kube-apiserver".to_owned()]).unwrap();
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = leaf.signed_by(&client_key, &issuer).unwrap();
+    std::fs::write(dir.path().join("client-ca.crt"), client_ca_cert.pem()).unwrap();
+    let config = Config::from_yaml(&format!(
+        "server:\n  invalidTokenBudget: {{perMinute: 1, burst: 1}}\n{}",
+        providers_yaml(&gh)
+    ))
+    .unwrap();
+    let mut opts = ServeOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        config,
+    );
+    opts.client_ca = Some(dir.path().join("client-ca.crt"));
+    let server = Server::bind(opts).await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    tokio::spawn(server.run(std::future::pending()));
+    let identity =
+        reqwest::Identity::from_pem(format!("{}{}", client_cert.pem(), client_key.serialize_pem()).as_bytes()).unwrap();
+    let api_server = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(serving_ca.as_bytes()).unwrap()])
+        .identity(identity)
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        let v: Value = api_server
+            .post(format!("https://127.0.0.1:{port}/validate"))
+            .json(&ReviewBuilder::create(secret("s", &made_up(i))).build())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(message(&v["response"]).contains("401"), "{v}");
+    }
+    assert_eq!(
+        user_calls(&gh).await,
+        5,
+        "every review asked: the client is authenticated"
+    );
+}
+
+#[tokio::test]
+async fn refusals_never_open_the_circuit_and_throttled_logins_hold_back_only_their_credential() {
+    let gh = MockServer::start().await;
+    let stand = Github::on(&gh);
+    stand.classic(&real(0), "gitops-bot", "repo", None).await;
+    let throttled = made_up(999);
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .and(header("authorization", format!("Bearer {throttled}").as_str()))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "message": "Maximum number of login attempts exceeded. Please try again later.",
+            "documentation_url": "https://docs.github.com/rest"
+        })))
+        .mount(&gh)
+        .await;
+    stand.reject_others().await;
+    let h = Harness::start(&format!(
+        "circuitBreaker: {{failureThreshold: 2}}\nserver:\n  invalidTokenBudget: {{perMinute: 1, burst: 100}}\n{}",
+        providers_yaml(&gh)
+    ))
+    .await;
+    // Twenty refusals in a row (the breaker opens after two failures): still answering.
+    for i in 0..20 {
+        let v = h.validate(&ReviewBuilder::create(secret("s", &made_up(i)))).await;
+        assert!(message(&v).contains("401"), "{v}");
+    }
+    // Throttled logins: unverified for that credential, asked once, however often it comes back.
+    for _ in 0..5 {
+        let v = h.validate(&ReviewBuilder::create(secret("t", &throttled))).await;
+        let m = message(&v);
+        assert!(m.contains("Maximum number of login attempts exceeded"), "{m}");
+    }
+    let asked_throttled = gh
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.headers
+                .get("authorization")
+                .is_some_and(|a| a.to_str().unwrap_or_default().contains(&throttled))
+        })
+        .count();
+    assert_eq!(asked_throttled, 1);
+    // The provider itself was never taken for failing: a real token is verified.
+    let v = h.validate(&ReviewBuilder::create(secret("r", &real(0)))).await;
+    assert_eq!(v["allowed"], true, "{v}");
+    let (_, metrics) = h.admin_get("/metrics").await;
+    assert!(
+        metrics.contains("scopegate_provider_circuit_open{provider=\"github.com\"} 0"),
+        "{metrics}"
+    );
+    h.stop().await;
+}
