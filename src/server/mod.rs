@@ -251,9 +251,7 @@ impl Server {
         if let Some(t) = tls::not_after(&store.current()) {
             metrics.certificate_expiry.set(t as f64);
         }
-        let listener = TcpListener::bind(opts.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        let listener = listen(opts.listen).with_context(|| format!("cannot listen on {}", opts.listen))?;
         let admin = match opts.admin_listen {
             Some(a) => Some(crate::admin::bind(a).await?),
             None => None,
@@ -371,6 +369,22 @@ impl Server {
         info!("stopped");
         Ok(())
     }
+}
+
+/// The listen backlog asked for: connections beyond `server.maxConnections` wait here (the kernel
+/// caps it at `net.core.somaxconn`, 4096 on current Linux). The standard library's 128 would drop
+/// connections under a burst, leaving clients to retransmit for seconds.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Check the certificate files at an interval; swap in a changed pair that loads.
