@@ -106,12 +106,22 @@ pub(crate) fn api_url(provider: &Provider, segments: &[&str]) -> Url {
     join_url(&provider.api_url, segments)
 }
 
-/// `{base}/{segments…}`, each segment escaped.
+/// `{base}/{segments…}`, each segment escaped. The URL parser drops tabs and newlines and reads `.`
+/// and `..` as steps up the path; a segment that would be one is escaped instead (`%252E`), so that
+/// nothing from a Secret's URL can climb out of the configured base path (found by the
+/// `url_and_host` fuzz target: `host/./.\t./x` reached `https://bitbucket.corp/rest/api/x`).
 pub(crate) fn join_url(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
     if let Ok(mut path) = url.path_segments_mut() {
         path.pop_if_empty();
-        path.extend(segments);
+        for segment in segments {
+            let bare: String = segment.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect();
+            if bare == "." || bare == ".." {
+                path.push(&bare.replace('.', "%2E"));
+            } else {
+                path.push(&bare);
+            }
+        }
     }
     url
 }
@@ -119,6 +129,32 @@ pub(crate) fn join_url(base: &Url, segments: &[&str]) -> Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_segment_climbs_out_of_the_base_path() {
+        let p = Provider::new(
+            ProviderKind::BitbucketServer,
+            "bitbucket.corp",
+            Url::parse("https://bitbucket.corp/rest/api/1.0").unwrap(),
+            Url::parse("https://bitbucket.corp/scm").unwrap(),
+        );
+        for segments in [
+            &["..", "..", "admin"][..],
+            &[".", ".\t.", ",."],
+            &["..\n", "x"],
+            &["%2e%2e", "x"],
+        ] {
+            let url = api_url(&p, segments);
+            assert!(url.path().starts_with("/rest/api/1.0/"), "{url}");
+            assert!(url.path_segments().unwrap().all(|s| s != ".." && s != "."), "{url}");
+        }
+        assert_eq!(
+            api_url(&p, &["..", "x"]).as_str(),
+            "https://bitbucket.corp/rest/api/1.0/%252E%252E/x"
+        );
+        let git = git_repo_url(&p, "../../x");
+        assert!(git.path().starts_with("/scm/"), "{git}");
+    }
 
     #[test]
     fn api_urls_escape_segments() {
