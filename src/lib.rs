@@ -31,6 +31,8 @@ pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod credential;
 pub(crate) mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod grant;
 pub(crate) mod logfmt;
 pub(crate) mod logsink;
@@ -49,13 +51,4 @@ pub(crate) mod watch;
 /// provider none of them has to guess). Safe to call more than once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// The parsing paths the fuzz targets (`fuzz/`) and the manifest tests drive from outside the crate.
-#[doc(hidden)]
-pub mod fuzzing {
-    pub use crate::credential::{SecretObject, SecretType, classify, role_of};
-    pub use crate::render::annotations::{annotation_patch, keys as annotation};
-    pub use crate::repo_url::RepoUrl;
-    pub use crate::server::wire::{parse as parse_review, to_json as review_to_json};
 }

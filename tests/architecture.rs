@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("watch", 5),
     ("cli", 6),
     ("run", 6),
+    ("fuzzing", 6),
 ];
 
 /// Source without `#[cfg(test)]` items (a `mod tests { … }` block or a `mod tests;` line).

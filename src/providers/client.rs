@@ -279,6 +279,10 @@ impl ProviderClient {
         auth: Auth<'_>,
         headers: &[(&'static str, &'static str)],
     ) -> Result<Response, IntrospectError> {
+        #[cfg(any(test, feature = "fuzzing"))]
+        if let Some(result) = scripted::answer(&url, auth) {
+            return self.answered(provider, result, None);
+        }
         let endpoint = self
             .endpoint(provider)
             .map_err(|e| IntrospectError::unavailable(e.to_string()))?;
@@ -291,13 +295,23 @@ impl ProviderClient {
             .fetch(&http, url, auth, headers)
             .await
             .map_err(|e| scrub_error(e, endpoint.transport.proxy_password()));
+        self.answered(provider, result, Some(started.elapsed()))
+    }
+
+    /// Note a refusal of the token and report the call.
+    fn answered(
+        &self,
+        provider: &Provider,
+        result: Result<Response, IntrospectError>,
+        elapsed: Option<Duration>,
+    ) -> Result<Response, IntrospectError> {
         if let Ok(r) = &result
             && r.status == StatusCode::UNAUTHORIZED
         {
             note(|n| n.unauthorized.store(true, std::sync::atomic::Ordering::Relaxed));
         }
         self.observer
-            .provider_call(&provider.host, CallOutcome::of(&result), Some(started.elapsed()));
+            .provider_call(&provider.host, CallOutcome::of(&result), elapsed);
         result
     }
 
@@ -351,6 +365,53 @@ impl ProviderClient {
             )
         };
         IntrospectError::Unavailable { detail, why }
+    }
+}
+
+/// Answers from a script instead of the network, for the fuzz targets and the tests of how each
+/// provider's answers are read (the fuzz harnesses). Compiled only into those builds: scopegate itself
+/// has no way to answer a call but the provider.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod scripted {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use url::Url;
+
+    use super::{Auth, Response};
+    use crate::grant::IntrospectError;
+
+    /// The answers still to give, in order, and what was asked.
+    #[derive(Default)]
+    pub struct Script {
+        pub answers: VecDeque<Response>,
+        /// Each call's URL.
+        pub asked: Vec<Url>,
+        /// The secrets the calls carried (to check that none ends up in what scopegate shows).
+        pub secrets: Vec<String>,
+    }
+
+    tokio::task_local! {
+        static SCRIPT: Arc<Mutex<Script>>;
+    }
+
+    /// Run `calls` with their provider answers taken from `script`.
+    pub async fn with<F: Future>(script: Arc<Mutex<Script>>, calls: F) -> F::Output {
+        SCRIPT.scope(script, calls).await
+    }
+
+    /// The next scripted answer, when a script is in force; once it has run out, no answer came.
+    pub(super) fn answer(url: &Url, auth: Auth<'_>) -> Option<Result<Response, IntrospectError>> {
+        SCRIPT
+            .try_with(|s| {
+                let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+                s.asked.push(url.clone());
+                s.secrets.push(auth.secret().expose().to_owned());
+                s.answers
+                    .pop_front()
+                    .ok_or_else(|| IntrospectError::unavailable("cannot connect: the script has no more answers"))
+            })
+            .ok()
     }
 }
 

@@ -1,0 +1,10 @@
+//! GitLab's answers (headers and bodies) to every call scopegate makes, and Git advertisements.
+//! The properties are in `scopegate::fuzzing`; seeds in `fuzz/seeds/gitlab`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scopegate::config::ProviderKind;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = scopegate::fuzzing::provider_answers(ProviderKind::Gitlab, data);
+});
