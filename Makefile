@@ -6,7 +6,7 @@ CONFIG   ?=
 OVERLAY  ?= self-signed
 IMAGE    ?= scopegate:0.1.0
 
-.PHONY: all build test lint unit manifests-check run certs deploy undeploy image image-check demo bench fuzz clean
+.PHONY: all build test lint unit manifests-check run certs deploy undeploy image image-check demo bench soak fuzz clean
 
 all: build
 
@@ -69,14 +69,30 @@ bench:
 	$(CARGO) build --release --workspace --bins
 	target/release/scopegate-bench --scopegate target/release/scopegate $(BENCH_ARGS)
 
-# Fuzz the review and Secret parsing path for FUZZ_SECONDS (not part of `make test`): cargo-fuzz needs
-# a nightly compiler; without one, the stable compiler is asked to allow nightly flags.
+# A minute of everything at once (not part of `make test`): mixed reviews over HTTP/1.1 and HTTP/2,
+# stalled connections, provider faults, a certificate rotation, SIGTERM; fails on an unanswered
+# request or growing memory. SOAK_SECONDS=60.
+SOAK_SECONDS ?= 60
+soak:
+	$(CARGO) build --release --workspace --bins
+	target/release/scopegate-soak --scopegate target/release/scopegate --seconds $(SOAK_SECONDS)
+
+# Fuzz each target for FUZZ_SECONDS (not part of `make test`), seeded from fuzz/seeds/<target> (made from
+# the fixtures: fuzz/tools/make_seeds.py): the review path, the configuration parser, Secret URLs and
+# host matching, and each provider's answers. A crash is saved under fuzz/artifacts/<target>/; copy
+# it to fuzz/regressions/<target>/ and `make test` runs it from then on. cargo-fuzz needs a nightly
+# compiler; without one, the stable compiler is asked to allow nightly flags.
 FUZZ_SECONDS ?= 120
+FUZZ_TARGETS ?= review config url_and_host github gitlab bitbucket_cloud bitbucket_server
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
-	mkdir -p fuzz/corpus/review
 	cd fuzz && if rustup run nightly rustc --version >/dev/null 2>&1; then TC=+nightly; else TC=; export RUSTC_BOOTSTRAP=1; fi; \
-	  $(CARGO) $$TC fuzz run review corpus/review seeds/review -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536
+	  for t in $(FUZZ_TARGETS); do \
+	    mkdir -p corpus/$$t; \
+	    $(CARGO) $$TC fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	      >fuzz-$$t.log 2>&1 || { tail -40 fuzz-$$t.log; echo "fuzz target $$t failed: fuzz/fuzz-$$t.log"; exit 1; }; \
+	    echo "$$t: $$(grep -E '^Done [0-9]+ runs' fuzz-$$t.log)"; \
+	  done
 
 clean:
 	$(CARGO) clean

@@ -163,6 +163,61 @@ async fn http2_announces_its_limits_and_idle_connections_close() {
     h.stop().await;
 }
 
+/// Read an HTTP/1.1 answer's head, at most `CLOSE_WITHIN`.
+async fn answer_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(CLOSE_WITHIN, async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_refused_unread_and_a_stalled_body_holds_nothing() {
+    let (_gh, h) = setup().await;
+    let connect = || async {
+        tls_connector(&h, b"http/1.1")
+            .connect(
+                "127.0.0.1".try_into().unwrap(),
+                TcpStream::connect(h.addr).await.unwrap(),
+            )
+            .await
+            .unwrap()
+    };
+    // A body declared larger than 8 MiB: 413 at once, before a byte of it is sent.
+    let mut big = connect().await;
+    big.write_all(
+        b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 9437184\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = answer_head(&mut big).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+
+    // Bodies declared at 8 MiB on more connections than the room for bodies holds, a few bytes
+    // sent: they take no room, and a real review is answered meanwhile.
+    let mut stalled = Vec::new();
+    for _ in 0..12 {
+        let mut s = connect().await;
+        s.write_all(
+            b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 8388608\r\n\r\n{\"kind\"",
+        )
+        .await
+        .unwrap();
+        stalled.push(s);
+    }
+    review_ok(&h).await;
+    drop(stalled);
+    h.stop().await;
+}
+
 /// The value of a series in a `/metrics` text.
 fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -42,6 +42,15 @@ use wire::WebhookQuery;
 
 /// An AdmissionReview for a Secret holds at most two 1 MiB objects, base64-inflated, plus metadata.
 pub const MAX_BODY: usize = 8 << 20;
+/// The most memory the request bodies being read and judged may take together, in bytes. Each body
+/// takes room as its bytes arrive (a connection that declares a large body and sends nothing takes
+/// none) and gives it back when its answer is sent; a chunk that does not fit waits for room.
+/// Reviews from the API server are a few KiB: this bounds what large bodies on many connections at
+/// once can take, which `maxConnections` alone does not (1024 × 8 MiB).
+const BODY_MEMORY: usize = 48 << 20;
+/// How long a body may take to arrive, waits for room included; then it is answered 408 and its
+/// room given back.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the accept loop pauses after an accept fails.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a stop waits for in-flight reviews.
@@ -81,6 +90,8 @@ struct AppState {
     engine: Engine,
     metrics: Arc<ServeMetrics>,
     admin: Admin,
+    /// Room for request bodies, in bytes ([`BODY_MEMORY`]).
+    bodies: tokio::sync::Semaphore,
 }
 
 /// The webhook's routes.
@@ -141,12 +152,32 @@ fn error(status: StatusCode, message: String) -> Response {
 
 async fn handle(state: &AppState, webhook: Webhook, client: Client, query: WebhookParams, body: Body) -> Response {
     let start = Instant::now();
-    let bytes = match to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} MiB or was cut off", MAX_BODY >> 20),
+        )
+    };
+    if axum::body::HttpBody::size_hint(&body)
+        .exact()
+        .is_some_and(|n| n > MAX_BODY as u64)
+    {
+        // Declared too large: answered without reading it.
+        return too_large();
+    }
+    let (bytes, _room) = match tokio::time::timeout(BODY_TIMEOUT, read_body(body, &state.bodies)).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(BodyError::TooLarge)) => return too_large(),
+        Ok(Err(BodyError::Broken)) => {
+            return error(StatusCode::BAD_REQUEST, "the body was cut off".into());
+        }
         Err(_) => {
             return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than {} MiB or was cut off", MAX_BODY >> 20),
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {}",
+                    humantime::format_duration(BODY_TIMEOUT)
+                ),
             );
         }
     };
@@ -186,6 +217,41 @@ async fn handle(state: &AppState, webhook: Webhook, client: Client, query: Webho
             )
         }
     }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// A request body, at most [`MAX_BODY`], taking room in `room` for each chunk as it arrives; the
+/// room is held until the returned permit is dropped.
+async fn read_body(
+    body: Body,
+    room: &tokio::sync::Semaphore,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>), BodyError> {
+    use futures::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut held: Option<tokio::sync::SemaphorePermit<'_>> = None;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(BodyError::TooLarge);
+        }
+        let n = u32::try_from(chunk.len()).map_err(|_| BodyError::TooLarge)?;
+        let permit = room.acquire_many(n).await.map_err(|_| BodyError::Broken)?;
+        match &mut held {
+            Some(h) => h.merge(permit),
+            None => held = Some(permit),
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let held = match held {
+        Some(h) => h,
+        None => room.acquire_many(0).await.map_err(|_| BodyError::Broken)?,
+    };
+    Ok((buf.freeze(), held))
 }
 
 fn record(m: &ServeMetrics, webhook: Webhook, s: &review::Summary, elapsed: Duration) {
@@ -267,6 +333,7 @@ impl Server {
                 engine,
                 metrics,
                 admin: Admin::new(registry),
+                bodies: tokio::sync::Semaphore::new(BODY_MEMORY),
             }),
         })
     }

@@ -8,6 +8,7 @@ pub mod examples;
 pub mod held;
 pub mod kube_api;
 pub mod network;
+pub mod procs;
 pub mod review;
 pub mod secret;
 pub mod standin;

@@ -12,11 +12,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use scopegate_testkit::procs::{Proc, serve, status_kib, tempfile_dir, wait_ready};
 use scopegate_testkit::review::ReviewBuilder;
 use scopegate_testkit::secret::SecretBuilder;
 use scopegate_testkit::standin::Github;
@@ -56,23 +57,6 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-/// The port in the `addr=HOST:PORT` field of the first log line containing `what`.
-fn logged_port(log: &str, what: &str) -> Option<u16> {
-    let line = log.lines().find(|l| l.contains(what))?;
-    let addr = line.split_whitespace().find_map(|f| f.strip_prefix("addr="))?;
-    addr.rsplit(':').next()?.parse().ok()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// CPU time (user + system) a process has used, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
@@ -87,28 +71,6 @@ fn cpu_seconds(pid: u32) -> f64 {
             Some((utime + stime) / ticks)
         })
         .unwrap_or(0.0)
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<()> {
-    for _ in 0..200 {
-        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{url} did not become ready")
 }
 
 fn client(ca: &[u8]) -> Result<reqwest::Client> {
@@ -331,40 +293,6 @@ fn config(dir: &Path, provider: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// `scopegate serve` on loopback port 0; its ports as it logs them. The log goes to a file (as to a
-/// log collector), so that reading it costs the load generator nothing while it measures.
-async fn serve(bin: &Path, dir: &Path, config: &Path) -> Result<(Proc, u16, u16)> {
-    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let log = dir.join(format!(
-        "serve-{}.log",
-        RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .arg("--config")
-        .arg(config)
-        .arg("--tls-cert")
-        .arg(dir.join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.join("tls.key"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let child = Proc(child);
-    for _ in 0..600 {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let (Some(port), Some(admin)) = (
-            logged_port(&text, "serving HTTPS"),
-            logged_port(&text, "serving the admin port"),
-        ) {
-            return Ok((child, port, admin));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{} did not report its ports in {}", bin.display(), log.display())
-}
-
 async fn bench(a: Args) -> Result<()> {
     let run = |part: &str| a.only.as_deref().is_none_or(|o| o == part);
     if run("webhook") {
@@ -404,7 +332,7 @@ async fn front_door(_a: &Args) -> Result<()> {
         .mount(&fast)
         .await;
     let cfg = config(&dir, &fast.uri())?;
-    let (sg, port, admin) = serve(&_a.scopegate, &dir, &cfg).await?;
+    let (sg, port, admin) = serve(&_a.scopegate, &dir, &cfg, &[]).await?;
     let admin_client = reqwest::Client::new();
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let idle_rss = status_kib(sg.0.id(), "VmRSS:");
@@ -637,7 +565,7 @@ async fn webhook(a: &Args) -> Result<()> {
     let c = client(&ca)?;
     wait_ready(&c, &format!("https://127.0.0.1:{bare_port}/healthz")).await?;
     let cfg = config(&dir, &fast.uri())?;
-    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg).await?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg, &[]).await?;
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let cached_body = review_body(&token(0));
     let warm = c
@@ -697,7 +625,7 @@ async fn webhook(a: &Args) -> Result<()> {
 
     // (c) uncached: every review a new token, the provider 50 ms away.
     let cfg = config(&dir, &slow.uri())?;
-    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg).await?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg, &[]).await?;
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let uncached = load(
         &ca,
@@ -732,7 +660,7 @@ async fn webhook(a: &Args) -> Result<()> {
 
     // (d) memory: fill the cache with distinct grants, then read the process's peak RSS.
     let cfg = config(&dir, &fast.uri())?;
-    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg).await?;
+    let (sg, port, admin) = serve(&a.scopegate, &dir, &cfg, &[]).await?;
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let idle_rss = status_kib(sg.0.id(), "VmRSS:");
     let fill_started = Instant::now();
@@ -1037,12 +965,6 @@ async fn fill(ca: &[u8], port: u16, n: usize, connections: usize) -> Result<usiz
         total += t.await?;
     }
     Ok(total)
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!("scopegate-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
 }
 
 fn num_cpus() -> usize {
