@@ -328,8 +328,10 @@ pub(crate) mod answers {
     fn harness() -> &'static Harness {
         static HARNESS: std::sync::OnceLock<Harness> = std::sync::OnceLock::new();
         HARNESS.get_or_init(|| {
+            // A small grant cache: an engine is made for every input.
             let config = Config::from_yaml(
-                "providers:\n\
+                "cache: {maxEntries: 64}\n\
+                 providers:\n\
                  - kind: bitbucket-server\n  host: bitbucket.corp\n  apiUrl: https://bitbucket.corp/rest/api/1.0\n  gitUrl: https://bitbucket.corp/scm\n",
             )
             .unwrap_or_else(|e| panic!("the harness's configuration: {e}"));
