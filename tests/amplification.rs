@@ -51,8 +51,13 @@ fn client_from(h: &Harness, local: &str) -> reqwest::Client {
 }
 
 async fn validate_with(h: &Harness, client: &reqwest::Client, secret: Value) -> Value {
+    validate_at(client, &h.url("/validate?timeout=10s"), secret).await
+}
+
+/// The `response` of the AdmissionReview answering `secret`'s creation, posted to `url` by `client`.
+async fn validate_at(client: &reqwest::Client, url: &str, secret: Value) -> Value {
     let v: Value = client
-        .post(h.url("/validate?timeout=10s"))
+        .post(url)
         .json(&ReviewBuilder::create(secret).build())
         .send()
         .await
@@ -163,23 +168,13 @@ async fn refusals_are_budgeted_per_client_and_real_tokens_never_are() {
 
 #[tokio::test]
 async fn with_client_certificates_required_the_budget_does_not_apply() {
-    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
     use scopegate::config::Config;
     use scopegate::server::{ServeOptions, Server};
     let gh = MockServer::start().await;
     Github::on(&gh).reject_others().await;
     let dir = tempfile::tempdir().unwrap();
     let serving_ca = loopback_certs(dir.path());
-    let client_ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let client_ca_cert = ca.self_signed(&client_ca_key).unwrap();
-    let issuer = Issuer::new(ca, &client_ca_key);
-    let client_key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["kube-apiserver".to_owned()]).unwrap();
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = leaf.signed_by(&client_key, &issuer).unwrap();
-    std::fs::write(dir.path().join("client-ca.crt"), client_ca_cert.pem()).unwrap();
+    let identity = client_ca_and_identity(dir.path());
     let config = Config::from_yaml(&format!(
         "server:\n  invalidTokenBudget: {{perMinute: 1, burst: 1}}\n{}",
         providers_yaml(&gh)
@@ -195,24 +190,19 @@ async fn with_client_certificates_required_the_budget_does_not_apply() {
     let server = Server::bind(opts).await.unwrap();
     let port = server.local_addr().unwrap().port();
     tokio::spawn(server.run(std::future::pending()));
-    let identity =
-        reqwest::Identity::from_pem(format!("{}{}", client_cert.pem(), client_key.serialize_pem()).as_bytes()).unwrap();
     let api_server = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(serving_ca.as_bytes()).unwrap()])
         .identity(identity)
         .build()
         .unwrap();
     for i in 0..5 {
-        let v: Value = api_server
-            .post(format!("https://127.0.0.1:{port}/validate"))
-            .json(&ReviewBuilder::create(secret("s", &made_up(i))).build())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(message(&v["response"]).contains("401"), "{v}");
+        let v = validate_at(
+            &api_server,
+            &format!("https://127.0.0.1:{port}/validate"),
+            secret("s", &made_up(i)),
+        )
+        .await;
+        assert!(message(&v).contains("401"), "{v}");
     }
     assert_eq!(
         user_calls(&gh).await,

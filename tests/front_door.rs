@@ -53,6 +53,17 @@ fn tls_connector(h: &Harness, alpn: &[u8]) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+/// A TLS connection to the webhook port, `alpn` offered.
+async fn connect(h: &Harness, alpn: &[u8]) -> tokio_rustls::client::TlsStream<TcpStream> {
+    tls_connector(h, alpn)
+        .connect(
+            "127.0.0.1".try_into().unwrap(),
+            TcpStream::connect(h.addr).await.unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
 /// Wait for the server to close the connection (EOF or a reset), at most `CLOSE_WITHIN`.
 async fn closed<S: tokio::io::AsyncRead + Unpin>(mut s: S) -> bool {
     let mut buf = [0u8; 1024];
@@ -103,27 +114,14 @@ async fn stalled_connections_are_closed_within_the_timeouts_and_beyond_the_limit
     assert!(sample(&m, "scopegate_connections_open").unwrap_or(99.0) <= 16.0, "{m}");
 
     // Half a request head over HTTP/1.1, then nothing: closed at the header timeout.
-    let tls = tls_connector(&h, b"http/1.1")
-        .connect(
-            "127.0.0.1".try_into().unwrap(),
-            TcpStream::connect(h.addr).await.unwrap(),
-        )
-        .await
-        .unwrap();
-    let mut tls = tls;
+    let mut tls = connect(&h, b"http/1.1").await;
     tls.write_all(b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
         .await
         .unwrap();
     assert!(closed(tls).await, "a stalled request head stayed open");
 
     // HTTP/2 negotiated, then no preface at all: closed at the header timeout too.
-    let tls = tls_connector(&h, b"h2")
-        .connect(
-            "127.0.0.1".try_into().unwrap(),
-            TcpStream::connect(h.addr).await.unwrap(),
-        )
-        .await
-        .unwrap();
+    let tls = connect(&h, b"h2").await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     assert!(closed(tls).await, "an HTTP/2 connection without a request stayed open");
     review_ok(&h).await;
@@ -133,13 +131,7 @@ async fn stalled_connections_are_closed_within_the_timeouts_and_beyond_the_limit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_announces_its_limits_and_idle_connections_close() {
     let (_gh, h) = setup().await;
-    let tls = tls_connector(&h, b"h2")
-        .connect(
-            "127.0.0.1".try_into().unwrap(),
-            TcpStream::connect(h.addr).await.unwrap(),
-        )
-        .await
-        .unwrap();
+    let tls = connect(&h, b"h2").await;
     let (mut send, connection) = h2::client::handshake(tls).await.unwrap();
     let connection = tokio::spawn(connection);
     // One request, so the server's SETTINGS have been read by the time it is answered.
@@ -182,17 +174,8 @@ async fn answer_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_are_refused_unread_and_a_stalled_body_holds_nothing() {
     let (_gh, h) = setup().await;
-    let connect = || async {
-        tls_connector(&h, b"http/1.1")
-            .connect(
-                "127.0.0.1".try_into().unwrap(),
-                TcpStream::connect(h.addr).await.unwrap(),
-            )
-            .await
-            .unwrap()
-    };
     // A body declared larger than 8 MiB: 413 at once, before a byte of it is sent.
-    let mut big = connect().await;
+    let mut big = connect(&h, b"http/1.1").await;
     big.write_all(
         b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 9437184\r\n\r\n",
     )
@@ -205,7 +188,7 @@ async fn large_bodies_are_refused_unread_and_a_stalled_body_holds_nothing() {
     // sent: they take no room, and a real review is answered meanwhile.
     let mut stalled = Vec::new();
     for _ in 0..12 {
-        let mut s = connect().await;
+        let mut s = connect(&h, b"http/1.1").await;
         s.write_all(
             b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 8388608\r\n\r\n{\"kind\"",
         )

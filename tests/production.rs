@@ -445,21 +445,11 @@ async fn certificates_rotate_by_symlink_swap_without_failing_a_request() {
 
 #[tokio::test]
 async fn client_certificates_are_required_when_a_client_ca_is_configured() {
-    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
     let dir = tempfile::tempdir().unwrap();
     let serving = issue_local();
     certs::write(dir.path(), &serving).unwrap();
     // A CA for clients (the API server's proxy client certificate, say) and a client certificate.
-    let client_ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let client_ca_cert = ca.self_signed(&client_ca_key).unwrap();
-    let issuer = Issuer::new(ca, &client_ca_key);
-    let client_key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["kube-apiserver".to_owned()]).unwrap();
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = leaf.signed_by(&client_key, &issuer).unwrap();
-    std::fs::write(dir.path().join("client-ca.crt"), client_ca_cert.pem()).unwrap();
+    let identity = client_ca_and_identity(dir.path());
 
     let mut opts = ServeOptions::new(
         "127.0.0.1:0".parse().unwrap(),
@@ -482,8 +472,6 @@ async fn client_certificates_are_required_when_a_client_ca_is_configured() {
             .await
             .is_err()
     );
-    let identity =
-        reqwest::Identity::from_pem(format!("{}{}", client_cert.pem(), client_key.serialize_pem()).as_bytes()).unwrap();
     let authenticated = reqwest::Client::builder()
         .tls_certs_only([ca])
         .identity(identity)

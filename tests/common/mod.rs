@@ -554,3 +554,21 @@ impl Served {
         }
     }
 }
+
+/// A CA for clients (the API server's proxy client certificate, say), written to `dir/client-ca.crt`,
+/// and a client certificate it signed: the identity a client presents (certificate and key, PEM).
+#[allow(dead_code)]
+pub fn client_ca_and_identity(dir: &std::path::Path) -> reqwest::Identity {
+    use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+    let client_ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let client_ca_cert = ca.self_signed(&client_ca_key).unwrap();
+    let issuer = Issuer::new(ca, &client_ca_key);
+    let client_key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["kube-apiserver".to_owned()]).unwrap();
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = leaf.signed_by(&client_key, &issuer).unwrap();
+    std::fs::write(dir.join("client-ca.crt"), client_ca_cert.pem()).unwrap();
+    reqwest::Identity::from_pem(format!("{}{}", client_cert.pem(), client_key.serialize_pem()).as_bytes()).unwrap()
+}

@@ -89,3 +89,17 @@ pub fn tempfile_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }
+
+/// `scopegate certs --san 127.0.0.1 --out-dir DIR` (a CA and a serving pair); the CA's PEM.
+pub fn scopegate_certs(bin: &Path, dir: &Path) -> Result<Vec<u8>> {
+    std::fs::create_dir_all(dir)?;
+    let out = Command::new(bin)
+        .args(["certs", "--san", "127.0.0.1", "--out-dir"])
+        .arg(dir)
+        .output()
+        .context("scopegate certs")?;
+    if !out.status.success() {
+        bail!("scopegate certs failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(std::fs::read(dir.join("ca.crt"))?)
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use scopegate_testkit::procs::{Proc, serve, status_kib, tempfile_dir, wait_ready};
+use scopegate_testkit::procs::{Proc, scopegate_certs, serve, status_kib, tempfile_dir, wait_ready};
 use scopegate_testkit::review::ReviewBuilder;
 use scopegate_testkit::secret::SecretBuilder;
 use scopegate_testkit::standin::Github;
@@ -316,15 +316,7 @@ async fn front_door(_a: &Args) -> Result<()> {
     const ATTACKERS: usize = 10_000;
     let dir = tempfile_dir()?.join("doors");
     std::fs::create_dir_all(&dir)?;
-    let out = Command::new(&_a.scopegate)
-        .args(["certs", "--san", "127.0.0.1", "--out-dir"])
-        .arg(&dir)
-        .output()
-        .context("scopegate certs")?;
-    if !out.status.success() {
-        bail!("scopegate certs failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let ca = std::fs::read(dir.join("ca.crt"))?;
+    let ca = scopegate_certs(&_a.scopegate, &dir)?;
     let fast = MockServer::builder().disable_request_recording().start().await;
     Mock::given(method("GET"))
         .and(path("/user"))
@@ -504,15 +496,7 @@ async fn front_door(_a: &Args) -> Result<()> {
 
 async fn webhook(a: &Args) -> Result<()> {
     let dir = tempfile_dir()?;
-    let out = Command::new(&a.scopegate)
-        .args(["certs", "--san", "127.0.0.1", "--out-dir"])
-        .arg(&dir)
-        .output()
-        .context("scopegate certs")?;
-    if !out.status.success() {
-        bail!("scopegate certs failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let ca = std::fs::read(dir.join("ca.crt"))?;
+    let ca = scopegate_certs(&a.scopegate, &dir)?;
     let admin_client = reqwest::Client::new();
 
     // The stand-in: instant answers for the cached and memory runs, 50 ms for the uncached run.

@@ -19,14 +19,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use scopegate_testkit::procs::{serve, status_kib, tempfile_dir, wait_ready};
+use scopegate_testkit::procs::{scopegate_certs, serve, status_kib, tempfile_dir, wait_ready};
 use scopegate_testkit::review::ReviewBuilder;
 use scopegate_testkit::secret::SecretBuilder;
 use scopegate_testkit::standin::Github;
@@ -362,19 +362,6 @@ async fn serves_cert_of(addr: SocketAddr, ca: &[u8]) -> bool {
         .is_ok()
 }
 
-fn certs(bin: &Path, dir: &Path) -> Result<Vec<u8>> {
-    std::fs::create_dir_all(dir)?;
-    let out = Command::new(bin)
-        .args(["certs", "--san", "127.0.0.1", "--out-dir"])
-        .arg(dir)
-        .output()
-        .context("scopegate certs")?;
-    if !out.status.success() {
-        bail!("scopegate certs failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(std::fs::read(dir.join("ca.crt"))?)
-}
-
 /// github.com: real tokens and refused ones, by the token's stem.
 async fn provider() -> MockServer {
     mount(&[
@@ -449,8 +436,8 @@ async fn main() -> Result<()> {
     let (bin, seconds) = args()?;
     let dir = tempfile_dir()?.join("soak");
     let _ = std::fs::remove_dir_all(&dir);
-    let ca_a = certs(&bin, &dir)?;
-    let ca_b = certs(&bin, &dir.join("next"))?;
+    let ca_a = scopegate_certs(&bin, &dir)?;
+    let ca_b = scopegate_certs(&bin, &dir.join("next"))?;
     let provider = provider().await;
     let faulty = provider_faults().await;
     let config = dir.join("config.yaml");
