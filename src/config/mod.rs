@@ -473,8 +473,8 @@ skipValidation:
         assert!(e.contains("mode") && e.contains("block"), "{e}");
         let e = err("onProviderError: maybe\n");
         assert!(e.contains("onProviderError") && e.contains("maybe"), "{e}");
-        let e = err("providers:\n  - kind: gitea\n    host: x.org\n    apiUrl: https://x.org\n");
-        assert!(e.contains("providers[0]") && e.contains("gitea"), "{e}");
+        let e = err("providers:\n  - kind: gogs\n    host: x.org\n    apiUrl: https://x.org\n");
+        assert!(e.contains("providers[0]") && e.contains("gogs"), "{e}");
         let e = err("providers:\n  - kind: github\n    host: x.org\n    apiurl: https://x.org\n");
         assert!(e.contains("apiurl"), "{e}");
         let e = err("skipValidation:\n  allowedUser: [a]\n");

@@ -23,6 +23,8 @@ pub enum ProviderKind {
     BitbucketCloud,
     /// Bitbucket Data Center / Server.
     BitbucketServer,
+    /// Gitea and Forgejo (the same API); no default host.
+    Gitea,
 }
 
 impl ProviderKind {
@@ -37,6 +39,7 @@ impl ProviderKind {
             ProviderKind::Gitlab => "GitLab",
             ProviderKind::BitbucketCloud => "Bitbucket Cloud",
             ProviderKind::BitbucketServer => "Bitbucket Data Center",
+            ProviderKind::Gitea => "Gitea",
         }
     }
 }

@@ -193,6 +193,8 @@ pub fn detect(provider: ProviderKind, token: &Token) -> TokenKind {
             .unwrap_or(TokenKind::Unknown),
         // `BBDC-…` since Bitbucket 8; older tokens are base64 of `id:secret`. Either way an HTTP access token.
         ProviderKind::BitbucketServer => TokenKind::HttpAccessToken,
+        // Gitea's and Forgejo's tokens are 40 hex digits with no prefix: an access token.
+        ProviderKind::Gitea => TokenKind::AccessToken,
     }
 }
 

@@ -236,7 +236,7 @@ impl<P: ProviderApi> Engine<P> {
         // scopes, an access token's headers) the answer is the token's alone.
         let probes = match provider.kind {
             ProviderKind::Github => matches!(kind, TokenKind::FineGrained | TokenKind::Unknown),
-            ProviderKind::Gitlab | ProviderKind::BitbucketServer => true,
+            ProviderKind::Gitlab | ProviderKind::BitbucketServer | ProviderKind::Gitea => true,
             ProviderKind::BitbucketCloud => false,
         };
         let targets = if probes {
@@ -249,6 +249,7 @@ impl<P: ProviderApi> Engine<P> {
                 &self.config.requirements.required(ScopeFamily::GithubPermissions, role)[..]
             }
             ProviderKind::BitbucketServer => &self.config.requirements.required(ScopeFamily::BitbucketServer, role)[..],
+            ProviderKind::Gitea => &self.config.requirements.required(ScopeFamily::Gitea, role)[..],
             _ => &[],
         };
         let repo_path = cred.url.repo_path();

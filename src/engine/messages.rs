@@ -125,6 +125,7 @@ fn family_for(ctx: &MessageContext<'_>) -> Option<ScopeFamily> {
             ProviderKind::Gitlab => ScopeFamily::Gitlab,
             ProviderKind::BitbucketCloud => ScopeFamily::BitbucketCloud,
             ProviderKind::BitbucketServer => ScopeFamily::BitbucketServer,
+            ProviderKind::Gitea => ScopeFamily::Gitea,
         }))
 }
 
@@ -159,6 +160,10 @@ fn advice(ctx: &MessageContext<'_>, family: ScopeFamily) -> String {
         ),
         ScopeFamily::BitbucketApiToken => format!(
             "Create an API token with scopes for Bitbucket ({scopes}) at https://id.atlassian.com/manage-profile/security/api-tokens and put it in Secret {secret}."
+        ),
+        ScopeFamily::Gitea => format!(
+            "Create an access token with the scopes {scopes} at https://{}/user/settings/applications (its owner must be an administrator of the repository where the role needs repository-admin) and put it in Secret {secret}.",
+            ctx.provider.map(|p| p.host.as_str()).unwrap_or("HOST")
         ),
         ScopeFamily::BitbucketServer => format!(
             "Create an HTTP access token with {scopes} permission (Bitbucket: Manage account, or the repository's or project's settings > HTTP access tokens) and put it in Secret {secret}."

@@ -184,6 +184,7 @@ pub fn family_of(provider: ProviderKind, kind: TokenKind) -> Option<ScopeFamily>
         }
         (ProviderKind::BitbucketCloud, ApiToken) => Some(ScopeFamily::BitbucketApiToken),
         (ProviderKind::BitbucketServer, HttpAccessToken) => Some(ScopeFamily::BitbucketServer),
+        (ProviderKind::Gitea, AccessToken) => Some(ScopeFamily::Gitea),
         _ => None,
     }
 }

@@ -86,12 +86,29 @@ const BITBUCKET_SERVER: &[(&str, &[&str])] = &[
     ("PROJECT_READ", &["REPO_READ"]),
 ];
 
+/// Gitea: `write:X` ⊃ `read:X`; `all` ⊃ every `write:X` (go-gitea/gitea `access_token_scope.go`).
+#[rustfmt::skip]
+const GITEA: &[(&str, &[&str])] = &[
+    ("all", &["write:activitypub", "write:admin", "write:issue", "write:misc", "write:notification",
+              "write:organization", "write:package", "write:repository", "write:user"]),
+    ("write:activitypub", &["read:activitypub"]),
+    ("write:admin", &["read:admin"]),
+    ("write:issue", &["read:issue"]),
+    ("write:misc", &["read:misc"]),
+    ("write:notification", &["read:notification"]),
+    ("write:organization", &["read:organization"]),
+    ("write:package", &["read:package"]),
+    ("write:repository", &["read:repository"]),
+    ("write:user", &["read:user"]),
+];
+
 fn edges(family: ScopeFamily) -> &'static [(&'static str, &'static [&'static str])] {
     match family {
         ScopeFamily::GithubClassic => GITHUB,
         ScopeFamily::Gitlab => GITLAB,
         ScopeFamily::BitbucketCloud => BITBUCKET_CLOUD,
         ScopeFamily::BitbucketServer => BITBUCKET_SERVER,
+        ScopeFamily::Gitea => GITEA,
         // Atlassian's granular API-token scopes imply nothing: write does not even imply read.
         ScopeFamily::BitbucketApiToken => &[],
         // Levels are a rule, not a list: see `implied`.

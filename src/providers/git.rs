@@ -110,6 +110,8 @@ pub fn git_auth<'a>(
         ProviderKind::Gitlab => "oauth2",
         ProviderKind::BitbucketCloud => "x-token-auth",
         ProviderKind::BitbucketServer => return username.map_or(Auth::Bearer(token), |u| Auth::Basic(u, token)),
+        // Gitea takes a token as the Basic password and acts as its owner, whatever the username.
+        ProviderKind::Gitea => "git",
     };
     Auth::Basic(username.filter(|u| !u.is_empty()).unwrap_or(default), token)
 }

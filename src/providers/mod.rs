@@ -10,6 +10,7 @@ pub mod bitbucket_cloud;
 pub mod bitbucket_server;
 pub mod client;
 pub mod git;
+pub mod gitea;
 pub mod github;
 pub mod github_app;
 pub mod gitlab;
@@ -82,6 +83,7 @@ impl ProviderApi for ProviderClient {
             ProviderKind::Gitlab => gitlab::introspect(self, provider, req).await,
             ProviderKind::BitbucketCloud => bitbucket_cloud::introspect(self, provider, req).await,
             ProviderKind::BitbucketServer => bitbucket_server::introspect(self, provider, req).await,
+            ProviderKind::Gitea => gitea::introspect(self, provider, req).await,
         }
     }
 

@@ -90,6 +90,9 @@ pub enum ScopeFamily {
     BitbucketApiToken,
     /// Bitbucket Data Center HTTP access tokens: repository permissions.
     BitbucketServer,
+    /// Gitea and Forgejo access tokens: Gitea's scopes, and `repository-admin` (the owner's
+    /// administrator permission on the repository, which its webhooks need).
+    Gitea,
 }
 
 impl ScopeFamily {
@@ -98,13 +101,14 @@ impl ScopeFamily {
     }
 
     #[cfg(test)]
-    pub const ALL: [ScopeFamily; 6] = [
+    pub const ALL: [ScopeFamily; 7] = [
         ScopeFamily::GithubClassic,
         ScopeFamily::GithubPermissions,
         ScopeFamily::Gitlab,
         ScopeFamily::BitbucketCloud,
         ScopeFamily::BitbucketApiToken,
         ScopeFamily::BitbucketServer,
+        ScopeFamily::Gitea,
     ];
 }
 
@@ -168,6 +172,11 @@ pub static REQUIREMENTS: &[Requirement] = &[
     Requirement { family: BitbucketServer, role: Role::User, scopes: &["REPO_ADMIN"] },
     Requirement { family: BitbucketServer, role: Role::Write, scopes: &["REPO_WRITE"] },
     Requirement { family: BitbucketServer, role: Role::Read, scopes: &["REPO_READ"] },
+    // Gitea and Forgejo: the runtime's webhooks need the owner to administer the repository.
+    Requirement { family: Gitea, role: Role::Runtime, scopes: &["write:repository", "repository-admin", "read:user"] },
+    Requirement { family: Gitea, role: Role::User, scopes: &["write:repository"] },
+    Requirement { family: Gitea, role: Role::Write, scopes: &["write:repository"] },
+    Requirement { family: Gitea, role: Role::Read, scopes: &["read:repository"] },
 ];
 
 /// The scopes a role needs in a family, by the built-in table.
@@ -302,7 +311,7 @@ impl Requirements {
                         key.clone(),
                         format!(
                             "not a token family: {family_name:?} (github-classic, github-fine-grained, gitlab, \
-                             gitlab-access-level, bitbucket-cloud, bitbucket-api-token or bitbucket-server)"
+                             gitlab-access-level, bitbucket-cloud, bitbucket-api-token, bitbucket-server or gitea)"
                         ),
                     )
                 })?;

@@ -74,6 +74,16 @@ const BITBUCKET_SERVER_PERMISSIONS: &[&str] = &[
     "REPO_READ", "REPO_WRITE", "REPO_ADMIN", "PROJECT_READ", "PROJECT_WRITE", "PROJECT_ADMIN",
 ];
 
+/// Gitea's (and Forgejo's) token scopes (go-gitea/gitea `models/auth/access_token_scope.go`), and
+/// `repository-admin`: not a scope but the owner's administrator permission on the repository.
+#[rustfmt::skip]
+const GITEA_SCOPES: &[&str] = &[
+    "all", "read:activitypub", "write:activitypub", "read:admin", "write:admin", "read:issue", "write:issue",
+    "read:misc", "write:misc", "read:notification", "write:notification", "read:organization",
+    "write:organization", "read:package", "write:package", "read:repository", "write:repository", "read:user",
+    "write:user", "repository-admin",
+];
+
 impl ScopeFamily {
     /// The names a requirement in this family may use (GitHub permissions: without their level).
     pub fn vocabulary(self) -> &'static [&'static str] {
@@ -84,6 +94,7 @@ impl ScopeFamily {
             ScopeFamily::BitbucketCloud => BITBUCKET_CLOUD_SCOPES,
             ScopeFamily::BitbucketApiToken => BITBUCKET_API_SCOPES,
             ScopeFamily::BitbucketServer => BITBUCKET_SERVER_PERMISSIONS,
+            ScopeFamily::Gitea => GITEA_SCOPES,
         }
     }
 }

@@ -941,3 +941,192 @@ impl wiremock::Respond for GithubTokens {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Gitea and Forgejo
+
+/// A Gitea (or Forgejo) instance as its API and Git-over-HTTP answer a token, by the rules of the
+/// shared reference's §11: a call its scopes do not cover answers 403 with the body naming the scope
+/// (`tokenRequiresScopes`); `GET` needs `read:<category>`; write implies read and `all` everything; the
+/// owner's token list answers only HTTP Basic (401 to a Bearer token); the receive-pack advertisement
+/// checks the token's scope only for Basic, and, the server's Git supporting proc-receive, checks
+/// the owner's read access only there (a 200 proves the scope, not the right to push).
+pub struct Gitea<'a> {
+    pub server: &'a MockServer,
+}
+
+/// The token owner's permissions on one repository, as `GET /repos/{o}/{r}` reports them.
+#[derive(Debug, Clone, Copy)]
+pub struct GiteaRepo<'a> {
+    pub full_name: &'a str,
+    pub pull: bool,
+    pub push: bool,
+    pub admin: bool,
+}
+
+/// One token of a Gitea instance.
+#[derive(Debug, Clone, Copy)]
+pub struct GiteaToken<'a> {
+    pub token: &'a str,
+    pub login: &'a str,
+    pub scopes: &'a [&'a str],
+    pub repos: &'a [GiteaRepo<'a>],
+    /// Whether this version lets a `read:user` token list its owner's tokens with HTTP Basic.
+    pub list_readable: bool,
+    /// Forgejo: the repositories the token is limited to.
+    pub limited_to: Option<&'a [&'a str]>,
+}
+
+/// Whether Gitea scopes `have` cover `want` (write implies read; `all` implies everything).
+pub fn gitea_covers(have: &[&str], want: &str) -> bool {
+    have.contains(&"all")
+        || have.contains(&want)
+        || want
+            .strip_prefix("read:")
+            .is_some_and(|c| have.contains(&format!("write:{c}").as_str()))
+}
+
+/// Gitea's answer to a call the token's scopes do not cover.
+pub fn gitea_scope_refusal(server: &MockServer, scope: &str) -> ResponseTemplate {
+    ResponseTemplate::new(403)
+        .insert_header("content-type", "application/json;charset=utf-8")
+        .set_body_string(format!(
+            r#"{{"message":"token does not have at least one of required scope(s): [{scope}]","url":"{}/api/swagger"}}"#,
+            server.uri()
+        ))
+}
+
+impl<'a> Gitea<'a> {
+    pub fn on(server: &'a MockServer) -> Self {
+        Self { server }
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v1", self.server.uri())
+    }
+
+    pub fn git_url(&self) -> String {
+        self.server.uri()
+    }
+
+    pub async fn token(&self, t: GiteaToken<'_>) {
+        let bearer = format!("Bearer {}", t.token);
+        let json = |status: u16, body: Value| {
+            ResponseTemplate::new(status)
+                .insert_header("content-type", "application/json;charset=utf-8")
+                .set_body_json(body)
+        };
+        let scoped = |scope: &str, ok: ResponseTemplate| {
+            if gitea_covers(t.scopes, scope) {
+                ok
+            } else {
+                gitea_scope_refusal(self.server, scope)
+            }
+        };
+        Mock::given(method("GET"))
+            .and(path("/api/v1/user"))
+            .and(header("authorization", bearer.as_str()))
+            .respond_with(scoped(
+                "read:user",
+                json(
+                    200,
+                    json!({"id": 7, "login": t.login, "full_name": "", "email": format!("{}@example.com", t.login), "is_admin": false}),
+                ),
+            ))
+            .mount(self.server)
+            .await;
+        // The token list: Basic only.
+        let tokens = json(
+            200,
+            json!([
+                {"id": 1, "name": "other", "scopes": ["all"], "token_last_eight": "00000000"},
+                {"id": 2, "name": "argocd", "scopes": t.scopes, "token_last_eight": &t.token[t.token.len().saturating_sub(8)..],
+                 "repositories": t.limited_to.map(|r| r.iter().map(|n| json!({"full_name": n})).collect::<Vec<_>>())},
+            ]),
+        );
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v1/users/{}/tokens", t.login)))
+            .and(BasicPassword(t.token.to_owned()))
+            .respond_with(if t.list_readable {
+                scoped("read:user", tokens)
+            } else {
+                json(
+                    403,
+                    json!({"message": "user should have specific permission or be a site admin"}),
+                )
+            })
+            .mount(self.server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v1/users/{}/tokens", t.login)))
+            .and(header("authorization", bearer.as_str()))
+            .respond_with(json(401, json!({"message": "auth required"})))
+            .mount(self.server)
+            .await;
+        for r in t.repos {
+            let not_found = json(
+                404,
+                json!({"errors": ["repository does not exist"], "message": "The target couldn't be found."}),
+            );
+            let repo = json!({"full_name": r.full_name, "private": true,
+                "permissions": {"admin": r.admin, "push": r.push, "pull": r.pull}});
+            Mock::given(method("GET"))
+                .and(path(format!("/api/v1/repos/{}", r.full_name)))
+                .and(header("authorization", bearer.as_str()))
+                .respond_with(scoped(
+                    "read:repository",
+                    if r.pull { json(200, repo) } else { not_found.clone() },
+                ))
+                .mount(self.server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path(format!("/api/v1/repos/{}/hooks", r.full_name)))
+                .and(header("authorization", bearer.as_str()))
+                .respond_with(scoped(
+                    "read:repository",
+                    match (r.pull, r.admin) {
+                        (true, true) => json(200, json!([])),
+                        (true, false) => json(
+                            403,
+                            json!({"message": "token does not have admin permission on the repository"}),
+                        ),
+                        _ => not_found.clone(),
+                    },
+                ))
+                .mount(self.server)
+                .await;
+            let receive = if !r.pull {
+                ResponseTemplate::new(404).set_body_string("Repository not found")
+            } else if !gitea_covers(t.scopes, "write:repository") {
+                ResponseTemplate::new(403)
+                    .insert_header("content-type", "text/plain; charset=utf-8")
+                    .set_body_string("Forbidden\n")
+            } else {
+                ResponseTemplate::new(200).set_body_raw(
+                    "001f# service=git-receive-pack\n0000",
+                    "application/x-git-receive-pack-advertisement",
+                )
+            };
+            Mock::given(method("GET"))
+                .and(path(format!("/{}.git/info/refs", r.full_name)))
+                .and(wiremock::matchers::query_param("service", "git-receive-pack"))
+                .and(BasicPassword(t.token.to_owned()))
+                .respond_with(receive)
+                .mount(self.server)
+                .await;
+        }
+    }
+
+    /// Every other credential: 401 (the API), or asked for Basic (Git).
+    pub async fn reject_others(&self) {
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(401)
+                    .insert_header("www-authenticate", "Basic realm=\"Gitea\"")
+                    .set_body_json(json!({"message": "user does not exist [uid: 0, name: ]"})),
+            )
+            .with_priority(10)
+            .mount(self.server)
+            .await;
+    }
+}
