@@ -6,7 +6,10 @@ mod proxy;
 mod server;
 mod watch;
 
-pub use providers::{DEFAULT_PROVIDERS, Provider, ProviderKind, load_ca_bundle, normalize_host, parse_api_url};
+pub use providers::{
+    AZURE_DEVOPS_HOST, DEFAULT_PROVIDERS, Provider, ProviderKind, load_ca_bundle, normalize_host, parse_api_url,
+    visualstudio_org,
+};
 pub use proxy::{Proxy, ProxyChoice};
 pub use server::{ServerConfig, TokenBudget};
 pub use watch::WatchConfig;
@@ -351,7 +354,13 @@ impl Config {
 
     /// The provider serving a Git host (`host` or `host:port`, lower case).
     pub fn provider_for_host(&self, host: &str) -> Option<&Provider> {
-        self.providers.iter().find(|p| p.host == host)
+        self.providers.iter().find(|p| p.host == host).or_else(|| {
+            // `{org}.visualstudio.com`: Azure DevOps Services, as `dev.azure.com/{org}`.
+            providers::visualstudio_org(host)?;
+            self.providers
+                .iter()
+                .find(|p| p.host == providers::AZURE_DEVOPS_HOST && p.kind == ProviderKind::AzureDevops)
+        })
     }
 }
 
@@ -399,7 +408,9 @@ mod tests {
         assert_eq!(c.mode, Mode::Enforce);
         assert_eq!(c.on_provider_error, OnFailure::Deny);
         assert!(c.allow_existing_violations);
-        assert_eq!(c.providers.len(), 3);
+        assert_eq!(c.providers.len(), 4);
+        let az = c.provider_for_host("dev.azure.com").unwrap();
+        assert_eq!((az.kind, az.api_url.as_str()), (ProviderKind::AzureDevops, "https://dev.azure.com/"));
         let gh = c.provider_for_host("github.com").unwrap();
         assert_eq!(gh.api_url.as_str(), "https://api.github.com/");
         assert_eq!(
@@ -442,7 +453,7 @@ skipValidation:
         .unwrap();
         assert_eq!(c.mode, Mode::Warn);
         assert_eq!(c.on_provider_error, OnFailure::Allow);
-        assert_eq!(c.providers.len(), 4);
+        assert_eq!(c.providers.len(), 5);
         let ghe = c.provider_for_host("ghe.example.com").unwrap();
         assert_eq!(ghe.api_url.as_str(), "https://ghe.example.com/api/v3/");
         assert!(c.skip_validation.allowed_users.contains("alice"));
@@ -455,7 +466,7 @@ skipValidation:
             "providers:\n  - kind: github\n    host: github.com\n    apiUrl: http://127.0.0.1:9999\n",
         )
         .unwrap();
-        assert_eq!(c.providers.len(), 3);
+        assert_eq!(c.providers.len(), 4);
         assert_eq!(
             c.provider_for_host("github.com").unwrap().api_url.as_str(),
             "http://127.0.0.1:9999/"

@@ -25,6 +25,8 @@ pub enum ProviderKind {
     BitbucketServer,
     /// Gitea and Forgejo (the same API); no default host.
     Gitea,
+    /// Azure DevOps Services (`dev.azure.com`, `{org}.visualstudio.com`) and Azure DevOps Server.
+    AzureDevops,
 }
 
 impl ProviderKind {
@@ -40,6 +42,7 @@ impl ProviderKind {
             ProviderKind::BitbucketCloud => "Bitbucket Cloud",
             ProviderKind::BitbucketServer => "Bitbucket Data Center",
             ProviderKind::Gitea => "Gitea",
+            ProviderKind::AzureDevops => "Azure DevOps",
         }
     }
 }
@@ -122,7 +125,7 @@ pub fn load_ca_bundle(path: &Path) -> Result<Vec<CertificateDer<'static>>, Strin
 }
 
 /// The built-in providers; a configured entry with the same host replaces one of them.
-pub const DEFAULT_PROVIDERS: [(ProviderKind, &str, &str); 3] = [
+pub const DEFAULT_PROVIDERS: [(ProviderKind, &str, &str); 4] = [
     (ProviderKind::Github, "github.com", "https://api.github.com"),
     (ProviderKind::Gitlab, "gitlab.com", "https://gitlab.com/api/v4"),
     (
@@ -130,7 +133,19 @@ pub const DEFAULT_PROVIDERS: [(ProviderKind, &str, &str); 3] = [
         "bitbucket.org",
         "https://api.bitbucket.org/2.0",
     ),
+    // The service root: the organisation and project from a repository's URL are appended to it.
+    (ProviderKind::AzureDevops, AZURE_DEVOPS_HOST, "https://dev.azure.com"),
 ];
+
+/// Azure DevOps Services' host. Repository URLs on `{org}.visualstudio.com` (the older form, which
+/// names the organisation in the host) are served by the provider configured for this host.
+pub const AZURE_DEVOPS_HOST: &str = "dev.azure.com";
+
+/// The organisation a `{org}.visualstudio.com` host names.
+pub fn visualstudio_org(host: &str) -> Option<&str> {
+    host.strip_suffix(".visualstudio.com")
+        .filter(|o| !o.is_empty() && !o.contains('.'))
+}
 
 /// The configured entries, then the defaults whose host no entry names. `proxy` is what applies to an
 /// entry without a proxy of its own.

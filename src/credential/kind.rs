@@ -195,6 +195,8 @@ pub fn detect(provider: ProviderKind, token: &Token) -> TokenKind {
         ProviderKind::BitbucketServer => TokenKind::HttpAccessToken,
         // Gitea's and Forgejo's tokens are 40 hex digits with no prefix: an access token.
         ProviderKind::Gitea => TokenKind::AccessToken,
+        // Azure DevOps tokens are personal access tokens (52 or 84 characters, no prefix).
+        ProviderKind::AzureDevops => TokenKind::Personal,
     }
 }
 

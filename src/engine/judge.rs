@@ -236,7 +236,9 @@ impl<P: ProviderApi> Engine<P> {
         // scopes, an access token's headers) the answer is the token's alone.
         let probes = match provider.kind {
             ProviderKind::Github => matches!(kind, TokenKind::FineGrained | TokenKind::Unknown),
-            ProviderKind::Gitlab | ProviderKind::BitbucketServer | ProviderKind::Gitea => true,
+            ProviderKind::Gitlab | ProviderKind::BitbucketServer | ProviderKind::Gitea | ProviderKind::AzureDevops => {
+                true
+            }
             ProviderKind::BitbucketCloud => false,
         };
         let targets = if probes {
@@ -250,9 +252,19 @@ impl<P: ProviderApi> Engine<P> {
             }
             ProviderKind::BitbucketServer => &self.config.requirements.required(ScopeFamily::BitbucketServer, role)[..],
             ProviderKind::Gitea => &self.config.requirements.required(ScopeFamily::Gitea, role)[..],
+            ProviderKind::AzureDevops => &self.config.requirements.required(ScopeFamily::AzureDevops, role)[..],
             _ => &[],
         };
-        let repo_path = cred.url.repo_path();
+        let repo_path = crate::providers::repository_path(provider, &cred.url);
+        let mut targets = targets;
+        // `{org}.visualstudio.com/{project}/_git/{repo}`: the organisation goes in front, as on dev.azure.com.
+        if provider.kind == ProviderKind::AzureDevops
+            && let Some(org) = crate::config::visualstudio_org(&cred.url.host)
+        {
+            for t in &mut targets {
+                *t = format!("{org}/{t}");
+            }
+        }
         let (targets_key, wanted_key) = if probes {
             (targets.join("\n"), wanted.join(","))
         } else {

@@ -126,7 +126,25 @@ fn family_for(ctx: &MessageContext<'_>) -> Option<ScopeFamily> {
             ProviderKind::BitbucketCloud => ScopeFamily::BitbucketCloud,
             ProviderKind::BitbucketServer => ScopeFamily::BitbucketServer,
             ProviderKind::Gitea => ScopeFamily::Gitea,
+            ProviderKind::AzureDevops => ScopeFamily::AzureDevops,
         }))
+}
+
+/// Azure DevOps's token page for the organisation (or collection) the Secret's URL names.
+fn azure_token_page(ctx: &MessageContext<'_>) -> String {
+    let Some(provider) = ctx.provider else {
+        return "https://dev.azure.com/{organisation}/_usersSettings/tokens".into();
+    };
+    let org = ctx
+        .repo
+        .and_then(|u| {
+            crate::config::visualstudio_org(&u.host)
+                .map(str::to_owned)
+                .or_else(|| crate::providers::azure_devops::location(provider, &u.repo_path()).map(|l| l.org))
+        })
+        .unwrap_or_else(|| "{organisation}".into());
+    let base = provider.git_url.as_str().trim_end_matches('/');
+    format!("{base}/{org}/_usersSettings/tokens")
 }
 
 /// What to do to get a credential that passes.
@@ -164,6 +182,10 @@ fn advice(ctx: &MessageContext<'_>, family: ScopeFamily) -> String {
         ScopeFamily::Gitea => format!(
             "Create an access token with the scopes {scopes} at https://{}/user/settings/applications (its owner must be an administrator of the repository where the role needs repository-admin) and put it in Secret {secret}.",
             ctx.provider.map(|p| p.host.as_str()).unwrap_or("HOST")
+        ),
+        ScopeFamily::AzureDevops => format!(
+            "Create a personal access token with the scopes {scopes} at {} and put it in Secret {secret}.",
+            azure_token_page(ctx)
         ),
         ScopeFamily::BitbucketServer => format!(
             "Create an HTTP access token with {scopes} permission (Bitbucket: Manage account, or the repository's or project's settings > HTTP access tokens) and put it in Secret {secret}."

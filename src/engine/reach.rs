@@ -84,7 +84,7 @@ impl<P: ProviderApi> Engine<P> {
         let Some(provider) = self.config.provider_for_host(&url.host) else {
             return Reach::Unknown(format!("{} is not a configured provider: nothing was asked", url.host));
         };
-        let path = url.repo_path();
+        let path = crate::providers::repository_path(provider, &url);
         let auth = git_auth(
             provider.kind,
             cred.token_field,

@@ -185,6 +185,7 @@ pub fn family_of(provider: ProviderKind, kind: TokenKind) -> Option<ScopeFamily>
         (ProviderKind::BitbucketCloud, ApiToken) => Some(ScopeFamily::BitbucketApiToken),
         (ProviderKind::BitbucketServer, HttpAccessToken) => Some(ScopeFamily::BitbucketServer),
         (ProviderKind::Gitea, AccessToken) => Some(ScopeFamily::Gitea),
+        (ProviderKind::AzureDevops, Personal) => Some(ScopeFamily::AzureDevops),
         _ => None,
     }
 }

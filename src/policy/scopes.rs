@@ -102,6 +102,20 @@ const GITEA: &[(&str, &[&str])] = &[
     ("write:user", &["read:user"]),
 ];
 
+/// Azure DevOps: each Code level includes the ones below it (learn.microsoft.com, "Scopes").
+const AZURE_DEVOPS: &[(&str, &[&str])] = &[
+    ("vso.code_full", &["vso.code_manage", "vso.code_status"]),
+    ("vso.code_manage", &["vso.code_write"]),
+    ("vso.code_write", &["vso.code"]),
+    ("vso.hooks_write", &["vso.hooks"]),
+    ("vso.work_write", &["vso.work"]),
+    ("vso.build_execute", &["vso.build"]),
+    ("vso.project_manage", &["vso.project_write"]),
+    ("vso.project_write", &["vso.project"]),
+    ("vso.packaging_write", &["vso.packaging"]),
+    ("vso.release_execute", &["vso.release"]),
+];
+
 fn edges(family: ScopeFamily) -> &'static [(&'static str, &'static [&'static str])] {
     match family {
         ScopeFamily::GithubClassic => GITHUB,
@@ -109,6 +123,7 @@ fn edges(family: ScopeFamily) -> &'static [(&'static str, &'static [&'static str
         ScopeFamily::BitbucketCloud => BITBUCKET_CLOUD,
         ScopeFamily::BitbucketServer => BITBUCKET_SERVER,
         ScopeFamily::Gitea => GITEA,
+        ScopeFamily::AzureDevops => AZURE_DEVOPS,
         // Atlassian's granular API-token scopes imply nothing: write does not even imply read.
         ScopeFamily::BitbucketApiToken => &[],
         // Levels are a rule, not a list: see `implied`.

@@ -112,6 +112,8 @@ pub fn git_auth<'a>(
         ProviderKind::BitbucketServer => return username.map_or(Auth::Bearer(token), |u| Auth::Basic(u, token)),
         // Gitea takes a token as the Basic password and acts as its owner, whatever the username.
         ProviderKind::Gitea => "git",
+        // Azure DevOps takes a PAT as the Basic password with any username.
+        ProviderKind::AzureDevops => return Auth::Basic(username.unwrap_or_default(), token),
     };
     Auth::Basic(username.filter(|u| !u.is_empty()).unwrap_or(default), token)
 }
@@ -119,8 +121,10 @@ pub fn git_auth<'a>(
 /// `{git_url}/{path}.git/info/refs`, the repository's Git-over-HTTPS advertisement address.
 pub fn git_repo_url(provider: &Provider, path: &str) -> Url {
     let mut segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    // Azure DevOps repositories are `…/_git/{repo}`, without `.git`.
     if let Some(last) = segs.last_mut()
         && !last.ends_with(".git")
+        && provider.kind != ProviderKind::AzureDevops
     {
         last.push_str(".git");
     }

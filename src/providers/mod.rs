@@ -6,6 +6,7 @@
 //! travels only in a header marked sensitive ([`client`]). [`upstream`] bounds the calls in flight to
 //! each provider and stops calling one that fails.
 
+pub mod azure_devops;
 pub mod bitbucket_cloud;
 pub mod bitbucket_server;
 pub mod client;
@@ -84,6 +85,7 @@ impl ProviderApi for ProviderClient {
             ProviderKind::BitbucketCloud => bitbucket_cloud::introspect(self, provider, req).await,
             ProviderKind::BitbucketServer => bitbucket_server::introspect(self, provider, req).await,
             ProviderKind::Gitea => gitea::introspect(self, provider, req).await,
+            ProviderKind::AzureDevops => azure_devops::introspect(self, provider, req).await,
         }
     }
 
@@ -100,6 +102,16 @@ impl ProviderApi for ProviderClient {
     ) -> Result<Advertisement, IntrospectError> {
         self.advertisement_at(provider, git_repo_url(provider, path), auth, service)
             .await
+    }
+}
+
+/// A repository's path on its provider, as the provider's calls name it: the URL's path, with, for
+/// `{org}.visualstudio.com`, the organisation in front (as on `dev.azure.com`).
+pub fn repository_path(provider: &Provider, url: &crate::repo_url::RepoUrl) -> String {
+    let path = url.repo_path();
+    match crate::config::visualstudio_org(&url.host) {
+        Some(org) if provider.kind == ProviderKind::AzureDevops => format!("{org}/{path}"),
+        _ => path,
     }
 }
 

@@ -93,6 +93,9 @@ pub enum ScopeFamily {
     /// Gitea and Forgejo access tokens: Gitea's scopes, and `repository-admin` (the owner's
     /// administrator permission on the repository, which its webhooks need).
     Gitea,
+    /// Azure DevOps personal access tokens: `vso.*` scopes, and `edit-subscriptions` (the project
+    /// permission the runtime's service hooks need).
+    AzureDevops,
 }
 
 impl ScopeFamily {
@@ -101,7 +104,7 @@ impl ScopeFamily {
     }
 
     #[cfg(test)]
-    pub const ALL: [ScopeFamily; 7] = [
+    pub const ALL: [ScopeFamily; 8] = [
         ScopeFamily::GithubClassic,
         ScopeFamily::GithubPermissions,
         ScopeFamily::Gitlab,
@@ -109,6 +112,7 @@ impl ScopeFamily {
         ScopeFamily::BitbucketApiToken,
         ScopeFamily::BitbucketServer,
         ScopeFamily::Gitea,
+        ScopeFamily::AzureDevops,
     ];
 }
 
@@ -177,6 +181,12 @@ pub static REQUIREMENTS: &[Requirement] = &[
     Requirement { family: Gitea, role: Role::User, scopes: &["write:repository"] },
     Requirement { family: Gitea, role: Role::Write, scopes: &["write:repository"] },
     Requirement { family: Gitea, role: Role::Read, scopes: &["read:repository"] },
+    // Azure DevOps: Code (Read) clones, Code (Read & write) pushes; the runtime's webhooks are service
+    // hook subscriptions, which need the project permission "Edit subscriptions".
+    Requirement { family: AzureDevops, role: Role::Runtime, scopes: &["vso.code_write", "edit-subscriptions"] },
+    Requirement { family: AzureDevops, role: Role::User, scopes: &["vso.code_write"] },
+    Requirement { family: AzureDevops, role: Role::Write, scopes: &["vso.code_write"] },
+    Requirement { family: AzureDevops, role: Role::Read, scopes: &["vso.code"] },
 ];
 
 /// The scopes a role needs in a family, by the built-in table.
@@ -311,7 +321,7 @@ impl Requirements {
                         key.clone(),
                         format!(
                             "not a token family: {family_name:?} (github-classic, github-fine-grained, gitlab, \
-                             gitlab-access-level, bitbucket-cloud, bitbucket-api-token, bitbucket-server or gitea)"
+                             gitlab-access-level, bitbucket-cloud, bitbucket-api-token, bitbucket-server, gitea or azure-devops)"
                         ),
                     )
                 })?;

@@ -84,6 +84,16 @@ const GITEA_SCOPES: &[&str] = &[
     "write:user", "repository-admin",
 ];
 
+/// Azure DevOps PAT scopes (learn.microsoft.com, "Scopes"), and `edit-subscriptions`: not a scope but
+/// the project permission service hook subscriptions need.
+#[rustfmt::skip]
+const AZURE_DEVOPS_SCOPES: &[&str] = &[
+    "vso.code", "vso.code_write", "vso.code_manage", "vso.code_full", "vso.code_status", "vso.hooks",
+    "vso.hooks_write", "vso.hooks_interact", "vso.build", "vso.build_execute", "vso.work", "vso.work_write",
+    "vso.project", "vso.project_write", "vso.project_manage", "vso.profile", "vso.graph", "vso.identity",
+    "vso.packaging", "vso.packaging_write", "vso.release", "vso.release_execute", "edit-subscriptions",
+];
+
 impl ScopeFamily {
     /// The names a requirement in this family may use (GitHub permissions: without their level).
     pub fn vocabulary(self) -> &'static [&'static str] {
@@ -95,6 +105,7 @@ impl ScopeFamily {
             ScopeFamily::BitbucketApiToken => BITBUCKET_API_SCOPES,
             ScopeFamily::BitbucketServer => BITBUCKET_SERVER_PERMISSIONS,
             ScopeFamily::Gitea => GITEA_SCOPES,
+            ScopeFamily::AzureDevops => AZURE_DEVOPS_SCOPES,
         }
     }
 }

@@ -1130,3 +1130,137 @@ impl<'a> Gitea<'a> {
             .await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Azure DevOps
+
+/// Azure DevOps Services as it answers a PAT, by the shared reference's §10: a wrong PAT gets 203 with
+/// the sign-in page; an expired one a 401 saying so; a valid PAT without the scope a call needs a 401;
+/// `connectionData` wants a `-preview` api-version; the receive-pack advertisement refuses an identity
+/// without Contribute with 403 and TF401027. Whether a Code (Read)-only PAT is refused at the
+/// receive-pack advertisement is not confirmed: this stand-in advertises, the worst case.
+pub struct AzureDevops<'a> {
+    pub server: &'a MockServer,
+}
+
+/// One PAT: its organisation, scopes, and the repositories (`project/repo`) its user may read and
+/// contribute to.
+#[derive(Debug, Clone, Copy)]
+pub struct AzurePat<'a> {
+    pub pat: &'a str,
+    pub org: &'a str,
+    pub account: &'a str,
+    pub scopes: &'a [&'a str],
+    /// `(project/repo, contribute)`.
+    pub repos: &'a [(&'a str, bool)],
+    pub expired: bool,
+}
+
+/// Azure DevOps's answer to bad credentials: 203 with its sign-in page.
+pub fn azure_sign_in() -> ResponseTemplate {
+    ResponseTemplate::new(203).set_body_raw(
+        "<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body></body></html>",
+        "text/html; charset=utf-8",
+    )
+}
+
+impl<'a> AzureDevops<'a> {
+    pub fn on(server: &'a MockServer) -> Self {
+        Self { server }
+    }
+
+    pub async fn pat(&self, p: AzurePat<'_>) {
+        let has = |s: &str| {
+            let code = ["vso.code", "vso.code_write", "vso.code_manage", "vso.code_full"];
+            let rank = |x: &str| code.iter().position(|c| *c == x);
+            match rank(s) {
+                Some(want) => p.scopes.iter().any(|h| rank(h).is_some_and(|r| r >= want)),
+                None => p.scopes.contains(&s),
+            }
+        };
+        let auth = BasicPassword(p.pat.to_owned());
+        if p.expired {
+            Mock::given(method("GET"))
+                .and(auth)
+                .respond_with(
+                    ResponseTemplate::new(401)
+                        .set_body_string("Access Denied: The Personal Access Token used has expired."),
+                )
+                .mount(self.server)
+                .await;
+            return;
+        }
+        Mock::given(method("GET"))
+            .and(path(format!("/{}/_apis/connectionData", p.org)))
+            .and(wiremock::matchers::query_param("api-version", "7.1-preview"))
+            .and(BasicPassword(p.pat.to_owned()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "authenticatedUser": {
+                    "id": "6a1b9a9e-0000-0000-0000-000000000001",
+                    "descriptor": "Microsoft.IdentityModel.Claims.ClaimsIdentity;acme\\\\gitops-bot",
+                    "providerDisplayName": "GitOps Bot",
+                    "isActive": true,
+                    "properties": {"Account": {"$type": "System.String", "$value": p.account}}
+                },
+                "instanceId": "00000000-0000-0000-0000-00000000abcd",
+                "locationServiceData": {"serviceOwner": "00025394-6065-48ca-87d9-7f5672854ef7"}
+            })))
+            .mount(self.server)
+            .await;
+        for (repo, contribute) in p.repos {
+            let (project, name) = repo.split_once('/').unwrap_or((repo, repo));
+            let refs = format!("/{}/{project}/_git/{name}/info/refs", p.org);
+            let upload = if has("vso.code") {
+                ResponseTemplate::new(200).set_body_raw(
+                    "001e# service=git-upload-pack\n0000",
+                    "application/x-git-upload-pack-advertisement",
+                )
+            } else {
+                ResponseTemplate::new(401).insert_header("www-authenticate", "Basic realm=\"https://dev.azure.com/\"")
+            };
+            Mock::given(method("GET"))
+                .and(path(refs.clone()))
+                .and(wiremock::matchers::query_param("service", "git-upload-pack"))
+                .and(BasicPassword(p.pat.to_owned()))
+                .respond_with(upload)
+                .mount(self.server)
+                .await;
+            let receive = if !has("vso.code") {
+                ResponseTemplate::new(401)
+            } else if !contribute {
+                ResponseTemplate::new(403).set_body_raw(
+                    "001f# service=git-receive-pack\n0000009cTF401027: You need the Git 'GenericContribute' permission to perform this action. Details: identity 'GitOps Bot', scope 'repository'.\n0000",
+                    "application/x-git-receive-pack-advertisement",
+                )
+            } else {
+                ResponseTemplate::new(200).set_body_raw(
+                    "001f# service=git-receive-pack\n0000",
+                    "application/x-git-receive-pack-advertisement",
+                )
+            };
+            Mock::given(method("GET"))
+                .and(path(refs))
+                .and(wiremock::matchers::query_param("service", "git-receive-pack"))
+                .and(BasicPassword(p.pat.to_owned()))
+                .respond_with(receive)
+                .mount(self.server)
+                .await;
+        }
+        // Whatever else this PAT asks: a valid PAT without the scope (or the repository) gets 401.
+        Mock::given(method("GET"))
+            .and(BasicPassword(p.pat.to_owned()))
+            .respond_with(ResponseTemplate::new(401))
+            .with_priority(9)
+            .mount(self.server)
+            .await;
+    }
+
+    /// Every other credential: the sign-in page.
+    pub async fn reject_others(&self) {
+        Mock::given(method("GET"))
+            .respond_with(azure_sign_in())
+            .with_priority(10)
+            .mount(self.server)
+            .await;
+    }
+}
