@@ -14,7 +14,7 @@ use wiremock::MockServer;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every token in the example Secrets: none may appear in any output.
-const EXAMPLE_TOKENS: [&str; 9] = [
+const EXAMPLE_TOKENS: [&str; 11] = [
     "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",
     "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",
     "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003",
@@ -24,6 +24,8 @@ const EXAMPLE_TOKENS: [&str; 9] = [
     "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",
     "3c1f0e2d9b8a7c6d5e4f3a2b1c0d9e8f7a6b5c4d",
     "ATBBDemoAppPassword000000008",
+    "5c09e0de0000000000000000000000000000f012",
+    "demoazurepat00000000000000000000000000000000000013",
 ];
 
 /// The examples' configuration (as `make demo` uses it), pointed at `server`.
@@ -109,6 +111,10 @@ async fn the_example_secrets_are_judged_as_the_webhook_judges_them() {
         json!(["argocd/legacy-bitbucket", "invalid", false, "bitbucket-cloud", "app-password", "read", [], [], null, null]),
         json!(["argocd/hydrator-push-dc", "ok", true, "bitbucket-server", "http-access-token", "write",
                ["REPO_WRITE"], [], null, "platform-bot"]),
+        json!(["argocd/hydrator-push-forgejo", "ok", true, "gitea", "access-token", "write",
+               ["read:user", "write:repository"], [], null, "platform-bot"]),
+        json!(["argocd/apps-repo-azure", "ok", true, "azure-devops", "personal", "read",
+               ["vso.code"], [], null, "gitops-bot@acme.example"]),
     ];
     const FIELDS: [&str; 9] = [
         "verdict",

@@ -1,5 +1,6 @@
 //! The demo's stand-in answers: what each provider says about the tokens in `examples/secrets/`, on one
-//! loopback server (`/github`, `/github-git`, `/gitlab/api/v4`, `/bitbucket/2.0`, `/bitbucket-dc`) —
+//! loopback server (`/github`, `/github-git`, `/gitlab/api/v4`, `/bitbucket/2.0`, `/bitbucket-dc`,
+//! `/forgejo`, `/azure`) —
 //! for `make demo` (scopegate-standin) and for tests that use the examples; and a cluster holding
 //! those Secrets and a few Applications, for `scopegate audit` in the demo.
 
@@ -8,13 +9,16 @@ use wiremock::MockServer;
 
 use crate::kube_api::FakeKube;
 use crate::secret::{admitted, yaml_documents};
-use crate::standin::{BitbucketCloud, BitbucketServer, Github, Gitlab, Level, RepoGrant, RepoPermission, bearer};
+use crate::standin::{
+    AzureDevops, AzurePat, BitbucketCloud, BitbucketServer, Gitea, GiteaRepo, GiteaToken, Github, Gitlab, Level,
+    RepoGrant, RepoPermission, bearer,
+};
 
 /// The provider entries of a scopegate configuration pointing at `server` as the examples' stand-in.
 pub fn providers_yaml(server: &MockServer) -> String {
     let u = server.uri();
     format!(
-        "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {u}/github\n    gitUrl: {u}/github-git\n  - kind: gitlab\n    host: gitlab.com\n    apiUrl: {u}/gitlab/api/v4\n  - kind: bitbucket-cloud\n    host: bitbucket.org\n    apiUrl: {u}/bitbucket/2.0\n  - kind: bitbucket-server\n    host: bitbucket.internal.example\n    apiUrl: {u}/bitbucket-dc/rest/api/1.0\n    gitUrl: {u}/bitbucket-dc\n"
+        "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {u}/github\n    gitUrl: {u}/github-git\n  - kind: gitlab\n    host: gitlab.com\n    apiUrl: {u}/gitlab/api/v4\n  - kind: bitbucket-cloud\n    host: bitbucket.org\n    apiUrl: {u}/bitbucket/2.0\n  - kind: bitbucket-server\n    host: bitbucket.internal.example\n    apiUrl: {u}/bitbucket-dc/rest/api/1.0\n    gitUrl: {u}/bitbucket-dc\n  - kind: gitea\n    host: code.internal.example\n    apiUrl: {u}/forgejo/api/v1\n    gitUrl: {u}/forgejo\n  - kind: azure-devops\n    host: dev.azure.com\n    apiUrl: {u}/azure\n    gitUrl: {u}/azure\n"
     )
 }
 
@@ -81,6 +85,35 @@ pub async fn mount_examples(server: &MockServer) {
         RepoPermission::Write,
     )
     .await;
+    let forgejo = Gitea::with_prefix(server, "/forgejo");
+    forgejo
+        .token(GiteaToken {
+            token: "5c09e0de0000000000000000000000000000f012",
+            login: "platform-bot",
+            scopes: &["write:repository", "read:user"],
+            repos: &[GiteaRepo {
+                full_name: "platform/gitops",
+                pull: true,
+                push: true,
+                admin: false,
+            }],
+            list_readable: false,
+            limited_to: None,
+        })
+        .await;
+    forgejo.reject_others().await;
+    let azure = AzureDevops::with_prefix(server, "/azure");
+    azure
+        .pat(AzurePat {
+            pat: "demoazurepat00000000000000000000000000000000000013",
+            org: "acme",
+            account: "gitops-bot@acme.example",
+            scopes: &["vso.code"],
+            repos: &[("Platform/apps", false)],
+            expired: false,
+        })
+        .await;
+    azure.reject_others().await;
 }
 
 /// Load the example Secrets (every document of every `.yaml` file in `dir`, as the API server stores

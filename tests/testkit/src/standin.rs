@@ -953,6 +953,8 @@ impl wiremock::Respond for GithubTokens {
 /// the owner's read access only there (a 200 proves the scope, not the right to push).
 pub struct Gitea<'a> {
     pub server: &'a MockServer,
+    /// Where on the server the instance lives (`""` for the root).
+    pub prefix: String,
 }
 
 /// The token owner's permissions on one repository, as `GET /repos/{o}/{r}` reports them.
@@ -998,15 +1000,26 @@ pub fn gitea_scope_refusal(server: &MockServer, scope: &str) -> ResponseTemplate
 
 impl<'a> Gitea<'a> {
     pub fn on(server: &'a MockServer) -> Self {
-        Self { server }
+        Self::with_prefix(server, "")
+    }
+
+    pub fn with_prefix(server: &'a MockServer, prefix: &str) -> Self {
+        Self {
+            server,
+            prefix: prefix.to_owned(),
+        }
     }
 
     pub fn api_url(&self) -> String {
-        format!("{}/api/v1", self.server.uri())
+        format!("{}{}/api/v1", self.server.uri(), self.prefix)
     }
 
     pub fn git_url(&self) -> String {
-        self.server.uri()
+        format!("{}{}", self.server.uri(), self.prefix)
+    }
+
+    fn path(&self, p: &str) -> wiremock::matchers::PathExactMatcher {
+        path(format!("{}{p}", self.prefix))
     }
 
     pub async fn token(&self, t: GiteaToken<'_>) {
@@ -1024,7 +1037,7 @@ impl<'a> Gitea<'a> {
             }
         };
         Mock::given(method("GET"))
-            .and(path("/api/v1/user"))
+            .and(self.path("/api/v1/user"))
             .and(header("authorization", bearer.as_str()))
             .respond_with(scoped(
                 "read:user",
@@ -1045,7 +1058,7 @@ impl<'a> Gitea<'a> {
             ]),
         );
         Mock::given(method("GET"))
-            .and(path(format!("/api/v1/users/{}/tokens", t.login)))
+            .and(self.path(&format!("/api/v1/users/{}/tokens", t.login)))
             .and(BasicPassword(t.token.to_owned()))
             .respond_with(if t.list_readable {
                 scoped("read:user", tokens)
@@ -1058,7 +1071,7 @@ impl<'a> Gitea<'a> {
             .mount(self.server)
             .await;
         Mock::given(method("GET"))
-            .and(path(format!("/api/v1/users/{}/tokens", t.login)))
+            .and(self.path(&format!("/api/v1/users/{}/tokens", t.login)))
             .and(header("authorization", bearer.as_str()))
             .respond_with(json(401, json!({"message": "auth required"})))
             .mount(self.server)
@@ -1071,7 +1084,7 @@ impl<'a> Gitea<'a> {
             let repo = json!({"full_name": r.full_name, "private": true,
                 "permissions": {"admin": r.admin, "push": r.push, "pull": r.pull}});
             Mock::given(method("GET"))
-                .and(path(format!("/api/v1/repos/{}", r.full_name)))
+                .and(self.path(&format!("/api/v1/repos/{}", r.full_name)))
                 .and(header("authorization", bearer.as_str()))
                 .respond_with(scoped(
                     "read:repository",
@@ -1080,7 +1093,7 @@ impl<'a> Gitea<'a> {
                 .mount(self.server)
                 .await;
             Mock::given(method("GET"))
-                .and(path(format!("/api/v1/repos/{}/hooks", r.full_name)))
+                .and(self.path(&format!("/api/v1/repos/{}/hooks", r.full_name)))
                 .and(header("authorization", bearer.as_str()))
                 .respond_with(scoped(
                     "read:repository",
@@ -1108,7 +1121,7 @@ impl<'a> Gitea<'a> {
                 )
             };
             Mock::given(method("GET"))
-                .and(path(format!("/{}.git/info/refs", r.full_name)))
+                .and(self.path(&format!("/{}.git/info/refs", r.full_name)))
                 .and(wiremock::matchers::query_param("service", "git-receive-pack"))
                 .and(BasicPassword(t.token.to_owned()))
                 .respond_with(receive)
@@ -1120,6 +1133,7 @@ impl<'a> Gitea<'a> {
     /// Every other credential: 401 (the API), or asked for Basic (Git).
     pub async fn reject_others(&self) {
         Mock::given(method("GET"))
+            .and(wiremock::matchers::path_regex(format!("^{}/", self.prefix)))
             .respond_with(
                 ResponseTemplate::new(401)
                     .insert_header("www-authenticate", "Basic realm=\"Gitea\"")
@@ -1141,6 +1155,8 @@ impl<'a> Gitea<'a> {
 /// receive-pack advertisement is not confirmed: this stand-in advertises, the worst case.
 pub struct AzureDevops<'a> {
     pub server: &'a MockServer,
+    /// Where on the server the service root lives (`""` for the root).
+    pub prefix: String,
 }
 
 /// One PAT: its organisation, scopes, and the repositories (`project/repo`) its user may read and
@@ -1166,7 +1182,23 @@ pub fn azure_sign_in() -> ResponseTemplate {
 
 impl<'a> AzureDevops<'a> {
     pub fn on(server: &'a MockServer) -> Self {
-        Self { server }
+        Self::with_prefix(server, "")
+    }
+
+    pub fn with_prefix(server: &'a MockServer, prefix: &str) -> Self {
+        Self {
+            server,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The service root (`apiUrl` and `gitUrl`).
+    pub fn url(&self) -> String {
+        format!("{}{}", self.server.uri(), self.prefix)
+    }
+
+    fn within(&self) -> wiremock::matchers::PathRegexMatcher {
+        wiremock::matchers::path_regex(format!("^{}/", self.prefix))
     }
 
     pub async fn pat(&self, p: AzurePat<'_>) {
@@ -1181,6 +1213,7 @@ impl<'a> AzureDevops<'a> {
         let auth = BasicPassword(p.pat.to_owned());
         if p.expired {
             Mock::given(method("GET"))
+                .and(self.within())
                 .and(auth)
                 .respond_with(
                     ResponseTemplate::new(401)
@@ -1191,7 +1224,7 @@ impl<'a> AzureDevops<'a> {
             return;
         }
         Mock::given(method("GET"))
-            .and(path(format!("/{}/_apis/connectionData", p.org)))
+            .and(path(format!("{}/{}/_apis/connectionData", self.prefix, p.org)))
             .and(wiremock::matchers::query_param("api-version", "7.1-preview"))
             .and(BasicPassword(p.pat.to_owned()))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -1209,7 +1242,7 @@ impl<'a> AzureDevops<'a> {
             .await;
         for (repo, contribute) in p.repos {
             let (project, name) = repo.split_once('/').unwrap_or((repo, repo));
-            let refs = format!("/{}/{project}/_git/{name}/info/refs", p.org);
+            let refs = format!("{}/{}/{project}/_git/{name}/info/refs", self.prefix, p.org);
             let upload = if has("vso.code") {
                 ResponseTemplate::new(200).set_body_raw(
                     "001e# service=git-upload-pack\n0000",
@@ -1248,6 +1281,7 @@ impl<'a> AzureDevops<'a> {
         }
         // Whatever else this PAT asks: a valid PAT without the scope (or the repository) gets 401.
         Mock::given(method("GET"))
+            .and(self.within())
             .and(BasicPassword(p.pat.to_owned()))
             .respond_with(ResponseTemplate::new(401))
             .with_priority(9)
@@ -1258,6 +1292,7 @@ impl<'a> AzureDevops<'a> {
     /// Every other credential: the sign-in page.
     pub async fn reject_others(&self) {
         Mock::given(method("GET"))
+            .and(self.within())
             .respond_with(azure_sign_in())
             .with_priority(10)
             .mount(self.server)
