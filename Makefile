@@ -83,7 +83,7 @@ soak:
 # it to fuzz/regressions/<target>/ and `make test` runs it from then on. cargo-fuzz needs a nightly
 # compiler; without one, the stable compiler is asked to allow nightly flags.
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS ?= review config url_and_host github gitlab bitbucket_cloud bitbucket_server
+FUZZ_TARGETS ?= review config url_and_host github gitlab bitbucket_cloud bitbucket_server gitea azure_devops
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	cd fuzz && if rustup run nightly rustc --version >/dev/null 2>&1; then TC=+nightly; else TC=; export RUSTC_BOOTSTRAP=1; fi; \

@@ -183,8 +183,9 @@ impl Scene {
         std::fs::write(
             &config,
             format!(
-                "{}expiryWarningDays: 14\nserviceAccounts: [argocd-bot, gitops-bot]\nsharedConfigurationRepo: https://github.com/acme/codefresh-isc\n",
-                providers_yaml(&git)
+                "{}  - kind: gitea\n    host: code.corp\n    apiUrl: {u}/gitea/api/v1\n    gitUrl: {u}/gitea\n  - kind: azure-devops\n    host: dev.azure.com\n    apiUrl: {u}/azure\n    gitUrl: {u}/azure\nexpiryWarningDays: 14\nserviceAccounts: [argocd-bot, gitops-bot]\nsharedConfigurationRepo: https://github.com/acme/codefresh-isc\n",
+                providers_yaml(&git),
+                u = git.uri()
             ),
         )
         .unwrap();
@@ -992,4 +993,127 @@ async fn github_app_templates_reach_what_their_installation_includes() {
     let asked = scene.git.received_requests().await.unwrap();
     assert!(asked.iter().all(|r| r.method.as_str() == "GET"), "{asked:?}");
     assert!(!asked.iter().any(|r| r.url.path().ends_with("/access_tokens")));
+}
+
+#[tokio::test]
+async fn gitea_and_azure_devops_templates_reach_what_their_tokens_read() {
+    use scopegate_testkit::standin::{AzureDevops, AzurePat, Gitea, GiteaRepo, GiteaToken};
+    let git = MockServer::start().await;
+    let gitea_token = "5c09e0de0000000000000000000000000000a001";
+    let pat = "auditazurepat000000000000000000000000000000000000001";
+    let forgejo = Gitea::with_prefix(&git, "/gitea");
+    forgejo
+        .token(GiteaToken {
+            token: gitea_token,
+            login: "gitops-bot",
+            scopes: &["read:repository"],
+            repos: &[
+                GiteaRepo {
+                    full_name: "platform/gitops",
+                    pull: true,
+                    push: false,
+                    admin: false,
+                },
+                GiteaRepo {
+                    full_name: "platform/secret",
+                    pull: false,
+                    push: false,
+                    admin: false,
+                },
+            ],
+            list_readable: false,
+            limited_to: None,
+        })
+        .await;
+    forgejo.reject_others().await;
+    let azure = AzureDevops::with_prefix(&git, "/azure");
+    azure
+        .pat(AzurePat {
+            pat,
+            org: "acme",
+            account: "gitops-bot@acme.example",
+            scopes: &["vso.code"],
+            repos: &[("Platform/apps", false)],
+            expired: false,
+        })
+        .await;
+    azure.reject_others().await;
+    let kube = FakeKube::start().await.unwrap();
+    kube.add(
+        SecretBuilder::new("forgejo-creds", "argocd")
+            .label("argocd.argoproj.io/secret-type", "repo-creds")
+            .data("url", "https://code.corp/platform")
+            .data("password", gitea_token)
+            .build(),
+    );
+    kube.add(
+        SecretBuilder::new("azure-creds", "argocd")
+            .label("argocd.argoproj.io/secret-type", "repo-creds")
+            .data("url", "https://dev.azure.com/acme")
+            .data("password", pat)
+            .build(),
+    );
+    for (name, url) in [
+        ("gitops", "https://code.corp/platform/gitops.git"),
+        ("secret", "https://code.corp/platform/secret.git"),
+        ("apps", "https://dev.azure.com/acme/Platform/_git/apps"),
+        ("hidden", "https://dev.azure.com/acme/Platform/_git/hidden"),
+    ] {
+        kube.add(application(
+            "argocd",
+            name,
+            json!({"source": {"repoURL": url, "path": "."}}),
+        ));
+    }
+    let scene = Scene::with(kube, git, "argocd").await;
+    let run = scene.audit(&["-o", "json"]).await;
+    assert!(!run.all_output().contains(gitea_token) && !run.all_output().contains(pat));
+    let all = by_name(&run.json());
+    // Templates name no repository to probe: their tokens are unverified, and say why.
+    for name in ["argocd/forgejo-creds", "argocd/azure-creds"] {
+        assert_eq!(all[name]["verdict"], "unverified", "{all:#?}");
+        assert!(
+            all[name]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no repository to probe"),
+            "{all:#?}"
+        );
+    }
+    let reach = |name: &str| -> Vec<(String, String)> {
+        repositories(&all[name])
+            .into_iter()
+            .map(|(u, _, r, _)| (u, r))
+            .collect()
+    };
+    assert_eq!(
+        reach("argocd/forgejo-creds"),
+        [
+            (
+                "https://code.corp/platform/gitops.git".to_owned(),
+                "reachable".to_owned()
+            ),
+            (
+                "https://code.corp/platform/secret.git".to_owned(),
+                "unreachable".to_owned()
+            ),
+        ],
+        "{all:#?}"
+    );
+    assert_eq!(
+        reach("argocd/azure-creds"),
+        [
+            (
+                "https://dev.azure.com/acme/Platform/_git/apps".to_owned(),
+                "reachable".to_owned()
+            ),
+            (
+                "https://dev.azure.com/acme/Platform/_git/hidden".to_owned(),
+                "unreachable".to_owned()
+            ),
+        ],
+        "{all:#?}"
+    );
+    let asked = scene.git.received_requests().await.unwrap();
+    assert!(asked.iter().all(|r| r.method.as_str() == "GET"), "{asked:?}");
 }

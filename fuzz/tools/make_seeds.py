@@ -133,6 +133,40 @@ def main():
     ]):
         write("bitbucket_server", name, i, answers)
 
+    # Gitea and Forgejo (the shared reference's section 11).
+    scope = lambda s: answer(403, [("content-type", "application/json;charset=utf-8")],
+                             json.dumps({"message": f"token does not have at least one of required scope(s): [{s}]",
+                                         "url": "https://gitea.corp/api/swagger"}))
+    gt_user = answer(200, JSON, json.dumps({"id": 7, "login": "gitops-bot", "full_name": "", "email": "bot@example.com", "is_admin": False}))
+    gt_tokens = answer(200, JSON, json.dumps([{"id": 2, "name": "argocd", "scopes": ["write:repository", "read:user"], "token_last_eight": "0000f001", "repositories": None}]))
+    gt_repo = answer(200, JSON, json.dumps({"full_name": "platform/gitops", "permissions": {"admin": False, "push": True, "pull": True}}))
+    gt_receive = answer(200, [("content-type", "application/x-git-receive-pack-advertisement")], "001f# service=git-receive-pack\n0000")
+    for i, (name, answers) in enumerate([
+        ("read", [gt_user, gt_tokens, gt_repo]),
+        ("write", [gt_user, answer(401, JSON, '{"message":"auth required"}'), gt_repo, gt_receive]),
+        ("template-hooks", [gt_user, gt_tokens, gt_repo, answer(200, JSON, "[]"), gt_receive]),
+        ("no-read-user", [scope("read:user"), gt_repo, answer(403, [("content-type", "text/plain; charset=utf-8")], "Forbidden\n")]),
+        ("no-read-repository", [gt_user, gt_tokens, scope("read:repository")]),
+        ("unknown-token", [answer(401, JSON, '{"message":"user does not exist [uid: 0, name: ]"}')]),
+    ]):
+        write("gitea", name, i, answers)
+
+    # Azure DevOps (section 10).
+    az_id = answer(200, JSON, json.dumps({"authenticatedUser": {"id": "6a1b", "providerDisplayName": "GitOps Bot", "isActive": True,
+                                                                "properties": {"Account": {"$type": "System.String", "$value": "bot@acme.example"}}}}))
+    az_upload = answer(200, [("content-type", "application/x-git-upload-pack-advertisement")], "001e# service=git-upload-pack\n0000")
+    az_tf = answer(403, [("content-type", "application/x-git-receive-pack-advertisement")],
+                   "001f# service=git-receive-pack\n0000TF401027: You need the Git 'GenericContribute' permission to perform this action.\n0000")
+    az_sign_in = answer(203, [("content-type", "text/html; charset=utf-8")], "<html><head><title>Azure DevOps Services | Sign In</title></head></html>")
+    for i, (name, answers) in enumerate([
+        ("read", [az_id, az_upload]),
+        ("write-refused", [az_id, az_upload, az_tf]),
+        ("sign-in", [az_sign_in]),
+        ("expired", [answer(401, [], "Access Denied: The Personal Access Token used has expired.")]),
+        ("code-only", [answer(401, [("www-authenticate", 'Basic realm="https://dev.azure.com/"')], ""), answer(401, [], "")]),
+    ]):
+        write("azure_devops", name, i, answers)
+
     os.makedirs(os.path.join(OUT, "config"), exist_ok=True)
     for f in ["deploy/config.yaml", "examples/config.yaml"]:
         if os.path.exists(f):

@@ -410,7 +410,10 @@ mod tests {
         assert!(c.allow_existing_violations);
         assert_eq!(c.providers.len(), 4);
         let az = c.provider_for_host("dev.azure.com").unwrap();
-        assert_eq!((az.kind, az.api_url.as_str()), (ProviderKind::AzureDevops, "https://dev.azure.com/"));
+        assert_eq!(
+            (az.kind, az.api_url.as_str()),
+            (ProviderKind::AzureDevops, "https://dev.azure.com/")
+        );
         let gh = c.provider_for_host("github.com").unwrap();
         assert_eq!(gh.api_url.as_str(), "https://api.github.com/");
         assert_eq!(

@@ -140,7 +140,7 @@ fn azure_token_page(ctx: &MessageContext<'_>) -> String {
         .and_then(|u| {
             crate::config::visualstudio_org(&u.host)
                 .map(str::to_owned)
-                .or_else(|| crate::providers::azure_devops::location(provider, &u.repo_path()).map(|l| l.org))
+                .or_else(|| crate::providers::azure_devops::organisation(provider, &u.repo_path()))
         })
         .unwrap_or_else(|| "{organisation}".into());
     let base = provider.git_url.as_str().trim_end_matches('/');

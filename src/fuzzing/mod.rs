@@ -86,7 +86,8 @@ fn url_config() -> &'static Config {
         Config::from_yaml(
             "providers:\n\
              - kind: bitbucket-server\n  host: bitbucket.corp:8443\n  apiUrl: https://bitbucket.corp:8443/rest/api/1.0\n  gitUrl: https://bitbucket.corp:8443/scm\n\
-             - kind: gitlab\n  host: gitlab.corp\n  apiUrl: https://gitlab.corp/gitlab/api/v4\n  gitUrl: https://gitlab.corp/gitlab\n",
+             - kind: gitlab\n  host: gitlab.corp\n  apiUrl: https://gitlab.corp/gitlab/api/v4\n  gitUrl: https://gitlab.corp/gitlab\n\
+             - kind: azure-devops\n  host: tfs.corp\n  apiUrl: https://tfs.corp/tfs\n  gitUrl: https://tfs.corp/tfs\n",
         )
         .unwrap_or_default()
     })
@@ -270,6 +271,56 @@ pub(crate) mod answers {
                     ("bearerToken", "BBDC-FuzzHttpAccessToken00000000000002"),
                 ],
             },
+            Case {
+                name: "gitea token, read",
+                kind: ProviderKind::Gitea,
+                secret_type: "repository",
+                data: &[
+                    ("url", "https://gitea.corp/platform/gitops.git"),
+                    ("username", "argocd"),
+                    ("password", "5c09e0de0000000000000000000000000000f001"),
+                ],
+            },
+            Case {
+                name: "forgejo token in bearerToken, write",
+                kind: ProviderKind::Gitea,
+                secret_type: "repository-write",
+                data: &[
+                    ("url", "https://gitea.corp/platform/gitops.git"),
+                    ("bearerToken", "5c09e0de0000000000000000000000000000f002"),
+                ],
+            },
+            Case {
+                name: "gitea token, runtime template",
+                kind: ProviderKind::Gitea,
+                secret_type: "repo-creds",
+                data: &[
+                    ("url", "https://gitea.corp/platform"),
+                    ("password", "5c09e0de0000000000000000000000000000f003"),
+                ],
+            },
+            Case {
+                name: "azure devops pat, read",
+                kind: ProviderKind::AzureDevops,
+                secret_type: "repository",
+                data: &[
+                    ("url", "https://acme@dev.azure.com/acme/Platform/_git/gitops"),
+                    ("username", "argocd"),
+                    ("password", "fuzzazurepat0000000000000000000000000000000000000001"),
+                ],
+            },
+            Case {
+                name: "azure devops pat on visualstudio.com, write",
+                kind: ProviderKind::AzureDevops,
+                secret_type: "repository-write",
+                data: &[
+                    (
+                        "url",
+                        "https://acme.visualstudio.com/DefaultCollection/Platform/_git/gitops",
+                    ),
+                    ("password", "fuzzazurepat0000000000000000000000000000000000000002"),
+                ],
+            },
         ];
         all.into_iter().filter(|c| c.kind == kind).collect()
     }
@@ -332,7 +383,8 @@ pub(crate) mod answers {
             let config = Config::from_yaml(
                 "cache: {maxEntries: 64}\n\
                  providers:\n\
-                 - kind: bitbucket-server\n  host: bitbucket.corp\n  apiUrl: https://bitbucket.corp/rest/api/1.0\n  gitUrl: https://bitbucket.corp/scm\n",
+                 - kind: bitbucket-server\n  host: bitbucket.corp\n  apiUrl: https://bitbucket.corp/rest/api/1.0\n  gitUrl: https://bitbucket.corp/scm\n\
+                 - kind: gitea\n  host: gitea.corp\n  apiUrl: https://gitea.corp/api/v1\n",
             )
             .unwrap_or_else(|e| panic!("the harness's configuration: {e}"));
             let client = ProviderClient::new(&config, Arc::new(NoObserver))
@@ -464,6 +516,10 @@ mod tests {
             ("bitbucket_server", |d: &[u8]| {
                 drop(provider_answers(ProviderKind::BitbucketServer, d))
             }),
+            ("gitea", |d: &[u8]| drop(provider_answers(ProviderKind::Gitea, d))),
+            ("azure_devops", |d: &[u8]| {
+                drop(provider_answers(ProviderKind::AzureDevops, d))
+            }),
         ] {
             for dir in ["seeds", "regressions"] {
                 let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
@@ -489,6 +545,8 @@ mod tests {
             ("gitlab", ProviderKind::Gitlab),
             ("bitbucket_cloud", ProviderKind::BitbucketCloud),
             ("bitbucket_server", ProviderKind::BitbucketServer),
+            ("gitea", ProviderKind::Gitea),
+            ("azure_devops", ProviderKind::AzureDevops),
         ] {
             let n = cases(kind).len();
             assert!(n >= 2, "{target} has cases");

@@ -37,20 +37,7 @@ pub struct Location {
 /// project named as its repository. Paths of `{org}.visualstudio.com` URLs start with the
 /// organisation (the engine puts it there) and may carry `DefaultCollection`.
 pub fn location(provider: &Provider, path: &str) -> Option<Location> {
-    let base: Vec<&str> = provider
-        .git_url
-        .path_segments()
-        .map(|s| s.filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
-    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    if segs.len() > base.len()
-        && segs[..base.len()]
-            .iter()
-            .zip(&base)
-            .all(|(a, b)| a.eq_ignore_ascii_case(b))
-    {
-        segs.drain(..base.len());
-    }
+    let mut segs = relative(provider, path);
     if segs.get(1).is_some_and(|s| s.eq_ignore_ascii_case("DefaultCollection")) {
         segs.remove(1);
     }
@@ -69,6 +56,33 @@ pub fn location(provider: &Provider, path: &str) -> Option<Location> {
         project: project.to_owned(),
         repo: repo.to_owned(),
     })
+}
+
+/// A path's segments below the provider's `gitUrl` path (a Server's `/tfs`).
+fn relative<'p>(provider: &Provider, path: &'p str) -> Vec<&'p str> {
+    let base: Vec<&str> = provider
+        .git_url
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.len() > base.len()
+        && segs[..base.len()]
+            .iter()
+            .zip(&base)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+    {
+        segs.drain(..base.len());
+    }
+    segs
+}
+
+/// The organisation (or collection) a path names: a repository's, or a credential template's
+/// (`https://dev.azure.com/{org}`).
+pub fn organisation(provider: &Provider, path: &str) -> Option<String> {
+    location(provider, path)
+        .map(|l| l.org)
+        .or_else(|| relative(provider, path).first().map(|s| (*s).to_owned()))
 }
 
 #[derive(Deserialize)]
@@ -120,20 +134,16 @@ pub async fn introspect(
 ) -> Result<Grant, IntrospectError> {
     let auth = Auth::Basic(req.username.unwrap_or_default(), req.token);
     let mut grant = Grant::new(TokenKind::Personal);
-    let Some(first) = req
+    let org = req
         .targets
         .iter()
-        .chain(std::iter::once(&req.repo_path.to_owned()))
-        .find_map(|t| location(provider, t))
-    else {
-        return Err(IntrospectError::NotIntrospectable {
-            reason: format!(
-                "the repository URL names no {NAME} organisation and repository (…/{{org}}/{{project}}/_git/{{repo}}), and no repository to probe is named"
-            ),
-        });
-    };
+        .find_map(|t| location(provider, t).map(|l| l.org))
+        .or_else(|| organisation(provider, req.repo_path))
+        .ok_or_else(|| IntrospectError::NotIntrospectable {
+            reason: format!("the repository URL names no {NAME} organisation (…/{{org}}/{{project}}/_git/{{repo}})"),
+        })?;
     // Identity: within every role's scopes (any valid PAT may ask who it is).
-    let mut url = join_url(&provider.api_url, &[&first.org, "_apis", "connectionData"]);
+    let mut url = join_url(&provider.api_url, &[&org, "_apis", "connectionData"]);
     url.set_query(Some("api-version=7.1-preview"));
     let resp = client.get(provider, url, auth, &[]).await?;
     if let Some(detail) = refused(&resp) {

@@ -171,6 +171,22 @@ mod tests {
     }
 
     #[test]
+    fn azure_repositories_are_addressed_without_dot_git() {
+        let p = Provider::new(
+            ProviderKind::AzureDevops,
+            "dev.azure.com",
+            Url::parse("https://dev.azure.com").unwrap(),
+            Url::parse("https://dev.azure.com").unwrap(),
+        );
+        assert_eq!(
+            git_repo_url(&p, "acme/Platform/_git/gitops").as_str(),
+            "https://dev.azure.com/acme/Platform/_git/gitops/info/refs"
+        );
+        let url = crate::repo_url::RepoUrl::parse("https://acme.visualstudio.com/Platform/_git/gitops").unwrap();
+        assert_eq!(repository_path(&p, &url), "acme/Platform/_git/gitops");
+    }
+
+    #[test]
     fn api_urls_escape_segments() {
         let p = Provider::new(
             ProviderKind::BitbucketCloud,

@@ -1120,6 +1120,21 @@ impl<'a> Gitea<'a> {
                     "application/x-git-receive-pack-advertisement",
                 )
             };
+            let upload = if r.pull && gitea_covers(t.scopes, "read:repository") {
+                ResponseTemplate::new(200).set_body_raw(
+                    "001e# service=git-upload-pack\n0000",
+                    "application/x-git-upload-pack-advertisement",
+                )
+            } else {
+                ResponseTemplate::new(404).set_body_string("Repository not found")
+            };
+            Mock::given(method("GET"))
+                .and(self.path(&format!("/{}.git/info/refs", r.full_name)))
+                .and(wiremock::matchers::query_param("service", "git-upload-pack"))
+                .and(BasicPassword(t.token.to_owned()))
+                .respond_with(upload)
+                .mount(self.server)
+                .await;
             Mock::given(method("GET"))
                 .and(self.path(&format!("/{}.git/info/refs", r.full_name)))
                 .and(wiremock::matchers::query_param("service", "git-receive-pack"))

@@ -1,0 +1,10 @@
+//! Gitea's and Forgejo's answers (headers and bodies) to every call scopegate makes, Git advertisements included.
+//! The properties are in `scopegate::fuzzing`; seeds in `fuzz/seeds/gitea`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use scopegate::config::ProviderKind;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = scopegate::fuzzing::provider_answers(ProviderKind::Gitea, data);
+});
