@@ -586,3 +586,85 @@ async fn no_token_in_any_log_line_event_metric_report_or_lease() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitea_and_azure_devops_credentials_are_watched_like_the_others() {
+    use scopegate_testkit::standin::{AzureDevops, AzurePat, Gitea, GiteaRepo, GiteaToken};
+    let s = Setup::new("").await;
+    let providers = MockServer::start().await;
+    let gitea_token = "5c09e0de0000000000000000000000000000b001";
+    let pat = "watchazurepat000000000000000000000000000000000000001";
+    let forgejo = Gitea::with_prefix(&providers, "/forgejo");
+    forgejo
+        .token(GiteaToken {
+            token: gitea_token,
+            login: "gitops-bot",
+            scopes: &["write:repository", "read:user"],
+            repos: &[GiteaRepo {
+                full_name: "platform/gitops",
+                pull: true,
+                push: true,
+                admin: false,
+            }],
+            list_readable: false,
+            limited_to: None,
+        })
+        .await;
+    forgejo.reject_others().await;
+    let azure = AzureDevops::with_prefix(&providers, "/azure");
+    azure
+        .pat(AzurePat {
+            pat,
+            org: "acme",
+            account: "gitops-bot@acme.example",
+            scopes: &["vso.work"],
+            repos: &[("Platform/apps", false)],
+            expired: false,
+        })
+        .await;
+    azure.reject_others().await;
+    std::fs::write(
+        s.dir.path().join("config.yaml"),
+        format!(
+            "providers:\n  - kind: gitea\n    host: code.corp\n    apiUrl: {u}/forgejo/api/v1\n    gitUrl: {u}/forgejo\n  - kind: azure-devops\n    host: dev.azure.com\n    apiUrl: {u}/azure\n    gitUrl: {u}/azure\n",
+            u = providers.uri()
+        ),
+    )
+    .unwrap();
+    s.kube.add(
+        SecretBuilder::argocd("forgejo-push", "repository-write")
+            .https("https://code.corp/platform/gitops.git", "argocd", gitea_token)
+            .build(),
+    );
+    s.kube.add(
+        SecretBuilder::argocd("azure-read", "repository")
+            .https("https://dev.azure.com/acme/Platform/_git/apps", "argocd", pat)
+            .build(),
+    );
+    let w = s.watch_alone();
+    w.wait_for_all(&["verdict changed", "name=forgejo-push", "new=ok"]);
+    w.wait_for_all(&["verdict changed", "name=azure-read", "new=insufficient"]);
+    let warning = s.event("azure-read", "TokenInsufficient").await;
+    assert!(
+        warning["note"].as_str().unwrap().contains("lacks Code (Read)"),
+        "{warning}"
+    );
+    let m = w.admin_get("/metrics");
+    assert!(
+        m.contains(
+            "name=\"forgejo-push\",verdict=\"ok\",provider=\"gitea\",token_kind=\"access-token\",role=\"write\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "name=\"azure-read\",verdict=\"insufficient\",provider=\"azure-devops\",token_kind=\"personal\",role=\"read\"} 1"
+        ),
+        "{m}"
+    );
+    let logs = stop(w);
+    assert!(
+        !logs.contains(gitea_token) && !logs.contains(pat),
+        "a token in the logs"
+    );
+}

@@ -384,7 +384,20 @@ mod tests {
                 .flat_map(|(a, cs)| std::iter::once(*a).chain(cs.iter().copied()))
                 .collect()
         };
-        for family in [GithubClassic, Gitlab, BitbucketCloud, BitbucketServer] {
+        for family in [
+            GithubClassic,
+            Gitlab,
+            BitbucketCloud,
+            BitbucketServer,
+            Gitea,
+            AzureDevops,
+        ] {
+            for scope in all(family) {
+                assert!(
+                    family.vocabulary().contains(&scope),
+                    "{family:?}: {scope} is in the vocabulary"
+                );
+            }
             for from in all(family) {
                 let c = closure(family, [from]);
                 for to in all(family) {
@@ -392,6 +405,10 @@ mod tests {
                 }
             }
         }
+        assert!(implies(Gitea, "all", "read:repository"));
+        assert!(!implies(Gitea, "read:repository", "write:repository"));
+        assert!(implies(AzureDevops, "vso.code_full", "vso.code"));
+        assert!(!implies(AzureDevops, "vso.code", "vso.code_write"));
         assert!(implies(GithubPermissions, "contents:write", "contents:read"));
         assert!(implies(
             GithubPermissions,

@@ -600,6 +600,47 @@ mod tests {
         assert_eq!(required(BitbucketServer, Role::Runtime), ["REPO_ADMIN"]);
     }
     #[test]
+    fn gitea_and_azure_devops() {
+        assert_eq!(required(Gitea, Role::Read), ["read:repository"]);
+        assert_eq!(required(Gitea, Role::Write), ["write:repository"]);
+        assert_eq!(required(Gitea, Role::User), ["write:repository"]);
+        assert_eq!(
+            required(Gitea, Role::Runtime),
+            ["write:repository", "repository-admin", "read:user"]
+        );
+        assert_eq!(required(AzureDevops, Role::Read), ["vso.code"]);
+        assert_eq!(required(AzureDevops, Role::Write), ["vso.code_write"]);
+        assert_eq!(
+            required(AzureDevops, Role::Runtime),
+            ["vso.code_write", "edit-subscriptions"]
+        );
+        // Both are valid in the requirements override, checked against their vocabularies.
+        let r = overrides(
+            "read:
+  gitea: [read:repository, read:user]
+write:
+  azure-devops: [vso.code_manage]
+",
+        )
+        .unwrap();
+        assert_eq!(&r.required(Gitea, Role::Read)[..], ["read:repository", "read:user"]);
+        assert_eq!(&r.required(AzureDevops, Role::Write)[..], ["vso.code_manage"]);
+        let e = overrides(
+            "read:
+  gitea: [read:repo]
+",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "requirements.read.gitea[0]");
+        let e = overrides(
+            "read:
+  azure-devops: [code]
+",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("not a azure-devops scope"), "{e:?}");
+    }
+    #[test]
     fn gitlab_bot_roles() {
         assert_eq!(gitlab_bot_access(Role::Read), 20);
         assert_eq!(gitlab_bot_access(Role::Write), 30);
