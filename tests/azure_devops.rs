@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
-use scopegate_testkit::review::ReviewBuilder;
 use scopegate_testkit::standin::{AzureDevops, AzurePat};
 use serde_json::Value;
 use wiremock::MockServer;
@@ -19,13 +16,6 @@ fn config(server: &MockServer) -> String {
         "providers:\n  - kind: azure-devops\n    host: dev.azure.com\n    apiUrl: {u}\n    gitUrl: {u}\n",
         u = server.uri()
     )
-}
-
-async fn judge(h: &Harness, secret: Value) -> (Value, BTreeMap<String, String>) {
-    let review = ReviewBuilder::create(secret);
-    let v = h.validate(&review).await;
-    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
-    (v, a)
 }
 
 fn secret(name: &str, secret_type: &str, url: &str, pat: &str, role: Option<&str>) -> Value {
@@ -73,7 +63,7 @@ async fn reading_is_verified_and_what_a_pat_cannot_show_stays_unverified() {
     let h = Harness::start(&config(&server)).await;
 
     // read: Code (Read) proven by the upload-pack advertisement; the owner from the identity call.
-    let (v, a) = judge(&h, secret("read", "repository", URL, &code, None)).await;
+    let (v, a) = judge_secret(&h, secret("read", "repository", URL, &code, None)).await;
     assert_eq!(v["allowed"], true, "{v} {a:?}");
     assert_eq!(a["scopegate.dev/provider"], "azure-devops");
     assert_eq!(a["scopegate.dev/token-kind"], "personal");
@@ -84,7 +74,7 @@ async fn reading_is_verified_and_what_a_pat_cannot_show_stays_unverified() {
         "a PAT's expiry cannot be read"
     );
     // The older host form names the organisation in the host: the same answer.
-    let (v, _) = judge(
+    let (v, _) = judge_secret(
         &h,
         secret(
             "read-vs",
@@ -96,7 +86,7 @@ async fn reading_is_verified_and_what_a_pat_cannot_show_stays_unverified() {
     )
     .await;
     assert_eq!(v["allowed"], true, "{v}");
-    let (v, a) = judge(
+    let (v, a) = judge_secret(
         &h,
         secret(
             "read-dc",
@@ -110,7 +100,7 @@ async fn reading_is_verified_and_what_a_pat_cannot_show_stays_unverified() {
     assert_eq!(v["allowed"], true, "{v} {a:?}");
 
     // A valid PAT without Code (Read): insufficient, not invalid.
-    let (v, a) = judge(&h, secret("read-work", "repository", URL, &work, None)).await;
+    let (v, a) = judge_secret(&h, secret("read-work", "repository", URL, &work, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/verdict"], "insufficient");
     assert_eq!(a["scopegate.dev/missing"], "vso.code");
@@ -122,38 +112,31 @@ async fn reading_is_verified_and_what_a_pat_cannot_show_stays_unverified() {
     );
 
     // Bad and expired PATs: invalid.
-    let (_, a) = judge(&h, secret("wrong", "repository", URL, &pat(99), None)).await;
+    let (_, a) = judge_secret(&h, secret("wrong", "repository", URL, &pat(99), None)).await;
     assert_eq!(a["scopegate.dev/verdict"], "invalid");
     assert!(a["scopegate.dev/reason"].contains("sign-in page"), "{a:?}");
-    let (_, a) = judge(&h, secret("expired", "repository", URL, &expired, None)).await;
+    let (_, a) = judge_secret(&h, secret("expired", "repository", URL, &expired, None)).await;
     assert_eq!(a["scopegate.dev/verdict"], "invalid");
     assert!(a["scopegate.dev/reason"].contains("expired"), "{a:?}");
 
     // write: a 403 at the receive-pack advertisement refuses; a 200 is not confirmed to mean push.
-    let (v, a) = judge(&h, secret("push-ro", "repository-write", URL, &no_contribute, None)).await;
+    let (v, a) = judge_secret(&h, secret("push-ro", "repository-write", URL, &no_contribute, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/verdict"], "insufficient");
     assert!(message(&v).contains("TF401027"), "{}", message(&v));
-    let (_, a) = judge(&h, secret("push", "repository-write", URL, &writer, None)).await;
+    let (_, a) = judge_secret(&h, secret("push", "repository-write", URL, &writer, None)).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
     assert!(a["scopegate.dev/reason"].contains("not confirmed"), "{a:?}");
     // A Code (Read)-only PAT asked to push: the stand-in advertises (the unconfirmed case): unverified.
-    let (_, a) = judge(&h, secret("push-code", "repository-write", URL, &code, None)).await;
+    let (_, a) = judge_secret(&h, secret("push-code", "repository-write", URL, &code, None)).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
 
     // runtime: service hooks cannot be shown without creating one.
-    let (_, a) = judge(&h, secret("rt", "repository", URL, &writer, Some("runtime"))).await;
+    let (_, a) = judge_secret(&h, secret("rt", "repository", URL, &writer, Some("runtime"))).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
     assert!(a["scopegate.dev/reason"].contains("Edit subscriptions"), "{a:?}");
 
-    let methods: Vec<String> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.method.to_string())
-        .collect();
-    assert!(!methods.is_empty() && methods.iter().all(|m| m == "GET"), "{methods:?}");
+    assert_only_gets(&server).await;
     h.stop().await;
 }
 
@@ -175,7 +158,7 @@ async fn refused_everywhere_is_unverified_not_invalid() {
         .await;
     az.reject_others().await;
     let h = Harness::start(&config(&server)).await;
-    let (_, a) = judge(&h, secret("r", "repository", URL, &p, None)).await;
+    let (_, a) = judge_secret(&h, secret("r", "repository", URL, &p, None)).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
     assert!(a["scopegate.dev/reason"].contains("answers both alike"), "{a:?}");
     h.stop().await;

@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use common::*;
-use scopegate_testkit::review::ReviewBuilder;
 use scopegate_testkit::standin::{Gitea, GiteaRepo, GiteaToken};
 use serde_json::Value;
 use wiremock::matchers::method;
@@ -24,13 +21,6 @@ fn config(server: &MockServer) -> String {
         g.api_url(),
         g.git_url()
     )
-}
-
-async fn judge(h: &Harness, secret: Value) -> (Value, BTreeMap<String, String>) {
-    let review = ReviewBuilder::create(secret);
-    let v = h.validate(&review).await;
-    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
-    (v, a)
 }
 
 /// A Secret of `secret_type` for platform/gitops with `token`, in `role` when given.
@@ -110,12 +100,12 @@ async fn each_role_both_ways() {
     let h = Harness::start(&config(&server)).await;
 
     // read: read:repository and a readable repository.
-    let (v, a) = judge(&h, secret("read", "repository", &reader, None)).await;
+    let (v, a) = judge_secret(&h, secret("read", "repository", &reader, None)).await;
     assert_eq!(v["allowed"], true, "{v} {a:?}");
     assert_eq!(a["scopegate.dev/provider"], "gitea");
     assert_eq!(a["scopegate.dev/token-kind"], "access-token");
     assert_eq!(a["scopegate.dev/owner"], "gitops-bot");
-    let (v, a) = judge(&h, secret("read-no-scope", "repository", &no_read, None)).await;
+    let (v, a) = judge_secret(&h, secret("read-no-scope", "repository", &no_read, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/verdict"], "insufficient");
     assert_eq!(a["scopegate.dev/missing"], "read:repository");
@@ -125,7 +115,7 @@ async fn each_role_both_ways() {
         msg.contains(&format!("https://{HOST}/user/settings/applications")),
         "the denial links to the token page: {msg}"
     );
-    let (v, a) = judge(&h, secret("read-stranger", "repository", &not_member, None)).await;
+    let (v, a) = judge_secret(&h, secret("read-stranger", "repository", &not_member, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert!(
         message(&v).contains("not readable with the token (404)"),
@@ -135,27 +125,27 @@ async fn each_role_both_ways() {
     assert_eq!(a["scopegate.dev/verdict"], "insufficient");
 
     // write: write:repository (the advertisement, sent with Basic) and the owner's push.
-    let (v, _) = judge(&h, secret("push", "repository-write", &writer, None)).await;
+    let (v, _) = judge_secret(&h, secret("push", "repository-write", &writer, None)).await;
     assert_eq!(v["allowed"], true, "{v}");
-    let (v, a) = judge(&h, secret("push-ro", "repository-write", &read_only, None)).await;
+    let (v, a) = judge_secret(&h, secret("push-ro", "repository-write", &read_only, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/missing"], "write:repository");
     assert!(message(&v).contains("receive-pack advertisement"), "{}", message(&v));
     // The scope, but an owner who may only read: the advertisement (proc-receive) says yes, the
     // repository's permissions say no.
-    let (v, a) = judge(&h, secret("push-reader", "repository-write", &token(9), None)).await;
+    let (v, a) = judge_secret(&h, secret("push-reader", "repository-write", &token(9), None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert!(message(&v).contains("may not push"), "{}", message(&v));
     assert_eq!(a["scopegate.dev/verdict"], "insufficient");
 
     // runtime: write:repository, repository-admin (webhooks) and read:user.
-    let (v, a) = judge(&h, secret("rt", "repository", &runtime, Some("runtime"))).await;
+    let (v, a) = judge_secret(&h, secret("rt", "repository", &runtime, Some("runtime"))).await;
     assert_eq!(v["allowed"], true, "{v}");
     assert_eq!(a["scopegate.dev/role"], "runtime");
-    let (v, a) = judge(&h, secret("rt-no-admin", "repository", &no_admin, Some("runtime"))).await;
+    let (v, a) = judge_secret(&h, secret("rt-no-admin", "repository", &no_admin, Some("runtime"))).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/missing"], "repository-admin");
-    let (v, a) = judge(&h, secret("rt-no-user", "repository", &no_user, Some("runtime"))).await;
+    let (v, a) = judge_secret(&h, secret("rt-no-user", "repository", &no_user, Some("runtime"))).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/missing"], "read:user");
     assert!(
@@ -164,23 +154,16 @@ async fn each_role_both_ways() {
         message(&v)
     );
     // user (Codefresh Git user token): write:repository.
-    let (v, _) = judge(&h, secret("user", "repository", &no_user, Some("user"))).await;
+    let (v, _) = judge_secret(&h, secret("user", "repository", &no_user, Some("user"))).await;
     assert_eq!(v["allowed"], true, "{v}");
 
     // A token Gitea does not know: invalid.
-    let (v, a) = judge(&h, secret("wrong", "repository", &token(99), None)).await;
+    let (v, a) = judge_secret(&h, secret("wrong", "repository", &token(99), None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/verdict"], "invalid");
 
     // Every call was a GET.
-    let methods: Vec<String> = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.method.to_string())
-        .collect();
-    assert!(!methods.is_empty() && methods.iter().all(|m| m == "GET"), "{methods:?}");
+    assert_only_gets(&server).await;
     h.stop().await;
 }
 
@@ -222,7 +205,7 @@ async fn a_readable_token_list_is_the_authority_on_scopes() {
         .await;
     g.reject_others().await;
     let h = Harness::start(&config(&server)).await;
-    let (v, a) = judge(&h, secret("push", "repository-write", &listed, None)).await;
+    let (v, a) = judge_secret(&h, secret("push", "repository-write", &listed, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/missing"], "write:repository");
     assert!(
@@ -231,7 +214,7 @@ async fn a_readable_token_list_is_the_authority_on_scopes() {
         message(&v)
     );
     // Forgejo: a token limited to other repositories does not reach this one.
-    let (v, _) = judge(&h, secret("limited", "repository", &limited, None)).await;
+    let (v, _) = judge_secret(&h, secret("limited", "repository", &limited, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert!(message(&v).contains("limited to other repositories"), "{}", message(&v));
     h.stop().await;
@@ -269,10 +252,10 @@ async fn answers_the_probes_cannot_read_are_unverified_never_ok() {
         .await;
     g.reject_others().await;
     let h = Harness::start(&config(&server)).await;
-    let (_, a) = judge(&h, secret("push", "repository-write", &tok, None)).await;
+    let (_, a) = judge_secret(&h, secret("push", "repository-write", &tok, None)).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
     assert!(a["scopegate.dev/reason"].contains("neither yes nor no"), "{a:?}");
-    let (_, a) = judge(&h, secret("rt", "repository", &tok, Some("runtime"))).await;
+    let (_, a) = judge_secret(&h, secret("rt", "repository", &tok, Some("runtime"))).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
     h.stop().await;
 }

@@ -196,6 +196,11 @@ fn covers(scopes: &BTreeSet<String>, scope: &str) -> bool {
             .is_some_and(|category| scopes.contains(&format!("write:{category}")))
 }
 
+/// The same answer for every wanted requirement.
+fn every(wanted: &[&String], check: Check) -> Vec<(String, Check)> {
+    wanted.iter().map(|w| ((*w).clone(), check.clone())).collect()
+}
+
 /// Every wanted requirement on one repository.
 async fn probe_repository(
     client: &ProviderClient,
@@ -209,30 +214,20 @@ async fn probe_repository(
     let api = Auth::Bearer(req.token);
     let segs: Vec<&str> = target.split('/').filter(|s| !s.is_empty()).collect();
     let [owner, repo] = segs[..] else {
-        return Ok(wanted
-            .iter()
-            .map(|w| {
-                (
-                    (*w).clone(),
-                    Check::Unknown(format!("{target} is not owner/repository")),
-                )
-            })
-            .collect());
+        return Ok(every(
+            wanted,
+            Check::Unknown(format!("{target} is not owner/repository")),
+        ));
     };
     let repo = repo.trim_end_matches(".git");
     let full = format!("{owner}/{repo}");
     if let Some(limited) = listed.and_then(|l| l.repositories.as_ref())
         && !limited.contains(&full.to_ascii_lowercase())
     {
-        return Ok(wanted
-            .iter()
-            .map(|w| {
-                (
-                    (*w).clone(),
-                    Check::Denied(format!("the token is limited to other repositories than {full}")),
-                )
-            })
-            .collect());
+        return Ok(every(
+            wanted,
+            Check::Denied(format!("the token is limited to other repositories than {full}")),
+        ));
     }
     let resp = client
         .get(provider, api_url(provider, &["repos", owner, repo]), api, &[])

@@ -572,3 +572,26 @@ pub fn client_ca_and_identity(dir: &std::path::Path) -> reqwest::Identity {
     std::fs::write(dir.join("client-ca.crt"), client_ca_cert.pem()).unwrap();
     reqwest::Identity::from_pem(format!("{}{}", client_cert.pem(), client_key.serialize_pem()).as_bytes()).unwrap()
 }
+
+/// A review of `secret`'s creation through the validating and the mutating webhook: the validating
+/// answer, and the annotations the mutating one's patch leaves on the Secret.
+#[allow(dead_code)]
+pub async fn judge_secret(h: &Harness, secret: Value) -> (Value, BTreeMap<String, String>) {
+    let review = ReviewBuilder::create(secret);
+    let v = h.validate(&review).await;
+    let a = patched_annotations(&review.build()["request"]["object"], &h.mutate(&review).await);
+    (v, a)
+}
+
+/// Every request `server` received was a `GET` (and there was at least one).
+#[allow(dead_code)]
+pub async fn assert_only_gets(server: &MockServer) {
+    let methods: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.method.to_string())
+        .collect();
+    assert!(!methods.is_empty() && methods.iter().all(|m| m == "GET"), "{methods:?}");
+}
