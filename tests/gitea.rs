@@ -257,5 +257,9 @@ async fn answers_the_probes_cannot_read_are_unverified_never_ok() {
     assert!(a["scopegate.dev/reason"].contains("neither yes nor no"), "{a:?}");
     let (_, a) = judge_secret(&h, secret("rt", "repository", &tok, Some("runtime"))).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
+    // Reading: the API says yes, Git's upload-pack advertisement answers a login page.
+    let (_, a) = judge_secret(&h, secret("read", "repository", &tok, None)).await;
+    assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
+    assert!(a["scopegate.dev/reason"].contains("upload-pack advertisement"), "{a:?}");
     h.stop().await;
 }

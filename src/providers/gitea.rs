@@ -7,7 +7,7 @@
 //! |--------------------|--------------------------------------------------------------------------------------|
 //! | validity, owner    | `/user`: 200 (the owner's `login`), 401 (the token is wrong), 403 naming a scope the token lacks (valid, without `read:user`) |
 //! | `read:user`        | the same answer                                                                      |
-//! | `read:repository`  | `/repos/{owner}/{repo}`: 200 readable; 403 naming the scope; 404 not readable        |
+//! | `read:repository`  | `/repos/{owner}/{repo}`: 200 readable; 403 naming the scope; 404 not readable; and the upload-pack advertisement (sent with HTTP Basic, as Argo CD clones) |
 //! | `write:repository` | the receive-pack advertisement sent with HTTP Basic (Gitea checks a token's scope there only for Basic): 200 with the advertisement proves the scope, 403 refuses it; and the owner's `permissions.push` from `/repos/{owner}/{repo}` (when the server's Git supports proc-receive the advertisement only checks read access) |
 //! | `repository-admin` | `/repos/{owner}/{repo}/hooks` (needs the owner to administer the repository) and `permissions.admin` |
 //!
@@ -254,6 +254,27 @@ async fn probe_repository(
             None,
         ),
         s => (Check::Unknown(format!("{NAME} answered {s} for {full}")), None),
+    };
+    // Cloning asks the upload-pack advertisement, which Gitea checks with the token's scope too (for
+    // HTTP Basic, as Argo CD sends it): the API's yes must be Git's yes.
+    let read = match read {
+        Check::Granted if wanted.iter().any(|w| *w == "read:repository") => {
+            let user = req.username.filter(|u| !u.is_empty()).or(login).unwrap_or("git");
+            let git = join_url(&provider.git_url, &[owner, &format!("{repo}.git"), "info", "refs"]);
+            match client
+                .advertisement_at(provider, git, Auth::Basic(user, req.token), GitService::GitUploadPack)
+                .await?
+            {
+                Advertisement::Advertised => Check::Granted,
+                Advertisement::Refused(status @ (401 | 403 | 404)) => Check::Denied(format!(
+                    "{NAME} refused the upload-pack advertisement of {full} ({status}), so Argo CD could not clone it"
+                )),
+                Advertisement::Refused(status) | Advertisement::Inconclusive { status, .. } => Check::Unknown(format!(
+                    "{NAME}'s upload-pack advertisement of {full} answered {status}, neither yes nor no"
+                )),
+            }
+        }
+        other => other,
     };
     let mut out = Vec::new();
     for w in wanted {
