@@ -259,12 +259,7 @@ async fn probe_repository(
     // HTTP Basic, as Argo CD sends it): the API's yes must be Git's yes.
     let read = match read {
         Check::Granted if wanted.iter().any(|w| *w == "read:repository") => {
-            let user = req.username.filter(|u| !u.is_empty()).or(login).unwrap_or("git");
-            let git = join_url(&provider.git_url, &[owner, &format!("{repo}.git"), "info", "refs"]);
-            match client
-                .advertisement_at(provider, git, Auth::Basic(user, req.token), GitService::GitUploadPack)
-                .await?
-            {
+            match advertisement(client, provider, req, login, owner, repo, GitService::GitUploadPack).await? {
                 Advertisement::Advertised => Check::Granted,
                 Advertisement::Refused(status @ (401 | 403 | 404)) => Check::Denied(format!(
                     "{NAME} refused the upload-pack advertisement of {full} ({status}), so Argo CD could not clone it"
@@ -303,6 +298,25 @@ async fn probe_repository(
     Ok(out)
 }
 
+/// A Git advertisement of `owner/repo`, asked with HTTP Basic whatever field holds the token: only
+/// then does Gitea check the token's scope there. Gitea takes a token as the password and acts as its
+/// owner, whatever the username.
+async fn advertisement(
+    client: &ProviderClient,
+    provider: &Provider,
+    req: &Request<'_>,
+    login: Option<&str>,
+    owner: &str,
+    repo: &str,
+    service: GitService,
+) -> Result<Advertisement, IntrospectError> {
+    let user = req.username.filter(|u| !u.is_empty()).or(login).unwrap_or("git");
+    let git = join_url(&provider.git_url, &[owner, &format!("{repo}.git"), "info", "refs"]);
+    client
+        .advertisement_at(provider, git, Auth::Basic(user, req.token), service)
+        .await
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn write(
     client: &ProviderClient,
@@ -318,14 +332,7 @@ async fn write(
         return Ok(Check::Denied(why.clone()));
     }
     let full = format!("{owner}/{repo}");
-    // HTTP Basic, whatever field holds the token: only then does Gitea check the token's scope here.
-    // Gitea takes a token as the password and acts as its owner, whatever the username.
-    let user = req.username.filter(|u| !u.is_empty()).or(login).unwrap_or("git");
-    let git = join_url(&provider.git_url, &[owner, &format!("{repo}.git"), "info", "refs"]);
-    let scope = match client
-        .advertisement_at(provider, git, Auth::Basic(user, req.token), GitService::GitReceivePack)
-        .await?
-    {
+    let scope = match advertisement(client, provider, req, login, owner, repo, GitService::GitReceivePack).await? {
         Advertisement::Advertised => Some(true),
         Advertisement::Refused(403) => Some(false),
         Advertisement::Refused(_) | Advertisement::Inconclusive { .. } => None,
