@@ -127,6 +127,23 @@ async fn each_role_both_ways() {
     // write: write:repository (the advertisement, sent with Basic) and the owner's push.
     let (v, _) = judge_secret(&h, secret("push", "repository-write", &writer, None)).await;
     assert_eq!(v["allowed"], true, "{v}");
+    // The same token in bearerToken: the API is asked with it as Bearer, Git with HTTP Basic.
+    let bearer = SecretBuilder::argocd("push-bearer", "repository-write")
+        .data("url", &format!("https://{HOST}/platform/gitops.git"))
+        .data("bearerToken", &writer)
+        .build();
+    let (v, a) = judge_secret(&h, bearer).await;
+    assert_eq!(v["allowed"], true, "{v} {a:?}");
+    let (v, a) = judge_secret(
+        &h,
+        SecretBuilder::argocd("push-bearer-ro", "repository-write")
+            .data("url", &format!("https://{HOST}/platform/gitops.git"))
+            .data("bearerToken", &read_only)
+            .build(),
+    )
+    .await;
+    assert_eq!(v["allowed"], false, "{v}");
+    assert_eq!(a["scopegate.dev/missing"], "write:repository");
     let (v, a) = judge_secret(&h, secret("push-ro", "repository-write", &read_only, None)).await;
     assert_eq!(v["allowed"], false, "{v}");
     assert_eq!(a["scopegate.dev/missing"], "write:repository");
