@@ -135,6 +135,11 @@ async fn reading_is_verified_and_what_a_pat_cannot_show_stays_unverified() {
     let (_, a) = judge_secret(&h, secret("rt", "repository", URL, &writer, Some("runtime"))).await;
     assert_eq!(a["scopegate.dev/verdict"], "unverified", "{a:?}");
     assert!(a["scopegate.dev/reason"].contains("Edit subscriptions"), "{a:?}");
+    // ... and a runtime PAT that cannot push is insufficient, whatever the service hooks.
+    let (v, a) = judge_secret(&h, secret("rt-ro", "repository", URL, &no_contribute, Some("runtime"))).await;
+    assert_eq!(v["allowed"], false, "{v}");
+    assert_eq!(a["scopegate.dev/verdict"], "insufficient", "{a:?}");
+    assert_eq!(a["scopegate.dev/missing"], "vso.code_write");
 
     assert_only_gets(&server).await;
     h.stop().await;
