@@ -200,7 +200,8 @@ impl<P: ProviderApi> Engine<P> {
                 why: Unavailability::Budget,
             }));
         }
-        let refusals = Arc::new(Refusals::default());
+        // Refusals are noted only for a client that is held to a budget.
+        let refusals = ctx.client.map(|_| Arc::new(Refusals::default()));
         let noted = refusals.clone();
         let fetched = self.cache.get_or_fetch(key, ctx.fresh_since, move || {
             crate::providers::noting(noted, self.upstream.call(provider, call()))
@@ -209,8 +210,8 @@ impl<P: ProviderApi> Engine<P> {
             None => Some(fetched.await),
             Some(d) => tokio::time::timeout_at(d, fetched).await.ok(),
         };
-        if let Some(client) = ctx.client
-            && (refusals.unauthorized.load(Ordering::Relaxed) || refusals.throttled.load(Ordering::Relaxed))
+        if let (Some(client), Some(r)) = (ctx.client, &refusals)
+            && (r.unauthorized.load(Ordering::Relaxed) || r.throttled.load(Ordering::Relaxed))
         {
             self.budget.spend(client, std::time::Instant::now());
         }

@@ -89,9 +89,12 @@ tokio::task_local! {
     static REFUSALS: Arc<Refusals>;
 }
 
-/// Run `calls` noting, in `into`, the refusals their answers carry.
-pub async fn noting<F: Future>(into: Arc<Refusals>, calls: F) -> F::Output {
-    REFUSALS.scope(into, calls).await
+/// Run `calls` noting, in `into`, the refusals their answers carry (with `None`, just run them).
+pub async fn noting<F: Future>(into: Option<Arc<Refusals>>, calls: F) -> F::Output {
+    match into {
+        Some(into) => REFUSALS.scope(into, calls).await,
+        None => calls.await,
+    }
 }
 
 /// Note a refusal in the current scope, if any.

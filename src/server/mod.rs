@@ -225,33 +225,39 @@ enum BodyError {
 }
 
 /// A request body, at most [`MAX_BODY`], taking room in `room` for each chunk as it arrives; the
-/// room is held until the returned permit is dropped.
+/// room is held until the returned permit is dropped. A body that came in one chunk (the usual
+/// review) is returned as it came, without a copy.
 async fn read_body(
     body: Body,
     room: &tokio::sync::Semaphore,
 ) -> Result<(Bytes, tokio::sync::SemaphorePermit<'_>), BodyError> {
     use futures::StreamExt as _;
     let mut stream = body.into_data_stream();
-    let mut buf = bytes::BytesMut::new();
-    let mut held: Option<tokio::sync::SemaphorePermit<'_>> = None;
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0;
+    let mut held = room.acquire_many(0).await.map_err(|_| BodyError::Broken)?;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| BodyError::Broken)?;
-        if buf.len() + chunk.len() > MAX_BODY {
+        len += chunk.len();
+        if len > MAX_BODY {
             return Err(BodyError::TooLarge);
         }
         let n = u32::try_from(chunk.len()).map_err(|_| BodyError::TooLarge)?;
-        let permit = room.acquire_many(n).await.map_err(|_| BodyError::Broken)?;
-        match &mut held {
-            Some(h) => h.merge(permit),
-            None => held = Some(permit),
-        }
-        buf.extend_from_slice(&chunk);
+        held.merge(room.acquire_many(n).await.map_err(|_| BodyError::Broken)?);
+        chunks.push(chunk);
     }
-    let held = match held {
-        Some(h) => h,
-        None => room.acquire_many(0).await.map_err(|_| BodyError::Broken)?,
+    let bytes = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut buf = bytes::BytesMut::with_capacity(len);
+            for c in &chunks {
+                buf.extend_from_slice(c);
+            }
+            buf.freeze()
+        }
     };
-    Ok((buf.freeze(), held))
+    Ok((bytes, held))
 }
 
 fn record(m: &ServeMetrics, webhook: Webhook, s: &review::Summary, elapsed: Duration) {
