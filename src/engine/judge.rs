@@ -256,15 +256,10 @@ impl<P: ProviderApi> Engine<P> {
             _ => &[],
         };
         let repo_path = crate::providers::repository_path(provider, &cred.url);
-        let mut targets = targets;
-        // `{org}.visualstudio.com/{project}/_git/{repo}`: the organisation goes in front, as on dev.azure.com.
-        if provider.kind == ProviderKind::AzureDevops
-            && let Some(org) = crate::config::visualstudio_org(&cred.url.host)
-        {
-            for t in &mut targets {
-                *t = format!("{org}/{t}");
-            }
-        }
+        let targets: Vec<String> = targets
+            .into_iter()
+            .map(|t| crate::providers::provider_path(provider, &cred.url.host, t))
+            .collect();
         let (targets_key, wanted_key) = if probes {
             (targets.join("\n"), wanted.join(","))
         } else {

@@ -105,11 +105,16 @@ impl ProviderApi for ProviderClient {
     }
 }
 
-/// A repository's path on its provider, as the provider's calls name it: the URL's path, with, for
-/// `{org}.visualstudio.com`, the organisation in front (as on `dev.azure.com`).
+/// A repository's path on its provider, as the provider's calls name it ([`provider_path`] of the
+/// URL's path).
 pub fn repository_path(provider: &Provider, url: &crate::repo_url::RepoUrl) -> String {
-    let path = url.repo_path();
-    match crate::config::visualstudio_org(&url.host) {
+    provider_path(provider, &url.host, url.repo_path())
+}
+
+/// A path on `host` as the provider's calls name it: unchanged, but for `{org}.visualstudio.com`,
+/// whose organisation goes in front (as on `dev.azure.com`).
+pub fn provider_path(provider: &Provider, host: &str, path: String) -> String {
+    match crate::config::visualstudio_org(host) {
         Some(org) if provider.kind == ProviderKind::AzureDevops => format!("{org}/{path}"),
         _ => path,
     }
