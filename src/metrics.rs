@@ -166,6 +166,7 @@ pub struct EngineMetrics {
     pub cache_misses: Counter,
     pub cache_entries: Gauge,
     pub circuit_open: Family<ProviderLabels, Gauge>,
+    pub probe_unexpected_success: Family<ProviderLabels, Counter>,
 }
 
 impl EngineMetrics {
@@ -177,6 +178,7 @@ impl EngineMetrics {
             cache_misses: Counter::default(),
             cache_entries: Gauge::default(),
             circuit_open: Family::default(),
+            probe_unexpected_success: Family::default(),
         };
         r.register(
             "provider_requests",
@@ -208,14 +210,28 @@ impl EngineMetrics {
             "1 while scopegate stops calling a failing or rate-limiting provider",
             &m.circuit_open,
         );
+        r.register(
+            "probe_unexpected_success",
+            "Requests built to be refused (GitHub write-level probes) that the provider accepted; never read as a grant",
+            &m.probe_unexpected_success,
+        );
         m
     }
 
     /// Create, at zero, the series alerts watch for a first increase (a counter series that appears
     /// only with its first increment is invisible to `increase()` until its second): provider calls by
-    /// outcome for each configured provider, and each provider's circuit, closed.
-    pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
-        for provider in providers {
+    /// outcome for each configured provider, each provider's circuit, closed, and for each provider
+    /// that may be sent requests built to be refused, the count of those it accepted.
+    pub fn initialise<'a>(&self, providers: impl IntoIterator<Item = &'a crate::config::Provider>) {
+        for p in providers {
+            let provider = p.host.as_str();
+            if p.write_probes {
+                self.probe_unexpected_success
+                    .get_or_create(&ProviderLabels {
+                        provider: provider.to_owned(),
+                    })
+                    .inc_by(0);
+            }
             for outcome in <CallOutcome as strum::IntoEnumIterator>::iter() {
                 self.provider_requests
                     .get_or_create(&ProviderOutcomeLabels {
@@ -256,6 +272,14 @@ impl CallObserver for EngineMetrics {
                 provider: host.to_owned(),
             })
             .set(i64::from(open));
+    }
+
+    fn unexpected_success(&self, host: &str) {
+        self.probe_unexpected_success
+            .get_or_create(&ProviderLabels {
+                provider: host.to_owned(),
+            })
+            .inc();
     }
 }
 
@@ -455,6 +479,7 @@ mod tests {
             .get_or_create(&WebhookLabels { webhook: "validate" })
             .observe(0.001);
         engine.provider_call("github.com", CallOutcome::Ok, Some(Duration::from_millis(50)));
+        engine.unexpected_success("github.com");
         serve
             .token_expiry
             .get_or_create(&SecretLabels {
@@ -479,6 +504,7 @@ mod tests {
             "scopegate_admission_duration_seconds_bucket",
             "scopegate_provider_requests_total{provider=\"github.com\",outcome=\"ok\"} 1",
             "scopegate_provider_duration_seconds_bucket",
+            "scopegate_probe_unexpected_success_total{provider=\"github.com\"} 1",
             "scopegate_cache_hits_total",
             "scopegate_cache_misses_total",
             "scopegate_token_expiry_timestamp_seconds{namespace=\"argocd\",name=\"repo\"} 1800000000",

@@ -62,6 +62,10 @@ pub struct Provider {
     pub ca_file: Option<PathBuf>,
     /// How calls to this provider leave: its own `proxy`, else the top-level one, else the environment.
     pub proxy: ProxyChoice,
+    /// `writeProbes`: whether scopegate may send this provider the requests built to be refused
+    /// (`providers::refusal`); `false` keeps it to `GET` and `HEAD`. Only GitHub has them, and there
+    /// they are on by default.
+    pub write_probes: bool,
 }
 
 impl Provider {
@@ -74,6 +78,7 @@ impl Provider {
             git_url,
             ca_file: None,
             proxy: ProxyChoice::Environment,
+            write_probes: kind == ProviderKind::Github,
         }
     }
 }
@@ -90,6 +95,8 @@ pub(super) struct RawProvider {
     ca_file: Option<String>,
     #[serde(default)]
     proxy: Option<RawProxy>,
+    #[serde(default)]
+    write_probes: Option<bool>,
 }
 
 impl RawProvider {
@@ -178,6 +185,19 @@ pub(super) fn validate(raw: &[RawProvider], proxy: &ProxyChoice) -> Result<Vec<P
             Some(raw) => ProxyChoice::Via(raw.validate(&format!("{key}.proxy"))?),
             None => proxy.clone(),
         };
+        let write_probes = match (p.kind, p.write_probes) {
+            (ProviderKind::Github, choice) => choice.unwrap_or(true),
+            (_, None) => false,
+            (kind, Some(_)) => {
+                return Err(invalid(
+                    format!("{key}.writeProbes"),
+                    format!(
+                        "only GitHub providers have requests built to be refused; a {} provider is only ever sent GET and HEAD",
+                        kind.as_str()
+                    ),
+                ));
+            }
+        };
         providers.push(Provider {
             kind: p.kind,
             host,
@@ -185,6 +205,7 @@ pub(super) fn validate(raw: &[RawProvider], proxy: &ProxyChoice) -> Result<Vec<P
             git_url,
             ca_file,
             proxy,
+            write_probes,
         });
     }
     for (kind, host, api) in DEFAULT_PROVIDERS {

@@ -142,6 +142,8 @@ pub(crate) mod answers {
     pub struct Case {
         pub name: &'static str,
         pub kind: ProviderKind,
+        /// The Secret's annotations (a stricter role, the repositories to probe).
+        pub annotations: &'static [(&'static str, &'static str)],
         pub secret_type: &'static str,
         pub data: &'static [(&'static str, &'static str)],
     }
@@ -156,6 +158,7 @@ pub(crate) mod answers {
                 name: "github classic, read",
                 kind: ProviderKind::Github,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://github.com/acme/app.git"),
                     ("password", "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"),
@@ -165,6 +168,7 @@ pub(crate) mod answers {
                 name: "github fine-grained, write",
                 kind: ProviderKind::Github,
                 secret_type: "repository-write",
+                annotations: &[],
                 data: &[
                     ("url", "https://github.com/acme/app.git"),
                     ("username", "x-access-token"),
@@ -178,6 +182,7 @@ pub(crate) mod answers {
                 name: "github installation token, template",
                 kind: ProviderKind::Github,
                 secret_type: "repo-creds",
+                annotations: &[],
                 data: &[
                     ("url", "https://github.com/acme"),
                     ("password", "ghs_FuzzInstallationToken0000000020XNH9f"),
@@ -187,6 +192,7 @@ pub(crate) mod answers {
                 name: "github oauth, write template",
                 kind: ProviderKind::Github,
                 secret_type: "repo-write-creds",
+                annotations: &[],
                 data: &[
                     ("url", "https://github.com/acme"),
                     ("password", "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"),
@@ -196,6 +202,7 @@ pub(crate) mod answers {
                 name: "github app",
                 kind: ProviderKind::Github,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://github.com/acme/app.git"),
                     ("githubAppID", "4242"),
@@ -204,9 +211,26 @@ pub(crate) mod answers {
                 ],
             },
             Case {
+                name: "github fine-grained, runtime template (requests built to be refused)",
+                kind: ProviderKind::Github,
+                secret_type: "repo-creds",
+                annotations: &[
+                    ("scopegate.dev/role", "runtime"),
+                    ("scopegate.dev/probe-repositories", "acme/isc"),
+                ],
+                data: &[
+                    ("url", "https://github.com/acme"),
+                    (
+                        "password",
+                        "github_pat_11FuzzFineGrained0000000_00000000000000000000000000000000000000000000000002",
+                    ),
+                ],
+            },
+            Case {
                 name: "gitlab personal, read",
                 kind: ProviderKind::Gitlab,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://gitlab.com/group/sub/project.git"),
                     ("password", "glpat-FuzzPersonalToken0000001"),
@@ -216,6 +240,7 @@ pub(crate) mod answers {
                 name: "gitlab personal, write template",
                 kind: ProviderKind::Gitlab,
                 secret_type: "repo-write-creds",
+                annotations: &[],
                 data: &[
                     ("url", "https://gitlab.com/group"),
                     ("username", "oauth2"),
@@ -226,6 +251,7 @@ pub(crate) mod answers {
                 name: "gitlab deploy token",
                 kind: ProviderKind::Gitlab,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://gitlab.com/group/project.git"),
                     ("username", "gitlab+deploy-token-7"),
@@ -236,6 +262,7 @@ pub(crate) mod answers {
                 name: "bitbucket cloud app password",
                 kind: ProviderKind::BitbucketCloud,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://bitbucket.org/ws/repo.git"),
                     ("username", "octo"),
@@ -246,6 +273,7 @@ pub(crate) mod answers {
                 name: "bitbucket cloud access token, write",
                 kind: ProviderKind::BitbucketCloud,
                 secret_type: "repository-write",
+                annotations: &[],
                 data: &[
                     ("url", "https://bitbucket.org/ws/repo.git"),
                     ("username", "x-token-auth"),
@@ -256,6 +284,7 @@ pub(crate) mod answers {
                 name: "bitbucket data center http access token",
                 kind: ProviderKind::BitbucketServer,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://bitbucket.corp/scm/prj/repo.git"),
                     ("username", "svc"),
@@ -266,6 +295,7 @@ pub(crate) mod answers {
                 name: "bitbucket data center bearer, write",
                 kind: ProviderKind::BitbucketServer,
                 secret_type: "repository-write",
+                annotations: &[],
                 data: &[
                     ("url", "https://bitbucket.corp/scm/prj/repo.git"),
                     ("bearerToken", "BBDC-FuzzHttpAccessToken00000000000002"),
@@ -275,6 +305,7 @@ pub(crate) mod answers {
                 name: "gitea token, read",
                 kind: ProviderKind::Gitea,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://gitea.corp/platform/gitops.git"),
                     ("username", "argocd"),
@@ -285,6 +316,7 @@ pub(crate) mod answers {
                 name: "forgejo token in bearerToken, write",
                 kind: ProviderKind::Gitea,
                 secret_type: "repository-write",
+                annotations: &[],
                 data: &[
                     ("url", "https://gitea.corp/platform/gitops.git"),
                     ("bearerToken", "5c09e0de0000000000000000000000000000f002"),
@@ -294,6 +326,7 @@ pub(crate) mod answers {
                 name: "gitea token, runtime template",
                 kind: ProviderKind::Gitea,
                 secret_type: "repo-creds",
+                annotations: &[],
                 data: &[
                     ("url", "https://gitea.corp/platform"),
                     ("password", "5c09e0de0000000000000000000000000000f003"),
@@ -303,6 +336,7 @@ pub(crate) mod answers {
                 name: "azure devops pat, read",
                 kind: ProviderKind::AzureDevops,
                 secret_type: "repository",
+                annotations: &[],
                 data: &[
                     ("url", "https://acme@dev.azure.com/acme/Platform/_git/gitops"),
                     ("username", "argocd"),
@@ -313,6 +347,7 @@ pub(crate) mod answers {
                 name: "azure devops pat on visualstudio.com, write",
                 kind: ProviderKind::AzureDevops,
                 secret_type: "repository-write",
+                annotations: &[],
                 data: &[
                     (
                         "url",
@@ -410,6 +445,7 @@ pub(crate) mod answers {
                 "name": "fuzzed",
                 "namespace": "argocd",
                 "labels": {crate::credential::SECRET_TYPE_LABEL: case.secret_type},
+                "annotations": case.annotations.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<String, Value>>(),
             },
             "stringData": data,
         }))
@@ -455,13 +491,28 @@ pub(crate) mod answers {
             .iter()
             .find(|p| p.kind == kind)
             .unwrap_or_else(|| panic!("the harness configures {kind:?}"));
-        for url in &script.asked {
+        for (url, method) in script.asked.iter().zip(&script.methods) {
             assert!(
                 url.origin() == provider.api_url.origin() || url.origin() == provider.git_url.origin(),
                 "{}: {url} is not on {}",
                 case.name,
                 provider.host
             );
+            // Anything but a GET is one of the requests built to be refused, on the API, for GitHub.
+            if method != http::Method::GET {
+                assert!(
+                    kind == ProviderKind::Github
+                        && url.origin() == provider.api_url.origin()
+                        && crate::providers::refusal::RefusalProbe::all().any(|p| {
+                            p.method() == method
+                                && url
+                                    .path()
+                                    .ends_with(p.path_template().rsplit("{repo}").next().unwrap_or_default())
+                        }),
+                    "{}: {method} {url} is not a request built to be refused",
+                    case.name
+                );
+            }
         }
         let mut shown = Vec::new();
         shown.extend(annotations(&judgement.verdict, judgement.checked_at).into_values());
@@ -533,6 +584,27 @@ mod tests {
             }
         }
         assert!(ran >= 20, "the seeds are where they should be ({ran} ran)");
+    }
+
+    /// The seeds for the requests built to be refused reach them, and each answer is read as §1.8 says.
+    #[test]
+    fn the_refusal_seeds_reach_the_requests_built_to_be_refused() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/github");
+        for (seed, said) in [
+            ("runtime-refusals-write", "webhooks:write"),
+            ("runtime-refusals-read-only", "Webhooks: read only"),
+            ("runtime-refusals-read-only", "the request needs repository_hooks=write"),
+            ("runtime-refusals-integration", "Webhooks: read only"),
+            (
+                "runtime-refusals-accepted",
+                "accepted (HTTP 201) a request built to be refused",
+            ),
+            ("runtime-refusals-validation", "GitHub answered HTTP 422"),
+            ("runtime-refusals-rate-limited", "rate limiting"),
+        ] {
+            let shown = provider_answers(ProviderKind::Github, &std::fs::read(root.join(seed)).unwrap()).join("\n");
+            assert!(shown.contains(said), "{seed}: {said:?} in:\n{shown}");
+        }
     }
 
     /// Each case with each seed answer for its provider, first byte by first byte: every Secret of

@@ -307,7 +307,10 @@ pub fn evaluate(
                 Some(Check::Granted) => {}
                 Some(Check::Denied(w)) => {
                     v.missing.push(r.clone());
-                    why.push(w.clone());
+                    // One refusal (a repository not visible) can deny several permissions: say it once.
+                    if !why.contains(w) {
+                        why.push(w.clone());
+                    }
                 }
                 Some(Check::Unknown(w)) => unknown.push(format!("{r}: {w}")),
                 None => unknown.push(format!("{r}: not probed")),

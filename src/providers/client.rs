@@ -1,7 +1,7 @@
-//! The one HTTP client every provider call goes through: `GET` only, no redirects, a timeout per
-//! request, at most 1 MiB of an answer read, the credential in a header marked sensitive. Each request
-//! is reported to a [`CallObserver`] (the front end's metrics), typed: this module imports nothing
-//! above it.
+//! The one HTTP client every provider call goes through: `GET`, or one of the requests built to be
+//! refused that [`RefusalProbe`] lists (and nothing else); no redirects, a timeout per request, at
+//! most 1 MiB of an answer read, the credential in a header marked sensitive. Each request is reported
+//! to a [`CallObserver`] (the front end's metrics), typed: this module imports nothing above it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use jiff::Timestamp;
 use url::Url;
 
+use super::refusal::{self, RefusalProbe};
 use super::transport::{Transport, TransportError};
 use crate::config::{Config, Provider};
 use crate::grant::{IntrospectError, Unavailability};
@@ -64,6 +65,8 @@ pub trait CallObserver: Send + Sync {
     fn provider_call(&self, host: &str, outcome: CallOutcome, elapsed: Option<Duration>);
     /// The provider's circuit breaker opened (`true`) or closed.
     fn provider_circuit(&self, host: &str, open: bool);
+    /// The provider at `host` accepted a request built to be refused ([`RefusalProbe`]).
+    fn unexpected_success(&self, host: &str);
 }
 
 /// Reports nowhere.
@@ -72,6 +75,7 @@ pub struct NoObserver;
 impl CallObserver for NoObserver {
     fn provider_call(&self, _: &str, _: CallOutcome, _: Option<Duration>) {}
     fn provider_circuit(&self, _: &str, _: bool) {}
+    fn unexpected_success(&self, _: &str) {}
 }
 
 /// What a judgement's provider calls said about the credential's sender, noted as they are made: the
@@ -221,6 +225,23 @@ impl<'a> Auth<'a> {
     }
 }
 
+/// What a request does: `GET`, or one request built to be refused. There is no other.
+#[derive(Clone, Copy)]
+enum Verb {
+    Get,
+    Refusal(RefusalProbe),
+}
+
+impl Verb {
+    #[cfg(any(test, feature = "fuzzing"))]
+    fn method(self) -> http::Method {
+        match self {
+            Verb::Get => http::Method::GET,
+            Verb::Refusal(p) => p.method(),
+        }
+    }
+}
+
 /// One provider's way out and its bound on calls in flight.
 struct Endpoint {
     transport: Transport,
@@ -272,9 +293,6 @@ impl ProviderClient {
     }
 
     /// `GET url` with the credential; the answer, whatever its status, or `Unavailable` when none came.
-    ///
-    /// This is the only way scopegate talks to a provider, and it only ever sends `GET`: every probe is
-    /// side-effect free by construction.
     pub(crate) async fn get(
         &self,
         provider: &Provider,
@@ -282,8 +300,55 @@ impl ProviderClient {
         auth: Auth<'_>,
         headers: &[(&'static str, &'static str)],
     ) -> Result<Response, IntrospectError> {
+        self.send(provider, url, Verb::Get, auth, headers).await
+    }
+
+    /// A request built to be refused ([`RefusalProbe`]) on `owner/repo` of the provider's API, with the
+    /// credential; the answer, whatever its status. Sent only to a provider whose `writeProbes` allows
+    /// it (`Unavailable` otherwise: callers check first and say why). A 2xx — the provider accepted what
+    /// it must refuse — is logged as an error and reported to the observer.
+    pub(crate) async fn refuse(
+        &self,
+        provider: &Provider,
+        probe: RefusalProbe,
+        owner: &str,
+        repo: &str,
+        auth: Auth<'_>,
+        headers: &[(&'static str, &'static str)],
+    ) -> Result<Response, IntrospectError> {
+        if !provider.write_probes {
+            return Err(IntrospectError::unavailable(format!(
+                "writeProbes is false for {}: scopegate sends it only GET and HEAD",
+                provider.host
+            )));
+        }
+        let url = super::api_url(provider, &probe.segments(owner, repo));
+        let resp = self.send(provider, url, Verb::Refusal(probe), auth, headers).await?;
+        if resp.status.is_success() {
+            tracing::error!(
+                provider = provider.host.as_str(),
+                method = probe.method().as_str(),
+                path = probe.path_template().as_str(),
+                status = resp.status.as_u16(),
+                "the provider accepted a request built to be refused; it is not read as a grant"
+            );
+            self.observer.unexpected_success(&provider.host);
+        }
+        Ok(resp)
+    }
+
+    /// Send one request: this is the only way scopegate talks to a provider, and it only ever sends
+    /// `GET` or one of the [`RefusalProbe`]s, with their fixed method and body.
+    async fn send(
+        &self,
+        provider: &Provider,
+        url: Url,
+        verb: Verb,
+        auth: Auth<'_>,
+        headers: &[(&'static str, &'static str)],
+    ) -> Result<Response, IntrospectError> {
         #[cfg(any(test, feature = "fuzzing"))]
-        if let Some(result) = scripted::answer(&url, auth) {
+        if let Some(result) = scripted::answer(&url, verb.method(), auth) {
             return self.answered(provider, result, None);
         }
         let endpoint = self
@@ -295,7 +360,7 @@ impl ProviderClient {
         let http = endpoint.transport.client();
         let started = std::time::Instant::now();
         let result = self
-            .fetch(&http, url, auth, headers)
+            .fetch(&http, url, verb, auth, headers)
             .await
             .map_err(|e| scrub_error(e, endpoint.transport.proxy_password()));
         self.answered(provider, result, Some(started.elapsed()))
@@ -322,10 +387,17 @@ impl ProviderClient {
         &self,
         http: &reqwest::Client,
         url: Url,
+        verb: Verb,
         auth: Auth<'_>,
         headers: &[(&'static str, &'static str)],
     ) -> Result<Response, IntrospectError> {
-        let mut req = http.get(url);
+        let mut req = match verb {
+            Verb::Get => http.get(url),
+            Verb::Refusal(probe) => http
+                .request(probe.method(), url)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(refusal::BODY),
+        };
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -390,6 +462,8 @@ pub(crate) mod scripted {
         pub answers: VecDeque<Response>,
         /// Each call's URL.
         pub asked: Vec<Url>,
+        /// Each call's method.
+        pub methods: Vec<http::Method>,
         /// The secrets the calls carried (to check that none ends up in what scopegate shows).
         pub secrets: Vec<String>,
     }
@@ -404,11 +478,12 @@ pub(crate) mod scripted {
     }
 
     /// The next scripted answer, when a script is in force; once it has run out, no answer came.
-    pub(super) fn answer(url: &Url, auth: Auth<'_>) -> Option<Result<Response, IntrospectError>> {
+    pub(super) fn answer(url: &Url, method: http::Method, auth: Auth<'_>) -> Option<Result<Response, IntrospectError>> {
         SCRIPT
             .try_with(|s| {
                 let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
                 s.asked.push(url.clone());
+                s.methods.push(method);
                 s.secrets.push(auth.secret().expose().to_owned());
                 s.answers
                     .pop_front()

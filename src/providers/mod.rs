@@ -15,6 +15,7 @@ pub mod gitea;
 pub mod github;
 pub mod github_app;
 pub mod gitlab;
+pub mod refusal;
 mod transport;
 pub mod upstream;
 

@@ -318,7 +318,7 @@ impl Server {
         let metrics = Arc::new(ServeMetrics::register(&mut registry));
         let engine = Engine::with_observers(opts.config, engine_metrics.clone(), engine_metrics.clone())
             .context("building the engine")?;
-        engine_metrics.initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
+        engine_metrics.initialise(&engine.config().providers);
         metrics.initialise();
         if let Some(t) = tls::not_after(&store.current()) {
             metrics.certificate_expiry.set(t as f64);

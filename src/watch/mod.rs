@@ -74,7 +74,7 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
         Engine::with_observers(config, engine_metrics.clone(), engine_metrics.clone())
             .context("building the engine")?,
     );
-    engine_metrics.initialise(engine.config().providers.iter().map(|p| p.host.as_str()));
+    engine_metrics.initialise(&engine.config().providers);
     let watch_config = engine.config().watch.clone();
     let admin = Admin::new(registry);
     let admin_listener = crate::admin::bind(opts.admin_listen).await?;
