@@ -14,7 +14,7 @@ use wiremock::MockServer;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every token in the example Secrets: none may appear in any output.
-const EXAMPLE_TOKENS: [&str; 11] = [
+const EXAMPLE_TOKENS: [&str; 13] = [
     "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",
     "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",
     "github_pat_11DEMO0000000000000000_FineGrainedDemoToken000000000000000000000000000000000000003",
@@ -26,6 +26,8 @@ const EXAMPLE_TOKENS: [&str; 11] = [
     "ATBBDemoAppPassword000000008",
     "5c09e0de0000000000000000000000000000f012",
     "demoazurepat00000000000000000000000000000000000013",
+    scopegate_testkit::examples::FINE_RUNTIME_TOKEN,
+    scopegate_testkit::examples::FINE_RUNTIME_NO_HOOKS_TOKEN,
 ];
 
 /// The examples' configuration (as `make demo` uses it), pointed at `server`.
@@ -115,6 +117,12 @@ async fn the_example_secrets_are_judged_as_the_webhook_judges_them() {
                ["read:user", "write:repository"], [], null, "platform-bot"]),
         json!(["argocd/apps-repo-azure", "ok", true, "azure-devops", "personal", "read",
                ["vso.code"], [], null, "gitops-bot@acme.example"]),
+        json!(["codefresh-eu/runtime-repo-creds-secret", "ok", true, "github", "fine-grained", "runtime",
+               ["administration:read", "administration:write", "contents:read", "contents:write", "metadata:read",
+                "webhooks:read", "webhooks:write"], [], "2027-05-31T00:00:00Z", "gitops-bot"]),
+        json!(["codefresh-dev/runtime-repo-creds-secret", "insufficient", false, "github", "fine-grained", "runtime",
+               ["administration:read", "administration:write", "contents:read", "contents:write", "metadata:read",
+                "webhooks:read"], ["webhooks:write"], "2027-05-31T00:00:00Z", "gitops-bot"]),
     ];
     const FIELDS: [&str; 9] = [
         "verdict",

@@ -67,20 +67,21 @@ async fn fine_grained_tokens_with_every_permission_their_role_needs() {
     let gh = Github::on(&server);
     let h = fg_setup(&server).await;
     for (i, role) in ["read", "write", "user", "runtime"].into_iter().enumerate() {
-        let token = fg_token(i);
-        gh.fine_grained(&token, "gitops-bot", "2027-03-31 00:00:00 UTC").await;
-        gh.fine_grained_repo(&token, "/git", &RepoGrant::all("acme", fg_repo(role)))
-            .await;
-        let (v, a) = judge(&h, fg_secret(role, &token)).await;
-        assert_eq!(v["allowed"], true, "{role}: {v}");
-        assert_eq!(a["scopegate.dev/token-kind"], "fine-grained");
-        if role == "runtime" {
-            // Webhooks: write has no side-effect-free probe: the runtime role stays unverified, never ok.
-            assert_eq!(a["scopegate.dev/verdict"], "unverified", "{role}: {a:?}");
-            assert!(a["scopegate.dev/reason"].contains("webhooks:write"), "{a:?}");
-            assert!(warnings(&v).join(" ").contains("webhooks:write"), "{v}");
-        } else {
-            assert_eq!(a["scopegate.dev/verdict"], "ok", "{role}: {a:?}");
+        // The runtime role both on a repository with rulesets and on one without: Administration write
+        // is read from the rule suites, which answer either way.
+        for has_ruleset in [true, false] {
+            let token = fg_token(i * 2 + usize::from(has_ruleset));
+            gh.fine_grained(&token, "gitops-bot", "2027-03-31 00:00:00 UTC").await;
+            let mut g = RepoGrant::all("acme", fg_repo(role));
+            g.has_ruleset = has_ruleset;
+            gh.fine_grained_repo(&token, "/git", &g).await;
+            let (v, a) = judge(&h, fg_secret(role, &token)).await;
+            assert_eq!(v["allowed"], true, "{role}: {v}");
+            assert_eq!(a["scopegate.dev/token-kind"], "fine-grained");
+            assert_eq!(
+                a["scopegate.dev/verdict"], "ok",
+                "{role}, rulesets {has_ruleset}: {a:?}"
+            );
             assert!(warnings(&v).is_empty(), "{role}: {v}");
         }
     }
@@ -92,21 +93,50 @@ async fn fine_grained_tokens_missing_each_permission_are_refused() {
     let gh = Github::on(&server);
     let h = fg_setup(&server).await;
     type Weaken = fn(&mut RepoGrant);
-    // For every cell of the fine-grained table: a grant lacking exactly that permission.
-    let cases: Vec<(&str, &str, Weaken)> = vec![
-        ("read", "contents:read", |g| g.contents = Level::None),
-        ("read", "metadata:read", |g| g.visible = false),
-        ("write", "contents:write", |g| g.contents = Level::Read),
-        ("write", "metadata:read", |g| g.visible = false),
-        ("user", "contents:write", |g| g.contents = Level::Read),
-        ("user", "metadata:read", |g| g.visible = false),
-        ("runtime", "contents:write", |g| g.contents = Level::Read),
-        ("runtime", "administration:write", |g| g.administration = Level::Read),
-        ("runtime", "administration:write", |g| g.administration = Level::None),
-        ("runtime", "webhooks:write", |g| g.webhooks = Level::None),
-        ("runtime", "metadata:read", |g| g.visible = false),
+    // For every cell of the fine-grained table: a grant lacking exactly that permission, and what the
+    // refusal that established it quotes (X-Accepted-GitHub-Permissions), when one did.
+    let cases: Vec<(&str, &str, Weaken, Option<&str>)> = vec![
+        (
+            "read",
+            "contents:read",
+            |g| g.contents = Level::None,
+            Some("contents=read"),
+        ),
+        ("read", "metadata:read", |g| g.visible = false, None),
+        ("write", "contents:write", |g| g.contents = Level::Read, None),
+        ("write", "metadata:read", |g| g.visible = false, None),
+        ("user", "contents:write", |g| g.contents = Level::Read, None),
+        ("user", "metadata:read", |g| g.visible = false, None),
+        ("runtime", "contents:write", |g| g.contents = Level::Read, None),
+        // Read only: the rule suites (Administration write) refuse; the settings (read) answer.
+        (
+            "runtime",
+            "administration:write",
+            |g| g.administration = Level::Read,
+            Some("administration=write"),
+        ),
+        (
+            "runtime",
+            "administration:write",
+            |g| g.administration = Level::None,
+            Some("administration=read"),
+        ),
+        // Read only: the request built to be refused is refused for the permission.
+        (
+            "runtime",
+            "webhooks:write",
+            |g| g.webhooks = Level::Read,
+            Some("repository_hooks=write"),
+        ),
+        (
+            "runtime",
+            "webhooks:write",
+            |g| g.webhooks = Level::None,
+            Some("repository_hooks=read"),
+        ),
+        ("runtime", "metadata:read", |g| g.visible = false, None),
     ];
-    for (i, (role, permission, weaken)) in cases.into_iter().enumerate() {
+    for (i, (role, permission, weaken, quoted)) in cases.into_iter().enumerate() {
         let token = fg_token(100 + i);
         gh.fine_grained(&token, "gitops-bot", "2027-03-31 00:00:00 UTC").await;
         let mut g = RepoGrant::all("acme", fg_repo(role));
@@ -117,35 +147,62 @@ async fn fine_grained_tokens_missing_each_permission_are_refused() {
         assert_eq!(v["status"]["code"], 403);
         assert_eq!(
             a["scopegate.dev/verdict"], "insufficient",
-            "{role} without {permission}"
+            "{role} without {permission}: {a:?}"
         );
         assert!(
             a["scopegate.dev/missing"].split(',').any(|m| m == permission),
             "{role}: {a:?}"
         );
         let msg = message(&v);
+        assert!(msg.contains(permission), "the message names {permission}: {msg}");
         assert!(
             msg.contains("https://github.com/settings/personal-access-tokens/new?"),
             "{msg}"
         );
         assert!(msg.contains("target_name=acme"), "{msg}");
+        if let Some(quoted) = quoted {
+            assert!(
+                msg.contains(quoted),
+                "the refusal's accepted permissions are quoted: {msg}"
+            );
+        }
         assert!(!msg.contains(&token));
     }
 }
 
 #[tokio::test]
-async fn administration_write_without_a_ruleset_is_unverified() {
+async fn administration_read_is_not_taken_for_write() {
+    // The rule suites need Administration: write; a token with read alone is refused there (before,
+    // their 200 was read as read, and a read-only token passed a write requirement).
     let server = MockServer::start().await;
     let gh = Github::on(&server);
-    let h = fg_setup(&server).await;
+    let h = Harness::start(&format!(
+        "{}requirements:\n  read:\n    github-fine-grained: [contents:read, metadata:read, administration:read]\n",
+        providers_yaml(&server)
+    ))
+    .await;
     let token = fg_token(200);
     gh.fine_grained(&token, "gitops-bot", "2027-03-31 00:00:00 UTC").await;
-    let mut g = RepoGrant::all("acme", "isc");
+    let mut g = RepoGrant::all("acme", "app");
+    g.administration = Level::Read;
     g.has_ruleset = false;
     gh.fine_grained_repo(&token, "/git", &g).await;
-    let (_, a) = judge(&h, fg_secret("runtime", &token)).await;
-    assert_eq!(a["scopegate.dev/verdict"], "unverified");
-    assert!(a["scopegate.dev/reason"].contains("has no ruleset"), "{a:?}");
+    let (v, a) = judge(&h, fg_secret("read", &token)).await;
+    assert_eq!(
+        a["scopegate.dev/verdict"], "ok",
+        "administration:read from actions/permissions: {a:?}"
+    );
+    assert_eq!(v["allowed"], true);
+    assert!(
+        !a["scopegate.dev/scopes"]
+            .split(',')
+            .any(|s| s == "administration:write"),
+        "{a:?}"
+    );
+    // A read requirement never sends the rule-suites probe, nor any request built to be refused.
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.method.as_str() == "GET"));
+    assert!(!requests.iter().any(|r| r.url.path().ends_with("/rule-suites")));
 }
 
 #[tokio::test]
@@ -773,9 +830,40 @@ async fn expiry_excess_and_owner() {
 
 // --- Side effects -------------------------------------------------------------------------------------
 
-/// Every probe scopegate can send, for every kind above, against one recording stand-in: all `GET`.
+/// The requests other than `GET` that the documentation lists ("What scopegate sends"): method, path
+/// pattern (`{owner}` and `{repo}` standing for one segment each) and body.
+fn documented_non_gets() -> Vec<(String, regex::Regex, String)> {
+    let doc = std::fs::read_to_string(format!(
+        "{}/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        scopegate_testkit::WHAT_SCOPEGATE_SENDS
+    ))
+    .unwrap();
+    let mut out = Vec::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || !matches!(cells[1], "`POST`" | "`PATCH`" | "`PUT`" | "`DELETE`") {
+            continue;
+        }
+        let unquote = |c: &str| c.trim_matches('`').to_owned();
+        let pattern = regex::escape(&unquote(cells[2]))
+            .replace(r"\{owner\}", "[^/]+")
+            .replace(r"\{repo\}", "[^/]+");
+        out.push((
+            unquote(cells[1]),
+            regex::Regex::new(&format!("^{pattern}$")).unwrap(),
+            unquote(cells[3]),
+        ));
+    }
+    out
+}
+
+/// Every request scopegate can send, for every kind above, against one recording stand-in: a bodiless
+/// `GET`, or one of the requests built to be refused exactly as the documentation lists them.
 #[tokio::test]
-async fn every_probe_is_a_get() {
+async fn every_request_is_a_get_or_one_listed_here() {
+    let listed = documented_non_gets();
+    assert_eq!(listed.len(), 3, "the documentation lists three: {listed:?}");
     let server = MockServer::start().await;
     let gh = Github::on(&server);
     let fine = fg_token(900);
@@ -812,7 +900,13 @@ async fn every_probe_is_a_get() {
             RepoPermission::Admin,
         )
         .await;
-    let h = fg_setup(&server).await;
+    // Codefresh's six permissions, so that every request built to be refused is sent.
+    let h = Harness::start(&format!(
+        "sharedConfigurationRepo: {SHARED}\nserviceAccounts: [gitops-bot]\nrequirements:\n  runtime:\n    github-fine-grained: \
+         {{administration: write, contents: write, metadata: read, webhooks: write, pull_requests: write, statuses: write}}\n{}",
+        providers_yaml(&server)
+    ))
+    .await;
     let secrets = vec![
         fg_secret("runtime", &fine),
         fg_secret("write", &fine),
@@ -854,14 +948,31 @@ async fn every_probe_is_a_get() {
     let requests = server.received_requests().await.unwrap();
     assert!(requests.len() > 20, "the probes ran: {}", requests.len());
     let mut paths: Vec<String> = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
     for r in &requests {
-        assert_eq!(r.method.as_str(), "GET", "{} {}", r.method, r.url);
-        assert!(r.body.is_empty(), "{} has a body", r.url);
         paths.push(r.url.path().to_owned());
+        if r.method.as_str() == "GET" {
+            assert!(r.body.is_empty(), "{} has a body", r.url);
+            continue;
+        }
+        let body = String::from_utf8_lossy(&r.body);
+        let found = listed
+            .iter()
+            .position(|(m, path, b)| m == r.method.as_str() && path.is_match(r.url.path()) && *b == body)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} {} with body {body:?} is not listed in the documentation",
+                    r.method, r.url
+                )
+            });
+        assert!(r.url.query().is_none(), "{}", r.url);
+        used.insert(found);
     }
+    assert_eq!(used.len(), listed.len(), "each listed request was exercised");
     for needle in [
         "/git/acme/isc.git/info/refs",
-        "/repos/acme/isc/rulesets/42/history",
+        "/repos/acme/isc/rulesets/rule-suites",
+        "/repos/acme/isc/actions/permissions",
         "/app/installations/77",
         "/api/v4/projects/acme%2Fapp",
         "/scm/plat/app.git/info/refs",

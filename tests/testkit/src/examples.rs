@@ -25,6 +25,13 @@ pub fn providers_yaml(server: &MockServer) -> String {
 /// The token of examples/secrets/01 (the runtime token, with every scope it needs).
 pub const RUNTIME_TOKEN: &str = "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";
 
+/// The token of examples/secrets/14 (a fine-grained runtime token with every permission it needs).
+pub const FINE_RUNTIME_TOKEN: &str =
+    "github_pat_11DEMO0000000000000000_FineGrainedRuntimeToken000000000000000000000000000000000014";
+/// The token of examples/secrets/15 (a fine-grained runtime token whose Webhooks permission is read-only).
+pub const FINE_RUNTIME_NO_HOOKS_TOKEN: &str =
+    "github_pat_11DEMO0000000000000000_FineGrainedRuntimeNoHooks0000000000000000000000000000000015";
+
 /// The example tokens and what each provider says about them.
 pub async fn mount_examples(server: &MockServer) {
     let gh = Github::with_prefix(server, "/github");
@@ -48,6 +55,18 @@ pub async fn mount_examples(server: &MockServer) {
     guestbook.administration = crate::standin::Level::None;
     guestbook.webhooks = crate::standin::Level::None;
     gh.fine_grained_repo(fine, "/github-git", &guestbook).await;
+    // The fine-grained runtime tokens (examples 14 and 15), on the Shared Configuration Repository:
+    // one with the four permissions the seed asks for, one whose Webhooks permission is read-only.
+    gh.fine_grained(FINE_RUNTIME_TOKEN, "gitops-bot", "2027-05-31 00:00:00 +0000")
+        .await;
+    let mut isc = RepoGrant::all("acme", "codefresh-isc");
+    isc.has_ruleset = false;
+    gh.fine_grained_repo(FINE_RUNTIME_TOKEN, "/github-git", &isc).await;
+    gh.fine_grained(FINE_RUNTIME_NO_HOOKS_TOKEN, "gitops-bot", "2027-05-31 00:00:00 +0000")
+        .await;
+    isc.webhooks = Level::Read;
+    gh.fine_grained_repo(FINE_RUNTIME_NO_HOOKS_TOKEN, "/github-git", &isc)
+        .await;
     // What the runtime token reaches over Git: the Shared Configuration Repository (push) and the
     // apps repository; not acme/retired, which no longer exists.
     let runtime = "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";

@@ -219,6 +219,7 @@ pub struct HoldingFront {
 
 impl HoldingFront {
     pub async fn start(backend: SocketAddr, hold_until: usize, holds: fn(&str) -> bool) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let shared = Arc::new(Holding {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
@@ -259,8 +260,14 @@ async fn forward(
         let mut arrived = s.arrived.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(5), arrived.wait_for(|n| *n >= s.hold_until)).await;
     }
-    let mut out = s.client.get(format!("{}{path_and_query}", s.backend));
-    for (k, v) in req.headers() {
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+    let mut out = s
+        .client
+        .request(method, format!("{}{path_and_query}", s.backend))
+        .body(body);
+    for (k, v) in &headers {
         if k != axum::http::header::HOST {
             out = out.header(k, v);
         }

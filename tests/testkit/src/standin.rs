@@ -355,6 +355,20 @@ pub enum Level {
     Write,
 }
 
+/// How the stand-in answers the requests built to be refused (`PATCH …/hooks/{id}`, `POST …/statuses/{sha}`,
+/// `POST …/pulls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusals {
+    /// As GitHub does: the permission checked first (403 "Resource not accessible by personal access
+    /// token" without it), then the target and the body (404 for a hook that does not exist, 422 for a
+    /// status without a state or a pull request without head and base).
+    AsGithub,
+    /// A GitHub that misbehaves: it accepts them (200, 201).
+    Accept,
+    /// Rate limited: 403 with `x-ratelimit-remaining: 0`.
+    RateLimited,
+}
+
 /// What a fine-grained token may do on one repository, for the stand-in to answer probes with.
 #[derive(Debug, Clone)]
 pub struct RepoGrant {
@@ -364,12 +378,16 @@ pub struct RepoGrant {
     pub contents: Level,
     pub webhooks: Level,
     pub administration: Level,
-    /// Whether the repository has a ruleset (the Administration: write probe needs one).
+    /// Commit statuses.
+    pub statuses: Level,
+    pub pull_requests: Level,
+    /// Whether the repository has rulesets (and so rule suites to list); the verdict must not depend on it.
     pub has_ruleset: bool,
+    pub refusals: Refusals,
 }
 
 impl RepoGrant {
-    /// Everything the runtime role needs.
+    /// Every permission the runtime role needs, and the other write levels scopegate can establish.
     pub fn all(owner: &str, repo: &str) -> Self {
         Self {
             owner: owner.into(),
@@ -378,7 +396,10 @@ impl RepoGrant {
             contents: Level::Write,
             webhooks: Level::Write,
             administration: Level::Write,
+            statuses: Level::Write,
+            pull_requests: Level::Write,
             has_ruleset: true,
+            refusals: Refusals::AsGithub,
         }
     }
 }
@@ -391,80 +412,171 @@ fn not_accessible() -> ResponseTemplate {
     }))
 }
 
-impl<'a> Github<'a> {
-    async fn repo_get(&self, auth: &str, p: &str, granted: bool, ok: ResponseTemplate) {
-        Mock::given(method("GET"))
-            .and(path(join(&self.prefix, p)))
-            .and(header("authorization", auth))
-            .respond_with(if granted { ok } else { not_accessible() })
-            .mount(self.server)
-            .await;
-    }
+/// GitHub's answer to a request that failed validation.
+fn validation_failed(detail: &str) -> ResponseTemplate {
+    ResponseTemplate::new(422).set_body_json(json!({
+        "message": "Validation Failed",
+        "errors": [{"resource": "Request", "code": "missing_field", "field": detail}],
+        "documentation_url": "https://docs.github.com/rest",
+        "status": "422"
+    }))
+}
 
+/// One endpoint of a fine-grained token's repository: the level it needs (and the name GitHub gives
+/// it in `X-Accepted-GitHub-Permissions`), and the answer once past the permission check.
+struct Endpoint {
+    method: &'static str,
+    path: String,
+    needs: Level,
+    has: Level,
+    accepted: String,
+    answer: ResponseTemplate,
+    refusal: bool,
+}
+
+impl<'a> Github<'a> {
     /// Answer a fine-grained token's probes on one repository as GitHub would for this grant. The Git
     /// receive-pack advertisement is served under `git_prefix` (the provider's `gitUrl` path).
     pub async fn fine_grained_repo(&self, token: &str, git_prefix: &str, g: &RepoGrant) {
         let auth = bearer(token);
         let base = format!("/repos/{}/{}", g.owner, g.repo);
         if !g.visible {
-            Mock::given(method("GET"))
-                .and(wiremock::matchers::path_regex(format!(
-                    "^{}{}(/.*)?$",
-                    regex_escape(&self.prefix),
-                    regex_escape(&base)
-                )))
-                .and(header("authorization", auth.as_str()))
-                .respond_with(
-                    ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "status": "404"})),
-                )
-                .mount(self.server)
-                .await;
+            Mock::given(wiremock::matchers::path_regex(format!(
+                "^{}{}(/.*)?$",
+                regex_escape(&self.prefix),
+                regex_escape(&base)
+            )))
+            .and(header("authorization", auth.as_str()))
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "status": "404"})))
+            .mount(self.server)
+            .await;
             return;
         }
-        let repo = json!({"id": 1, "name": g.repo, "full_name": format!("{}/{}", g.owner, g.repo), "private": true,
-                          "permissions": {"admin": true, "maintain": true, "push": true, "triage": true, "pull": true}});
-        self.repo_get(&auth, &base, true, ResponseTemplate::new(200).set_body_json(repo))
-            .await;
-        self.repo_get(
-            &auth,
-            &format!("{base}/commits"),
-            g.contents >= Level::Read,
-            ResponseTemplate::new(200).set_body_json(json!([{"sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e"}])),
-        )
-        .await;
-        self.repo_get(
-            &auth,
-            &format!("{base}/hooks"),
-            g.webhooks >= Level::Read,
-            ResponseTemplate::new(200).set_body_json(json!([])),
-        )
-        .await;
-        self.repo_get(
-            &auth,
-            &format!("{base}/rulesets/rule-suites"),
-            g.administration >= Level::Read,
-            ResponseTemplate::new(200).set_body_json(json!([])),
-        )
-        .await;
-        let rulesets = if g.has_ruleset {
-            json!([{"id": 42, "name": "protect main", "target": "branch", "enforcement": "active"}])
+        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        let suites = if g.has_ruleset {
+            json!([{"id": 21, "actor_name": "octocat", "ref": "refs/heads/main", "result": "pass"}])
         } else {
             json!([])
         };
-        self.repo_get(
-            &auth,
-            &format!("{base}/rulesets"),
-            true,
-            ResponseTemplate::new(200).set_body_json(rulesets),
-        )
-        .await;
-        self.repo_get(
-            &auth,
-            &format!("{base}/rulesets/42/history"),
-            g.administration >= Level::Write,
-            ResponseTemplate::new(200).set_body_json(json!([{"version_id": 1}])),
-        )
-        .await;
+        let endpoints = [
+            Endpoint {
+                method: "GET",
+                path: base.clone(),
+                needs: Level::None,
+                has: Level::Read,
+                accepted: "metadata=read".into(),
+                answer: ok(
+                    json!({"id": 1, "name": g.repo, "full_name": format!("{}/{}", g.owner, g.repo), "private": true,
+                                  "permissions": {"admin": true, "maintain": true, "push": true, "triage": true, "pull": true}}),
+                ),
+                refusal: false,
+            },
+            Endpoint {
+                method: "GET",
+                path: format!("{base}/commits"),
+                needs: Level::Read,
+                has: g.contents,
+                accepted: "contents=read".into(),
+                answer: ok(json!([{"sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e"}])),
+                refusal: false,
+            },
+            Endpoint {
+                method: "GET",
+                path: format!("{base}/hooks"),
+                needs: Level::Read,
+                has: g.webhooks,
+                accepted: "repository_hooks=read".into(),
+                answer: ok(json!([])),
+                refusal: false,
+            },
+            Endpoint {
+                method: "GET",
+                path: format!("{base}/actions/permissions"),
+                needs: Level::Read,
+                has: g.administration,
+                accepted: "administration=read".into(),
+                answer: ok(json!({"enabled": true, "allowed_actions": "all"})),
+                refusal: false,
+            },
+            // Documented as needing Administration: write.
+            Endpoint {
+                method: "GET",
+                path: format!("{base}/rulesets/rule-suites"),
+                needs: Level::Write,
+                has: g.administration,
+                accepted: "administration=write".into(),
+                answer: ok(suites),
+                refusal: false,
+            },
+            Endpoint {
+                method: "GET",
+                path: format!("{base}/pulls"),
+                needs: Level::Read,
+                has: g.pull_requests,
+                accepted: "pull_requests=read".into(),
+                answer: ok(json!([])),
+                refusal: false,
+            },
+            Endpoint {
+                method: "GET",
+                path: format!("{base}/commits/HEAD/statuses"),
+                needs: Level::Read,
+                has: g.statuses,
+                accepted: "statuses=read".into(),
+                answer: ok(json!([])),
+                refusal: false,
+            },
+            // Requests built to be refused: past the permission check, the hook does not exist and the
+            // bodies lack what the calls require.
+            Endpoint {
+                method: "PATCH",
+                path: format!("{base}/hooks/4294967289"),
+                needs: Level::Write,
+                has: g.webhooks,
+                accepted: "repository_hooks=write".into(),
+                answer: ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found", "status": "404"})),
+                refusal: true,
+            },
+            Endpoint {
+                method: "POST",
+                path: format!("{base}/statuses/scopegate-refusal-probe-no-such-commit"),
+                needs: Level::Write,
+                has: g.statuses,
+                accepted: "statuses=write".into(),
+                answer: validation_failed("state"),
+                refusal: true,
+            },
+            Endpoint {
+                method: "POST",
+                path: format!("{base}/pulls"),
+                needs: Level::Write,
+                has: g.pull_requests,
+                accepted: "pull_requests=write".into(),
+                answer: validation_failed("head"),
+                refusal: true,
+            },
+        ];
+        for e in endpoints {
+            let answer = match (e.refusal, g.refusals) {
+                (true, Refusals::Accept) => ResponseTemplate::new(if e.method == "PATCH" { 200 } else { 201 })
+                    .set_body_json(json!({"id": 1})),
+                (true, Refusals::RateLimited) => github_rate_headers(
+                    ResponseTemplate::new(403).set_body_json(json!({
+                        "message": "API rate limit exceeded for user ID 1.",
+                        "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
+                    })),
+                    0,
+                ),
+                _ if e.has >= e.needs => e.answer,
+                _ => not_accessible().insert_header("x-accepted-github-permissions", e.accepted.as_str()),
+            };
+            Mock::given(method(e.method))
+                .and(path(join(&self.prefix, &e.path)))
+                .and(header("authorization", auth.as_str()))
+                .respond_with(answer)
+                .mount(self.server)
+                .await;
+        }
         let receive = if g.contents >= Level::Write {
             ResponseTemplate::new(200).set_body_raw(
                 "001f# service=git-receive-pack\n0000",

@@ -254,12 +254,11 @@ async fn mount_fine_grained_probes(server: &MockServer, delay: Duration) {
             json(serde_json::json!([{"sha": "6dcb09b5"}])),
         ),
         (r"^/repos/acme/[^/]+/hooks$", json(serde_json::json!([]))),
-        (r"^/repos/acme/[^/]+/rulesets/rule-suites$", json(serde_json::json!([]))),
-        (r"^/repos/acme/[^/]+/rulesets$", json(serde_json::json!([{"id": 42}]))),
         (
-            r"^/repos/acme/[^/]+/rulesets/42/history$",
-            json(serde_json::json!([{"version_id": 1}])),
+            r"^/repos/acme/[^/]+/actions/permissions$",
+            json(serde_json::json!({"enabled": true})),
         ),
+        (r"^/repos/acme/[^/]+/rulesets/rule-suites$", json(serde_json::json!([]))),
         (
             r"^/git/acme/[^/]+\.git/info/refs$",
             ResponseTemplate::new(200)
@@ -276,6 +275,16 @@ async fn mount_fine_grained_probes(server: &MockServer, delay: Duration) {
             .mount(server)
             .await;
     }
+    // The request built to be refused: past the permission check, the hook does not exist.
+    Mock::given(method("PATCH"))
+        .and(path_regex(r"^/repos/acme/[^/]+/hooks/4294967289$"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(serde_json::json!({"message": "Not Found"}))
+                .set_delay(delay),
+        )
+        .mount(server)
+        .await;
 }
 
 fn token(n: usize) -> String {
@@ -621,7 +630,8 @@ async fn webhook(a: &Args) -> Result<()> {
     .await?;
 
     // (f) one judgement at a time: a classic token (one call), and a fine-grained runtime token with
-    // three repositories to probe (its /user, then 18 probes, then 3 that need an answer first).
+    // three repositories to probe (its /user, then 18 probes, then the 3 requests built to be refused,
+    // each after its repository's hooks listing answered).
     let per = (a.seconds / 2).max(2);
     let classic_one = load(
         &ca,
