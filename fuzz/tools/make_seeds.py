@@ -72,22 +72,48 @@ def main():
         "repository_selection": "selected",
         "permissions": {"contents": "write", "metadata": "read", "pull_requests": "write"}}))
     gh_repos = answer(200, JSON, json.dumps({"total_count": 1, "repositories": [{"full_name": "acme/app"}]}))
-    gh_rulesets = answer(200, JSON, "[]")
+    gh_list = answer(200, JSON, "[]")
     gh_404 = answer(404, JSON, '{"message":"Not Found"}')
-    for i, (name, answers) in enumerate([
-        ("classic-with-expiry", [gh_user, gh_repo_pull, gh_rulesets]),
-        ("fine-grained", [gh_user, gh_fg, gh_rulesets, gh_404]),
-        ("fine-grained-push-only", [gh_user, gh_fg_push, gh_fg_push, gh_404]),
-        ("app-user", [gh_app_user, gh_perms]),
-        ("root-scopes", [gh_root, gh_perms, gh_rulesets]),
-        ("bad-credentials", [gh_401]),
-        ("bad-credentials-2012", [gh_401_old]),
-        ("rate-limited", [gh_limited]),
-        ("login-attempts", [gh_logins]),
-        ("app-installation", [gh_installation, gh_repos, gh_perms, gh_rulesets]),
-        ("server-error", [answer(502, [("content-type", "text/html")], "<html>bad gateway</html>")]),
-    ]):
-        write("github", name, i, answers)
+    # Reference §1.8: the answers to the requests built to be refused.
+    gh_not_accessible = answer(403, JSON + [("x-accepted-github-permissions", "repository_hooks=write")],
+                               '{"message":"Resource not accessible by personal access token","status":"403"}')
+    gh_integration = answer(403, JSON, '{"message":"Resource not accessible by integration","status":"403"}')
+    gh_validation = answer(422, JSON, '{"message":"Validation Failed","status":"422"}')
+    gh_accepted = answer(201, JSON, '{"id":1}')
+    # GET /user for a fine-grained token: no X-OAuth-Scopes; an expiry in the offset form (§1.3).
+    gh_fg_user = answer(200, JSON + [("github-authentication-token-expiration", "2099-03-31 00:00:00 +0900")],
+                        '{"login":"gitops-bot","id":1,"type":"User"}')
+    # The runtime seeds answer, in the order a judgement asks when every answer comes at once: GET
+    # /user; the hooks listing, then at once the request built to be refused that waits for it; the
+    # Administration read and write, Contents read and write (the Git advertisement), and Metadata.
+    # The harness's GitHub Secrets, in order (src/fuzzing/mod.rs `cases`).
+    CLASSIC, FINE_WRITE, INSTALLATION, OAUTH, APP, FINE_RUNTIME = range(6)
+    for name, pick, answers in [
+        ("classic-with-expiry", CLASSIC, [gh_user, gh_repo_pull, gh_list]),
+        ("fine-grained", FINE_WRITE, [gh_user, gh_fg, gh_list, gh_404]),
+        ("fine-grained-push-only", FINE_WRITE, [gh_user, gh_fg_push, gh_fg_push, gh_404]),
+        ("app-user", OAUTH, [gh_app_user, gh_perms]),
+        ("root-scopes", OAUTH, [gh_root, gh_perms, gh_list]),
+        ("bad-credentials", CLASSIC, [gh_401]),
+        ("bad-credentials-2012", INSTALLATION, [gh_401_old]),
+        ("rate-limited", FINE_WRITE, [gh_limited]),
+        ("login-attempts", CLASSIC, [gh_logins]),
+        ("app-installation", APP, [gh_installation, gh_repos, gh_perms, gh_list]),
+        ("server-error", CLASSIC, [answer(502, [("content-type", "text/html")], "<html>bad gateway</html>")]),
+        ("runtime-refusals-write", FINE_RUNTIME,
+         [gh_fg_user, gh_list, gh_404, gh_list, gh_list, gh_list, gh_fg, gh_fg]),
+        ("runtime-refusals-read-only", FINE_RUNTIME,
+         [gh_fg_user, gh_list, gh_not_accessible, gh_list, gh_list, gh_list, gh_fg, gh_fg]),
+        ("runtime-refusals-integration", FINE_RUNTIME,
+         [gh_fg_user, gh_list, gh_integration, gh_list, gh_list, gh_list, gh_fg, gh_fg]),
+        ("runtime-refusals-accepted", FINE_RUNTIME,
+         [gh_fg_user, gh_list, gh_accepted, gh_list, gh_list, gh_list, gh_fg, gh_fg]),
+        ("runtime-refusals-validation", FINE_RUNTIME,
+         [gh_fg_user, gh_list, gh_validation, gh_list, gh_list, gh_list, gh_fg, gh_fg]),
+        ("runtime-refusals-rate-limited", FINE_RUNTIME,
+         [gh_fg_user, gh_list, gh_limited, gh_list, gh_list, gh_list, gh_fg, gh_fg]),
+    ]:
+        write("github", name, pick, answers)
 
     gl_self = answer(200, JSON, fixture("gitlab-docs-get-personal-access-token-self.json"))
     gl_user = answer(200, JSON, fixture("gitlab-docs-get-current-user-regular.json"))
