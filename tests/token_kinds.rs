@@ -858,12 +858,9 @@ fn documented_non_gets() -> Vec<(String, regex::Regex, String)> {
     out
 }
 
-/// Every request scopegate can send, for every kind above, against one recording stand-in: a bodiless
-/// `GET`, or one of the requests built to be refused exactly as the documentation lists them.
-#[tokio::test]
-async fn every_request_is_a_get_or_one_listed_here() {
-    let listed = documented_non_gets();
-    assert_eq!(listed.len(), 3, "the documentation lists three: {listed:?}");
+/// Every kind above judged against one recording stand-in (with Codefresh's six permissions for the
+/// runtime role, so that every request built to be refused is wanted): the requests it received.
+async fn every_kind_judged(write_probes: bool) -> Vec<wiremock::Request> {
     let server = MockServer::start().await;
     let gh = Github::on(&server);
     let fine = fg_token(900);
@@ -900,11 +897,14 @@ async fn every_request_is_a_get_or_one_listed_here() {
             RepoPermission::Admin,
         )
         .await;
-    // Codefresh's six permissions, so that every request built to be refused is sent.
+    let providers = providers_yaml(&server).replace(
+        "    gitUrl: {u}/git\n".replace("{u}", &server.uri()).as_str(),
+        &format!("    gitUrl: {}/git\n    writeProbes: {write_probes}\n", server.uri()),
+    );
+    assert!(providers.contains("writeProbes"), "{providers}");
     let h = Harness::start(&format!(
         "sharedConfigurationRepo: {SHARED}\nserviceAccounts: [gitops-bot]\nrequirements:\n  runtime:\n    github-fine-grained: \
-         {{administration: write, contents: write, metadata: read, webhooks: write, pull_requests: write, statuses: write}}\n{}",
-        providers_yaml(&server)
+         {{administration: write, contents: write, metadata: read, webhooks: write, pull_requests: write, statuses: write}}\n{providers}"
     ))
     .await;
     let secrets = vec![
@@ -941,16 +941,34 @@ async fn every_request_is_a_get_or_one_listed_here() {
             .data("bearerToken", "BBDC-Probe00000000000000000000000000000000001")
             .build(),
     ];
-
     for s in secrets {
         let _ = judge(&h, s).await;
     }
     let requests = server.received_requests().await.unwrap();
     assert!(requests.len() > 20, "the probes ran: {}", requests.len());
-    let mut paths: Vec<String> = Vec::new();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    for needle in [
+        "/git/acme/isc.git/info/refs",
+        "/repos/acme/isc/rulesets/rule-suites",
+        "/repos/acme/isc/actions/permissions",
+        "/app/installations/77",
+        "/api/v4/projects/acme%2Fapp",
+        "/scm/plat/app.git/info/refs",
+        "/rest/api/1.0/projects/PLAT/repos/app/webhooks",
+    ] {
+        assert!(paths.contains(&needle), "{needle} was probed: {paths:?}");
+    }
+    requests
+}
+
+/// With the defaults, every request is a bodiless `GET`, or one of the requests built to be refused
+/// exactly as the documentation lists them (any other method, path or body fails).
+#[tokio::test]
+async fn every_request_is_a_get_or_one_listed_here() {
+    let listed = documented_non_gets();
+    assert_eq!(listed.len(), 3, "the documentation lists three: {listed:?}");
     let mut used = std::collections::BTreeSet::new();
-    for r in &requests {
-        paths.push(r.url.path().to_owned());
+    for r in every_kind_judged(true).await {
         if r.method.as_str() == "GET" {
             assert!(r.body.is_empty(), "{} has a body", r.url);
             continue;
@@ -969,15 +987,13 @@ async fn every_request_is_a_get_or_one_listed_here() {
         used.insert(found);
     }
     assert_eq!(used.len(), listed.len(), "each listed request was exercised");
-    for needle in [
-        "/git/acme/isc.git/info/refs",
-        "/repos/acme/isc/rulesets/rule-suites",
-        "/repos/acme/isc/actions/permissions",
-        "/app/installations/77",
-        "/api/v4/projects/acme%2Fapp",
-        "/scm/plat/app.git/info/refs",
-        "/rest/api/1.0/projects/PLAT/repos/app/webhooks",
-    ] {
-        assert!(paths.iter().any(|p| p == needle), "{needle} was probed: {paths:?}");
+}
+
+/// With `writeProbes: false`, every probe of every kind is a bodiless `GET`.
+#[tokio::test]
+async fn with_write_probes_off_every_probe_is_a_get() {
+    for r in every_kind_judged(false).await {
+        assert_eq!(r.method.as_str(), "GET", "{} {}", r.method, r.url);
+        assert!(r.body.is_empty(), "{} has a body", r.url);
     }
 }
