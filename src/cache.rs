@@ -180,6 +180,17 @@ impl GrantCache {
         out
     }
 
+    /// The fresh answer held for `key`, when it is one (not a failure): a cached review's whole lookup,
+    /// without the single-flight machinery a miss needs. Counted as a hit.
+    pub fn fresh(&self, key: &CacheKey) -> Option<Fetched> {
+        let entry = self.answers.get(key)?;
+        if entry.fresh_until <= Instant::now() || entry.is_failure() {
+            return None;
+        }
+        self.observer.cache_lookup(true);
+        Some(Fetched::Hit(entry))
+    }
+
     /// Whether a fresh answer (not a failure) is held for `key`: a review of it makes no call.
     pub fn holds_fresh(&self, key: &CacheKey) -> bool {
         self.answers

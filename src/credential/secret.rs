@@ -115,7 +115,8 @@ pub struct SecretObject {
     pub generate_name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    fields: [Field; <FieldName as strum::EnumCount>::COUNT],
+    /// On the heap: a Secret is moved through a review's futures, and this is most of its size.
+    fields: Box<[Field; <FieldName as strum::EnumCount>::COUNT]>,
 }
 
 impl std::fmt::Debug for SecretObject {
@@ -140,14 +141,16 @@ impl SecretObject {
     pub fn from_dynamic(obj: &DynamicObject) -> Self {
         let m = &obj.metadata;
         Self::read(
-            m.namespace.clone().unwrap_or_default(),
-            m.name.clone().unwrap_or_default(),
-            m.uid.clone(),
-            m.generate_name.clone().unwrap_or_default(),
-            m.labels.clone().unwrap_or_default(),
-            m.annotations.clone().unwrap_or_default(),
-            obj.data.get("data"),
-            obj.data.get("stringData"),
+            Meta {
+                namespace: m.namespace.clone(),
+                name: m.name.clone(),
+                uid: m.uid.clone(),
+                generate_name: m.generate_name.clone(),
+                labels: m.labels.clone(),
+                annotations: m.annotations.clone(),
+            },
+            &RawFields::from_value(obj.data.get("data")),
+            &RawFields::from_value(obj.data.get("stringData")),
         )
     }
 
@@ -155,39 +158,31 @@ impl SecretObject {
     pub fn from_dynamic_owned(obj: DynamicObject) -> Self {
         let DynamicObject { metadata: m, data, .. } = obj;
         Self::read(
-            m.namespace.unwrap_or_default(),
-            m.name.unwrap_or_default(),
-            m.uid,
-            m.generate_name.unwrap_or_default(),
-            m.labels.unwrap_or_default(),
-            m.annotations.unwrap_or_default(),
-            data.get("data"),
-            data.get("stringData"),
+            Meta {
+                namespace: m.namespace,
+                name: m.name,
+                uid: m.uid,
+                generate_name: m.generate_name,
+                labels: m.labels,
+                annotations: m.annotations,
+            },
+            &RawFields::from_value(data.get("data")),
+            &RawFields::from_value(data.get("stringData")),
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn read(
-        namespace: String,
-        name: String,
-        uid: Option<String>,
-        generate_name: String,
-        labels: BTreeMap<String, String>,
-        annotations: BTreeMap<String, String>,
-        data: Option<&Value>,
-        string_data: Option<&Value>,
-    ) -> Self {
-        let mut fields: [Field; <FieldName as strum::EnumCount>::COUNT] = Default::default();
+    fn read(meta: Meta, data: &RawFields, string_data: &RawFields) -> Self {
+        let mut fields: Box<[Field; <FieldName as strum::EnumCount>::COUNT]> = Default::default();
         for key in <FieldName as strum::IntoEnumIterator>::iter() {
             fields[key as usize] = read_field(key, data, string_data);
         }
         Self {
-            namespace,
-            name,
-            uid,
-            generate_name,
-            labels,
-            annotations,
+            namespace: meta.namespace.unwrap_or_default(),
+            name: meta.name.unwrap_or_default(),
+            uid: meta.uid,
+            generate_name: meta.generate_name.unwrap_or_default(),
+            labels: meta.labels.unwrap_or_default(),
+            annotations: meta.annotations.unwrap_or_default(),
             fields,
         }
     }
@@ -265,14 +260,202 @@ impl SecretObject {
     }
 }
 
-fn read_field(key: FieldName, data: Option<&Value>, string_data: Option<&Value>) -> Field {
-    let name = key.as_str();
-    let non_empty = |d: Option<&Value>| {
-        d.and_then(|d| d.get(name))
-            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()) || v.is_number())
+/// The metadata scopegate reads of an object; the rest (managed fields, owner references, …) is
+/// skipped unread.
+#[derive(Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Meta {
+    namespace: Option<String>,
+    name: Option<String>,
+    uid: Option<String>,
+    generate_name: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// A value in a Secret's `data` or `stringData`, as written: what [`read_field`] needs of it.
+#[derive(Clone, PartialEq, Eq)]
+enum Raw {
+    Str(String),
+    Null,
+    Number,
+    /// Anything else (a boolean, a list, an object).
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Raw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+                Ok(Raw::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+                Ok(Raw::Str(v))
+            }
+            fn visit_unit<E>(self) -> Result<Raw, E> {
+                Ok(Raw::Null)
+            }
+            fn visit_none<E>(self) -> Result<Raw, E> {
+                Ok(Raw::Null)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Raw, E> {
+                Ok(Raw::Number)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Raw, E> {
+                Ok(Raw::Number)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Raw, E> {
+                Ok(Raw::Number)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Raw, E> {
+                Ok(Raw::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Raw::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Raw, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Raw::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The keys scopegate reads of a Secret's `data` or `stringData` (the last one written, as a JSON
+/// decoder keeps it), every other key's value skipped unread. Anything but a map holds no keys.
+#[derive(Default)]
+struct RawFields([Option<Raw>; <FieldName as strum::EnumCount>::COUNT]);
+
+impl RawFields {
+    fn get(&self, key: FieldName) -> Option<&Raw> {
+        self.0[key as usize].as_ref()
+    }
+
+    fn from_value(v: Option<&Value>) -> Self {
+        let mut out = RawFields::default();
+        if let Some(Value::Object(map)) = v {
+            for key in <FieldName as strum::IntoEnumIterator>::iter() {
+                out.0[key as usize] = map.get(key.as_str()).map(|v| match v {
+                    Value::String(s) => Raw::Str(s.clone()),
+                    Value::Null => Raw::Null,
+                    Value::Number(_) => Raw::Number,
+                    _ => Raw::Other,
+                });
+            }
+        }
+        out
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<RawFields, A::Error> {
+                let mut out = RawFields::default();
+                while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match <FieldName as strum::IntoEnumIterator>::iter().find(|k| k.as_str() == key) {
+                        Some(k) => out.0[k as usize] = Some(a.next_value::<Raw>()?),
+                        None => {
+                            a.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            // Anything else is no map of keys, as a dynamic object's `data` would be.
+            fn visit_str<E>(self, _: &str) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_unit<E>(self) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_none<E>(self) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<RawFields, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<RawFields, E> {
+                Ok(RawFields::default())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<RawFields, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(RawFields::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A Secret read straight from JSON (an admission request's `object`): its metadata, `data` and
+/// `stringData`, and nothing else — no key scopegate does not read is kept, or even decoded. Reads
+/// exactly what [`SecretObject::from_dynamic`] reads of the same object.
+impl<'de> serde::Deserialize<'de> for SecretObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SecretObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a Kubernetes object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<SecretObject, A::Error> {
+                let (mut meta, mut data, mut string_data) = (None, None, None);
+                while let Some(key) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match &*key {
+                        "metadata" => meta = Some(a.next_value::<Option<Meta>>()?.unwrap_or_default()),
+                        "data" => data = Some(a.next_value::<RawFields>()?),
+                        "stringData" => string_data = Some(a.next_value::<RawFields>()?),
+                        _ => {
+                            a.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(SecretObject::read(
+                    meta.unwrap_or_default(),
+                    &data.unwrap_or_default(),
+                    &string_data.unwrap_or_default(),
+                ))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+fn read_field(key: FieldName, data: &RawFields, string_data: &RawFields) -> Field {
+    let non_empty = |d: &RawFields| match d.get(key) {
+        Some(Raw::Str(s)) => !s.is_empty(),
+        Some(Raw::Number) => true,
+        _ => false,
     };
-    let in_string_data = string_data.and_then(|d| d.get(name)).is_some();
-    let decoded = decode(name, data, string_data);
+    let in_string_data = string_data.get(key).is_some();
+    let decoded = decode(key.as_str(), data.get(key), string_data.get(key));
     let non_blank = matches!(&decoded, Ok(Some(v)) if !v.expose().trim().is_empty());
     let value = match decoded {
         _ if key.presence_only() => None,
@@ -289,20 +472,20 @@ fn read_field(key: FieldName, data: Option<&Value>, string_data: Option<&Value>)
 }
 
 /// A key of `stringData` (which the API server folds over `data`) or of `data` (base64).
-fn decode(key: &str, data: Option<&Value>, string_data: Option<&Value>) -> Result<Option<Token>, MalformedField> {
-    if let Some(v) = string_data.and_then(|d| d.get(key)) {
+fn decode(key: &str, data: Option<&Raw>, string_data: Option<&Raw>) -> Result<Option<Token>, MalformedField> {
+    if let Some(v) = string_data {
         return match v {
-            Value::String(s) => Ok(Some(Token::new(s.clone()))),
-            Value::Null => Ok(None),
+            Raw::Str(s) => Ok(Some(Token::new(s.clone()))),
+            Raw::Null => Ok(None),
             _ => Err(MalformedField::new(format!("stringData.{key}"), "is not a string")),
         };
     }
-    let Some(v) = data.and_then(|d| d.get(key)) else {
+    let Some(v) = data else {
         return Ok(None);
     };
     let encoded = match v {
-        Value::String(s) => s,
-        Value::Null => return Ok(None),
+        Raw::Str(s) => s,
+        Raw::Null => return Ok(None),
         _ => {
             return Err(MalformedField::new(format!("data.{key}"), "is not a base64 string"));
         }

@@ -222,14 +222,6 @@ impl<P: ProviderApi> Engine<P> {
         {
             return Err(Problem::ForeignToken { token_provider: other });
         }
-        // GitHub's tokens carry a checksum: one that does not match was never issued, and is not sent.
-        if provider.kind == ProviderKind::Github
-            && let Some(Err(why)) = credential::kind::github_checksum(&cred.token)
-        {
-            return Err(Problem::Invalid {
-                detail: format!("the token is truncated or mistyped ({why}); nothing was sent to GitHub"),
-            });
-        }
         let kind = credential::kind::detect(provider.kind, &cred.token);
         let role = cred.role.effective;
         // Kinds whose answer depends on the repositories probed; for the others (a classic token's
@@ -313,7 +305,11 @@ impl<P: ProviderApi> Engine<P> {
     /// one provider answer.
     pub fn credential_key(&self, secret: &SecretObject) -> Option<CacheKey> {
         match credential::classify(secret) {
-            Classified::Token(cred) => self.token_question(&cred, secret).ok().map(|q| q.key),
+            Classified::Token(cred) => self
+                .token_question(&cred, secret)
+                .ok()
+                .filter(|q| self.checksum(q.provider, &cred).is_ok())
+                .map(|q| q.key),
             Classified::GithubApp(app) => self.app_question(&app, secret).ok().map(|q| q.key),
             Classified::Ignored | Classified::Malformed { .. } | Classified::NotAToken { .. } => None,
         }
@@ -363,6 +359,19 @@ impl<P: ProviderApi> Engine<P> {
                 return inquiry;
             }
         };
+        // A cached answer is the whole lookup: no single flight, no deadline, no checksum (the token
+        // was checked when the answer was asked for).
+        let cached = ctx.fresh_since.is_none().then(|| self.cache.fresh(&q.key)).flatten();
+        if cached.is_none()
+            && let Err(problem) = self.checksum(q.provider, cred)
+        {
+            if let Problem::Invalid { detail } = &problem {
+                inquiry.verdict.outcome = Outcome::Invalid;
+                inquiry.verdict.reason = Some(detail.clone());
+            }
+            inquiry.problems.push(problem);
+            return inquiry;
+        }
         let request = Request {
             kind: q.kind,
             token: &cred.token,
@@ -373,16 +382,32 @@ impl<P: ProviderApi> Engine<P> {
             targets: &q.targets,
             wanted: q.wanted,
         };
-        let fetched = self
-            .fetch(
-                q.provider,
-                q.key,
-                || self.providers.introspect(q.provider, &request),
-                ctx,
-            )
-            .await;
+        let fetched = match cached {
+            Some(hit) => Some(hit),
+            None => {
+                self.fetch(
+                    q.provider,
+                    q.key,
+                    || self.providers.introspect(q.provider, &request),
+                    ctx,
+                )
+                .await
+            }
+        };
         self.evaluate_answer(q.provider, q.kind, role, fetched, now, &mut inquiry);
         inquiry
+    }
+
+    /// GitHub's tokens carry a checksum: one that does not match was never issued, and is not sent.
+    fn checksum(&self, provider: &Provider, cred: &Credential) -> Result<(), Problem> {
+        if provider.kind == ProviderKind::Github
+            && let Some(Err(why)) = credential::kind::github_checksum(&cred.token)
+        {
+            return Err(Problem::Invalid {
+                detail: format!("the token is truncated or mistyped ({why}); nothing was sent to GitHub"),
+            });
+        }
+        Ok(())
     }
 
     async fn judge_app<'a>(

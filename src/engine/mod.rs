@@ -186,9 +186,8 @@ impl<P: ProviderApi> Engine<P> {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Grant, IntrospectError>>,
     {
-        let now = std::time::Instant::now();
         if let Some(client) = ctx.client
-            && self.budget.exhausted(client, now)
+            && self.budget.exhausted(client, std::time::Instant::now())
             && !self.cache.holds_fresh(&key)
         {
             return Some(Fetched::not_asked(IntrospectError::Unavailable {

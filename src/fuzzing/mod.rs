@@ -2,6 +2,8 @@
 //! and the harnesses the fuzz targets run. Each harness states its properties as assertions: a
 //! failing one is a finding, as a panic is.
 //!
+//! - [`review`]: an AdmissionReview body, read as the webhook reads it — what it reads of the Secret is
+//!   what kube's types read of it, the answer serialises, and the annotation patch applies.
 //! - [`config`]: the configuration parser.
 //! - [`url_and_host`]: a Secret's URL, the provider it is matched to, and the URLs scopegate would call
 //!   for it — always on the configured provider's origins, whatever the Secret's author wrote.
@@ -14,8 +16,70 @@ pub use crate::render::annotations::{annotation_patch, keys as annotation};
 pub use crate::repo_url::RepoUrl;
 pub use crate::server::wire::{parse as parse_review, to_json as review_to_json};
 
+use std::collections::BTreeMap;
+
 use crate::config::{Config, Provider};
 use crate::providers::{api_url, git_repo_url};
+use crate::server::wire::Answer;
+
+/// The review parsing path: nothing panics; a review the webhook reads has an answer that
+/// serialises; what it reads of the object (and the old object) is what kube's `DynamicObject`
+/// reading gives; and the annotation patch scopegate would send applies to the object as sent,
+/// leaving exactly the wanted `scopegate.dev/` annotations.
+pub fn review(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = RepoUrl::parse(text);
+    }
+    let Ok(req) = parse_review(data) else { return };
+    assert!(
+        review_to_json(&Answer::allow(req.uid.clone())).is_ok(),
+        "an answer always serialises"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(data).unwrap_or_else(|e| panic!("read as a review, but not JSON: {e}"));
+    let wanted: BTreeMap<&'static str, String> = [
+        (annotation::VERDICT, "ok".to_owned()),
+        (annotation::ROLE, "read".to_owned()),
+        (annotation::SCOPES, "repo".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    for (lean, raw) in [
+        (req.object, &body["request"]["object"]),
+        (req.old_object, &body["request"]["oldObject"]),
+    ] {
+        let Some(secret) = lean else { continue };
+        // kube's types are stricter about metadata (timestamps, managed fields): where they read the
+        // object at all, they read the same.
+        if let Ok(obj) = serde_json::from_value::<kube::core::DynamicObject>(raw.clone()) {
+            let kube = SecretObject::from_dynamic(&obj);
+            assert!(
+                secret.same_inputs(&kube) && secret.uid == kube.uid,
+                "the webhook reads {secret:?}, kube's types {kube:?}"
+            );
+        }
+        let _ = role_of(&secret);
+        let _ = classify(&secret);
+        let mut doc = raw.clone();
+        if !doc.get("metadata").is_some_and(serde_json::Value::is_object) {
+            continue;
+        }
+        let patch = annotation_patch(&secret.annotations, &wanted);
+        if let Err(e) = json_patch::patch(&mut doc, &patch) {
+            panic!("the annotation patch does not apply: {e}");
+        }
+        let after = &doc["metadata"]["annotations"];
+        for (k, v) in &wanted {
+            assert_eq!(after[*k].as_str(), Some(v.as_str()), "{k} is set");
+        }
+        if let Some(map) = after.as_object() {
+            for k in map.keys() {
+                let ours = k.starts_with(annotation::PREFIX) && !annotation::INPUTS.contains(&k.as_str());
+                assert!(!ours || wanted.contains_key(k.as_str()), "stale {k} removed");
+            }
+        }
+    }
+}
 
 /// The configuration file parser: nothing panics; a configuration it accepts holds the bounds the
 /// rest of scopegate relies on, and parses the same way again.
@@ -557,6 +621,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         let mut ran = 0;
         for (target, run) in [
+            ("review", review as fn(&[u8])),
             ("config", config as fn(&[u8])),
             ("url_and_host", url_and_host),
             ("github", |d: &[u8]| drop(provider_answers(ProviderKind::Github, d))),

@@ -260,4 +260,50 @@ proptest! {
         prop_assert_eq!(again.verdict.outcome, first.verdict.outcome);
         prop_assert_eq!(again.verdict.missing, first.verdict.missing);
     }
+
+    /// The webhook reads a review's Secret straight from JSON, skipping what it does not read; the
+    /// watcher, the audit and `check` read kube's `DynamicObject`. Both readings agree on every Secret,
+    /// and on objects whose `data` or values have other shapes.
+    #[test]
+    fn the_lean_reading_agrees_with_kubes((obj, _, _) in secret(), odd in odd_shapes()) {
+        for v in [obj.clone(), odd_object(obj, odd)] {
+            let lean: SecretObject = serde_json::from_value(v.clone()).unwrap();
+            let dynamic: DynamicObject = serde_json::from_value(v).unwrap();
+            let kube = SecretObject::from_dynamic(&dynamic);
+            prop_assert!(lean.same_inputs(&kube) && lean.uid == kube.uid, "{lean:?} / {kube:?}");
+        }
+    }
+}
+
+/// A field of `data` or `stringData` written as something other than a string, or `data` itself as
+/// something other than a map.
+fn odd_shapes() -> impl Strategy<Value = (usize, Value)> {
+    (
+        0..4usize,
+        prop_oneof![
+            Just(Value::Null),
+            Just(json!(42)),
+            Just(json!(1.5)),
+            Just(json!(true)),
+            Just(json!(["a"])),
+            Just(json!({"k": "v"})),
+            Just(json!("")),
+            Just(json!("%%%")),
+        ],
+    )
+}
+
+fn odd_object(mut obj: Value, (where_, v): (usize, Value)) -> Value {
+    match where_ {
+        0 => obj["data"]["password"] = v,
+        1 => obj["stringData"]["bearerToken"] = v,
+        2 => obj["data"] = v,
+        _ => {
+            obj["metadata"]["uid"] = json!("0d7c1e0a-uid");
+            obj["metadata"]["generateName"] = json!("git-default-");
+            obj["metadata"]["managedFields"] = json!([{"manager": "kubectl", "fieldsV1": {"f:data": {}}}]);
+            obj["stringData"]["url"] = v;
+        }
+    }
+    obj
 }

@@ -65,31 +65,38 @@ pub fn admission_warnings<'a>(subject: &str, texts: impl Iterator<Item = &'a str
 }
 
 /// Split text into warnings of at most [`MAX_WARNING`] characters, at spaces, so that no link is cut.
+/// One pass over the text: each piece's length in characters is kept, not counted again.
 pub fn split_warning(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
+    let mut cur_len = 0;
     for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let extra = if cur.is_empty() { 0 } else { 1 };
-        if cur.chars().count() + extra + word.chars().count() > MAX_WARNING && !cur.is_empty() {
+        let word_len = word.chars().count();
+        let extra = usize::from(cur_len > 0);
+        if cur_len + extra + word_len > MAX_WARNING && cur_len > 0 {
             out.push(std::mem::take(&mut cur));
+            cur_len = 0;
         }
-        if word.chars().count() > MAX_WARNING {
+        if word_len > MAX_WARNING {
             // A single word longer than a warning: cut it, there is no better place.
             let chars: Vec<char> = word.chars().collect();
             for chunk in chars.chunks(MAX_WARNING) {
-                if !cur.is_empty() {
+                if cur_len > 0 {
                     out.push(std::mem::take(&mut cur));
                 }
                 cur = chunk.iter().collect();
+                cur_len = chunk.len();
             }
             continue;
         }
-        if !cur.is_empty() {
+        if cur_len > 0 {
             cur.push(' ');
+            cur_len += 1;
         }
         cur.push_str(word);
+        cur_len += word_len;
     }
-    if !cur.is_empty() {
+    if cur_len > 0 {
         out.push(cur);
     }
     out

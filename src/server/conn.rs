@@ -7,13 +7,13 @@
 //! connection holds one of the `maxConnections` permits until it closes.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -61,59 +61,118 @@ impl Builders {
     }
 }
 
-/// Requests in flight on a connection, and since when it has had none.
-#[derive(Debug, Clone, Copy)]
+/// Requests in flight on a connection, how many it has had, and since when it has had none: counted
+/// without waking anything, and read by [`idle`] only when its timer fires (a review costs two atomic
+/// updates here, not a wake-up and a timer re-armed).
 struct Activity {
-    in_flight: usize,
-    idle_since: Instant,
-    requests: u64,
+    opened: Instant,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    /// Milliseconds from `opened` to when the last request in flight ended.
+    idle_since_ms: AtomicU64,
 }
 
-/// Counts a request in flight for as long as it is.
-struct InFlight(watch::Sender<Activity>);
+impl Activity {
+    fn new(opened: Instant) -> Self {
+        Self {
+            opened,
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            idle_since_ms: AtomicU64::new(0),
+        }
+    }
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.send_modify(|a| {
-            a.in_flight -= 1;
-            if a.in_flight == 0 {
-                a.idle_since = Instant::now();
-            }
-        });
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// When the connection becomes idle enough to close, as things stand (`None`: a request is in
+    /// flight).
+    fn closes_at(&self, header_timeout: Duration, idle_timeout: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let limit = if self.requests.load(Ordering::Relaxed) == 0 {
+            header_timeout
+        } else {
+            idle_timeout
+        };
+        let since = Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
+        Some(self.opened + since + limit)
     }
 }
 
-async fn track(
-    axum::extract::State(activity): axum::extract::State<watch::Sender<Activity>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    activity.send_modify(|a| {
-        a.in_flight += 1;
-        a.requests += 1;
-    });
-    let _in_flight = InFlight(activity);
-    next.run(req).await
+/// Counts a request in flight for as long as it is.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.idle_since_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Resolves once the connection has had no request in flight for its idle timeout: `header_timeout`
-/// before its first request, `idle_timeout` after.
-async fn idle(mut activity: watch::Receiver<Activity>, header_timeout: Duration, idle_timeout: Duration) {
+/// before its first request, `idle_timeout` after. Its timer is re-armed only when it fires.
+async fn idle(activity: Arc<Activity>, header_timeout: Duration, idle_timeout: Duration) {
     loop {
-        let a = *activity.borrow_and_update();
-        if a.in_flight > 0 {
-            if activity.changed().await.is_err() {
-                return std::future::pending().await;
-            }
-            continue;
+        let at = match activity.closes_at(header_timeout, idle_timeout) {
+            Some(at) if at <= Instant::now() => return,
+            Some(at) => at,
+            // Busy: look again in a while (a review is answered well within it).
+            None => Instant::now() + header_timeout.min(idle_timeout),
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// The connection's service: the router, with each request counted in the connection's activity for
+/// as long as it is in flight.
+#[derive(Clone)]
+struct Tracked {
+    app: Router,
+    activity: Arc<Activity>,
+}
+
+impl<B> tower::Service<http::Request<B>> for Tracked
+where
+    Router: tower::Service<http::Request<B>, Response = axum::response::Response, Error = std::convert::Infallible>,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = TrackedFuture<<Router as tower::Service<http::Request<B>>>::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower::Service::<http::Request<B>>::poll_ready(&mut self.app, cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let in_flight = self.activity.begin();
+        TrackedFuture {
+            inner: self.app.call(req),
+            _in_flight: in_flight,
         }
-        let limit = if a.requests == 0 { header_timeout } else { idle_timeout };
-        tokio::select! {
-            () = tokio::time::sleep_until(a.idle_since + limit) => return,
-            changed = activity.changed() => if changed.is_err() {
-                return std::future::pending().await;
-            },
-        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer, holding the request's place among those in flight until it is done (or
+    /// dropped).
+    struct TrackedFuture<F> {
+        #[pin]
+        inner: F,
+        _in_flight: InFlight,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for TrackedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
     }
 }
 
@@ -195,17 +254,15 @@ pub(super) async fn serve(c: Conn) {
         }
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let now = Instant::now();
-    let (activity, watching) = watch::channel(Activity {
-        in_flight: 0,
-        idle_since: now,
-        requests: 0,
-    });
-    let app = app.layer(axum::middleware::from_fn_with_state(activity, track));
+    let activity = Arc::new(Activity::new(Instant::now()));
     let builder = if h2 { &builders.h2 } else { &builders.h1 };
-    let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+    let service = Tracked {
+        app,
+        activity: activity.clone(),
+    };
+    let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
     tokio::pin!(conn);
-    let idle = idle(watching, limits.header_timeout, limits.idle_timeout);
+    let idle = idle(activity, limits.header_timeout, limits.idle_timeout);
     tokio::pin!(idle);
     let mut closing = false;
     // An idle connection is asked to close, and dropped if it has not within a header timeout more

@@ -23,7 +23,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -94,45 +94,39 @@ struct AppState {
     bodies: tokio::sync::Semaphore,
 }
 
-/// The webhook's routes.
-fn router(state: Arc<AppState>) -> Router {
+/// What a connection's requests share: the server's state, and the address the connection came
+/// from when its reviews are held to the invalid-token budget (no client certificate is required).
+#[derive(Clone)]
+struct PerConnection {
+    state: Arc<AppState>,
+    client: Option<std::net::IpAddr>,
+}
+
+/// The webhook's routes; each connection gets them with its own [`PerConnection`] state.
+fn router() -> Router<PerConnection> {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .route("/healthz", get(crate::admin::healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .with_state(state)
 }
 
 /// The API server's query (`?timeout=10s`); one that cannot be read gives no timeout.
 type WebhookParams = Result<Query<WebhookQuery>, QueryRejection>;
 
-/// The address a connection came from, when its reviews are held to the invalid-token budget (no
-/// client certificate is required).
-#[derive(Debug, Clone, Copy)]
-struct Client(Option<std::net::IpAddr>);
-
-async fn validate(
-    State(state): State<Arc<AppState>>,
-    Extension(client): Extension<Client>,
-    query: WebhookParams,
-    body: Body,
-) -> Response {
-    handle(&state, Webhook::Validate, client, query, body).await
+async fn validate(State(conn): State<PerConnection>, query: WebhookParams, body: Body) -> Response {
+    // Boxed once here: the review's state (the request, the Secret, the judgement) is a kilobyte or
+    // so, and the router's futures around this one would otherwise move it several times per review.
+    Box::pin(handle(&conn.state, Webhook::Validate, conn.client, query, body)).await
 }
 
-async fn mutate(
-    State(state): State<Arc<AppState>>,
-    Extension(client): Extension<Client>,
-    query: WebhookParams,
-    body: Body,
-) -> Response {
-    handle(&state, Webhook::Mutate, client, query, body).await
+async fn mutate(State(conn): State<PerConnection>, query: WebhookParams, body: Body) -> Response {
+    Box::pin(handle(&conn.state, Webhook::Mutate, conn.client, query, body)).await
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.admin.is_ready() {
+async fn readyz(State(conn): State<PerConnection>) -> Response {
+    if conn.state.admin.is_ready() {
         "ok".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
@@ -150,7 +144,13 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-async fn handle(state: &AppState, webhook: Webhook, client: Client, query: WebhookParams, body: Body) -> Response {
+async fn handle(
+    state: &AppState,
+    webhook: Webhook,
+    client: Option<std::net::IpAddr>,
+    query: WebhookParams,
+    body: Body,
+) -> Response {
     let start = Instant::now();
     let too_large = || {
         error(
@@ -165,7 +165,7 @@ async fn handle(state: &AppState, webhook: Webhook, client: Client, query: Webho
         // Declared too large: answered without reading it.
         return too_large();
     }
-    let (bytes, _room) = match tokio::time::timeout(BODY_TIMEOUT, read_body(body, &state.bodies)).await {
+    let (bytes, _room) = match tokio::time::timeout_at(start + BODY_TIMEOUT, read_body(body, &state.bodies)).await {
         Ok(Ok(read)) => read,
         Ok(Err(BodyError::TooLarge)) => return too_large(),
         Ok(Err(BodyError::Broken)) => {
@@ -190,7 +190,7 @@ async fn handle(state: &AppState, webhook: Webhook, client: Client, query: Webho
     };
     let timeout = query.ok().and_then(|Query(q)| q.timeout());
     let deadline = wire::deadline(timeout, start);
-    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline), client.0).await;
+    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline), client).await;
     let elapsed = start.elapsed();
     record(&state.metrics, webhook, &summary, elapsed);
     info!(
@@ -363,7 +363,7 @@ impl Server {
             state,
             budgeted,
         } = self;
-        let app = router(state.clone());
+        let app = router();
         let limits = state.engine.config().server.clone();
         let builders = conn::Builders::new(&limits);
         let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -409,12 +409,15 @@ impl Server {
                 },
                 () = &mut stop => break,
             };
-            let client = Client(budgeted.then_some(peer.ip()));
+            let per_connection = PerConnection {
+                state: state.clone(),
+                client: budgeted.then_some(peer.ip()),
+            };
             tokio::spawn(conn::serve(conn::Conn {
                 tcp,
                 peer,
                 acceptor: acceptor.clone(),
-                app: app.clone().layer(Extension(client)),
+                app: app.clone().with_state(per_connection),
                 builders: builders.clone(),
                 limits: limits.clone(),
                 metrics: state.metrics.clone(),

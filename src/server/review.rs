@@ -1,10 +1,11 @@
 //! One admission request answered: the request's Secret judged by the engine, the judgement rendered
 //! as the validating webhook's denial and warnings or the mutating webhook's annotation patch.
 
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube::core::{DynamicObject, response::StatusSummary};
+use kube::core::Status;
+use kube::core::admission::Operation;
 use tokio::time::Instant;
 
+use super::wire::{Answer, Request};
 use crate::config::Mode;
 use crate::credential::SecretObject;
 use crate::engine::{Engine, Judgement, ReviewContext};
@@ -53,7 +54,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
     }
 }
 
-fn is_secret(req: &AdmissionRequest<DynamicObject>) -> bool {
+fn is_secret(req: &Request) -> bool {
     req.kind.group.is_empty() && req.kind.version == "v1" && req.kind.kind == "Secret"
 }
 
@@ -61,33 +62,28 @@ fn is_secret(req: &AdmissionRequest<DynamicObject>) -> bool {
 pub async fn review(
     engine: &Engine,
     webhook: Webhook,
-    req: AdmissionRequest<DynamicObject>,
+    req: Request,
     deadline: Option<Instant>,
     client: Option<std::net::IpAddr>,
-) -> (AdmissionReview<DynamicObject>, Summary) {
+) -> (Answer, Summary) {
+    let judged = is_secret(&req) && matches!(req.operation, Operation::Create | Operation::Update);
     let mut summary = Summary {
-        uid: req.uid.clone(),
-        namespace: req.namespace.clone().unwrap_or_default(),
-        name: req.name.clone(),
-        operation: req.operation.clone(),
+        uid: req.uid,
+        namespace: req.namespace.unwrap_or_default(),
+        name: req.name,
+        operation: req.operation,
         verdict: Outcome::Ignored,
         allowed: true,
         dry_run: req.dry_run,
         cache_hit: None,
         expires_at: None,
     };
-    let res = AdmissionResponse::from(&req);
-    if !is_secret(&req) || !matches!(req.operation, Operation::Create | Operation::Update) {
-        return (res.into_review(), summary);
+    let res = Answer::allow(summary.uid.clone());
+    if !judged {
+        return (res, summary);
     }
-    let is_update = req.operation == Operation::Update;
-    let AdmissionRequest {
-        object,
-        old_object,
-        user_info,
-        ..
-    } = req;
-    let Some(obj) = object else {
+    let is_update = summary.operation == Operation::Update;
+    let Some(secret) = req.object else {
         summary.allowed = false;
         let res = deny(
             res,
@@ -95,24 +91,22 @@ pub async fn review(
             "BadRequest",
             "the AdmissionReview has no request.object".into(),
         );
-        return (res.into_review(), summary);
+        return (res, summary);
     };
-    // The request is ours: the object moves into the engine's view of it, no copy.
-    let secret = SecretObject::from_dynamic_owned(obj);
     if summary.name.is_empty() {
         summary.name = secret.display_name().to_owned();
     }
     let ctx = ReviewContext {
-        old: old_object.filter(|_| is_update).map(SecretObject::from_dynamic_owned),
-        username: user_info.username.unwrap_or_default(),
-        groups: user_info.groups.unwrap_or_default(),
+        old: req.old_object.filter(|_| is_update),
+        username: req.user_info.username.unwrap_or_default(),
+        groups: req.user_info.groups.unwrap_or_default(),
         deadline,
         fresh_since: None,
         client,
     };
     let judgement = engine.judge(&secret, &ctx).await;
     if judgement.is_ignored() {
-        return (res.into_review(), summary);
+        return (res, summary);
     }
     summary.verdict = judgement.verdict.outcome;
     summary.cache_hit = judgement.cache_hit;
@@ -122,19 +116,17 @@ pub async fn review(
         Webhook::Mutate => mutate(res, &judgement, &secret),
     };
     summary.allowed = res.allowed;
-    (res.into_review(), summary)
+    (res, summary)
 }
 
-fn deny(mut res: AdmissionResponse, code: u16, reason: &str, message: String) -> AdmissionResponse {
-    res = res.deny(message);
-    res.result.code = code;
-    res.result.reason = reason.to_owned();
-    res.result.status = Some(StatusSummary::Failure);
+fn deny(mut res: Answer, code: u16, reason: &str, message: String) -> Answer {
+    res.allowed = false;
+    res.status = Status::failure(&message, reason).with_code(code);
     res
 }
 
 /// The validating webhook: enforce, warn or record, by mode.
-fn validate(res: AdmissionResponse, judgement: &Judgement, mode: Mode, secret: &SecretObject) -> AdmissionResponse {
+fn validate(res: Answer, judgement: &Judgement, mode: Mode, secret: &SecretObject) -> Answer {
     if judgement.findings.is_empty() {
         return res;
     }
@@ -152,27 +144,26 @@ fn validate(res: AdmissionResponse, judgement: &Judgement, mode: Mode, secret: &
 }
 
 /// The mutating webhook: never denies a well-formed request; records the verdict in annotations.
-fn mutate(res: AdmissionResponse, judgement: &Judgement, secret: &SecretObject) -> AdmissionResponse {
+fn mutate(res: Answer, judgement: &Judgement, secret: &SecretObject) -> Answer {
     let patch = annotation_patch(
         &secret.annotations,
         &annotations(&judgement.verdict, judgement.checked_at),
     );
     // The mutation replaces the role annotation with the effective role, so the validating webhook
     // can no longer see a weaker ask: say it here.
-    let subject = secret_ref(&secret.namespace, secret.display_name());
-    let role_notes = judgement
-        .findings
-        .iter()
-        .filter(|f| matches!(f.problem, Problem::RoleIgnored { .. }))
-        .map(|f| f.message.as_str());
     let mut res = res;
-    res.warnings = admission_warnings(&subject, role_notes);
+    let role_notes = |f: &&crate::engine::Finding| matches!(f.problem, Problem::RoleIgnored { .. });
+    if judgement.findings.iter().any(|f| role_notes(&f)) {
+        let subject = secret_ref(&secret.namespace, secret.display_name());
+        res.warnings = admission_warnings(
+            &subject,
+            judgement.findings.iter().filter(role_notes).map(|f| f.message.as_str()),
+        );
+    }
     if patch.0.is_empty() {
         return res;
     }
-    match res.clone().with_patch(patch) {
-        Ok(r) => r,
-        // A patch of strings always serialises; should it not, admit unannotated rather than block.
-        Err(_) => res,
-    }
+    // A patch of strings always serialises; should it not, admit unannotated rather than block.
+    res.patch = serde_json::to_vec(&patch).ok();
+    res
 }

@@ -1,11 +1,21 @@
-//! The admission wire format: a request body into kube's `AdmissionRequest`, a response review into
-//! bytes, and the API server's `?timeout=` into a deadline. Nothing here knows Secrets or verdicts.
+//! The admission wire format: a request body into the [`Request`] scopegate reads, an [`Answer`] into
+//! the response review's bytes, and the API server's `?timeout=` into a deadline. Nothing here judges.
+//!
+//! A request is read in one pass into what scopegate uses — kube's names and types for its parts
+//! (`GroupVersionKind`, `Operation`, the API's `UserInfo`), the object straight into the
+//! [`SecretObject`] the engine judges — and everything else in the body (managed fields, the
+//! Secret's other keys, `options`) is skipped unread. kube's `AdmissionReview<DynamicObject>` reads
+//! the same body into dynamic values first, buffering the request to flatten the review's type
+//! fields, then the engine read them again: a third of the CPU a cached review took (README,
+//! Performance). `src/fuzzing/properties.rs` holds the two readings to the same result.
 
 use std::time::Duration;
 
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use kube::core::GroupVersionKind;
+use kube::core::admission::Operation;
 use tokio::time::Instant;
+
+use crate::credential::SecretObject;
 
 /// A body that is not an AdmissionReview scopegate can answer.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +30,41 @@ pub enum BadReview {
     NoRequest,
 }
 
+/// What scopegate reads of an admission request (`admission.k8s.io/v1` `AdmissionRequest`): the
+/// fields kube's `AdmissionRequest` requires are required here too.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    /// Required, as in kube's type; scopegate decides by `kind`.
+    #[allow(dead_code)]
+    resource: serde::de::IgnoredAny,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: Operation,
+    pub user_info: k8s_openapi::api::authentication::v1::UserInfo,
+    pub object: Option<SecretObject>,
+    pub old_object: Option<SecretObject>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The review around a request: its type fields and the request.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    #[serde(default)]
+    request: Option<Request>,
+}
+
 /// Parse a request body. Error messages never quote values from the body (they could be secrets).
-pub fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body).map_err(|e| {
+pub fn parse(body: &[u8]) -> Result<Request, BadReview> {
+    let review: Envelope = serde_json::from_slice(body).map_err(|e| {
         let at = format!("line {} column {}", e.line(), e.column());
         match e.classify() {
             serde_json::error::Category::Data => {
@@ -31,13 +73,13 @@ pub fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, BadReview> 
             _ => BadReview::NotJson(format!("malformed JSON at {at}")),
         }
     })?;
-    if review.types.kind != "AdmissionReview" {
-        return Err(BadReview::NotAReview(format!("kind is {:?}", review.types.kind)));
+    if review.kind != "AdmissionReview" {
+        return Err(BadReview::NotAReview(format!("kind is {:?}", review.kind)));
     }
-    if review.types.api_version != "admission.k8s.io/v1" {
-        return Err(BadReview::Version(review.types.api_version));
+    if review.api_version != "admission.k8s.io/v1" {
+        return Err(BadReview::Version(review.api_version));
     }
-    review.try_into().map_err(|_| BadReview::NoRequest)
+    review.request.ok_or(BadReview::NoRequest)
 }
 
 /// serde's messages quote input values in backticks (`invalid type: string "…"`, ``unknown variant `…` ``);
@@ -76,14 +118,36 @@ fn redact_serde(msg: &str) -> String {
     }
 }
 
-/// The response review as it goes on the wire: kube's `AdmissionResponse` fields, except that
-/// `patch` (Go `[]byte`) is a base64 string. kube-core writes it as an array of numbers, which the API
-/// server's decoder accepts, but the documented wire form is the string (hence this struct).
+/// The answer to one request: `AdmissionResponse`'s fields, kube's `Status` for the result.
+#[derive(Debug, Clone, Default)]
+pub struct Answer {
+    pub uid: String,
+    pub allowed: bool,
+    pub status: kube::core::Status,
+    /// A JSON patch (serialised), for the mutating webhook.
+    pub patch: Option<Vec<u8>>,
+    pub warnings: Option<Vec<String>>,
+}
+
+impl Answer {
+    /// Allowed, with nothing to say: the answer to everything scopegate does not judge.
+    pub fn allow(uid: String) -> Self {
+        Self {
+            uid,
+            allowed: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The response review as it goes on the wire: kube's `AdmissionReview` field names, with `patch`
+/// (Go `[]byte`) as the documented base64 string (kube-core writes an array of numbers, which the API
+/// server's decoder also accepts).
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WireReview<'a> {
-    api_version: &'a str,
-    kind: &'a str,
+    api_version: &'static str,
+    kind: &'static str,
     response: WireResponse<'a>,
 }
 
@@ -97,33 +161,27 @@ struct WireResponse<'a> {
     patch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
-    audit_annotations: &'a std::collections::HashMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     warnings: Option<&'a Vec<String>>,
 }
 
-/// Serialise a response review for the wire.
-pub fn to_json(review: &AdmissionReview<DynamicObject>) -> Result<Vec<u8>, serde_json::Error> {
+/// Serialise an answer as the response review for the wire.
+pub fn to_json(answer: &Answer) -> Result<Vec<u8>, serde_json::Error> {
     use base64::Engine as _;
-    let Some(res) = review.response.as_ref() else {
-        return serde_json::to_vec(review);
-    };
-    let patch = res
+    let patch = answer
         .patch
         .as_ref()
         .map(|p| base64::engine::general_purpose::STANDARD.encode(p));
     serde_json::to_vec(&WireReview {
-        api_version: &review.types.api_version,
-        kind: &review.types.kind,
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
         response: WireResponse {
-            uid: &res.uid,
-            allowed: res.allowed,
-            status: &res.result,
+            uid: &answer.uid,
+            allowed: answer.allowed,
+            status: &answer.status,
             patch_type: patch.as_ref().map(|_| "JSONPatch"),
             patch,
-            audit_annotations: &res.audit_annotations,
-            warnings: res.warnings.as_ref(),
+            warnings: answer.warnings.as_ref(),
         },
     })
 }
@@ -154,24 +212,35 @@ mod tests {
     use super::*;
     use json_patch::jsonptr::PointerBuf;
     use json_patch::{Patch, PatchOperation, RemoveOperation};
-    use kube::core::admission::AdmissionResponse;
+    use kube::core::DynamicObject;
+    use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
     use serde_json::Value;
 
+    /// The answer on the wire is kube's serialisation of the same response, but for the patch, which
+    /// is the documented base64 string.
     #[test]
-    fn patches_are_sent_as_base64() {
-        let req: AdmissionRequest<DynamicObject> = parse(include_bytes!(
-            "../../tests/fixtures/shared/admission-v1-secret-create-openshift.trufflehog.json"
-        ))
-        .unwrap();
-        let res = AdmissionResponse::from(&req)
-            .with_patch(Patch(vec![PatchOperation::Remove(RemoveOperation {
-                path: PointerBuf::from_tokens(["metadata", "annotations", "x"]),
-            })]))
+    fn answers_are_kubes_responses_with_base64_patches() {
+        let body = include_bytes!("../../tests/fixtures/shared/admission-v1-secret-create-openshift.trufflehog.json");
+        let req = parse(body).unwrap();
+        let kube_req: AdmissionRequest<DynamicObject> = serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+            .unwrap()
+            .try_into()
             .unwrap();
-        let review = res.into_review();
-        let v: Value = serde_json::from_slice(&to_json(&review).unwrap()).unwrap();
-        // Everything else is exactly kube's serialisation.
-        let mut kube_v = serde_json::to_value(&review).unwrap();
+        assert_eq!(req.uid, kube_req.uid);
+        assert_eq!(req.kind, kube_req.kind);
+        assert_eq!(req.operation, kube_req.operation);
+        let patch = Patch(vec![PatchOperation::Remove(RemoveOperation {
+            path: PointerBuf::from_tokens(["metadata", "annotations", "x"]),
+        })]);
+        let answer = Answer {
+            patch: Some(serde_json::to_vec(&patch).unwrap()),
+            warnings: Some(vec!["w".into()]),
+            ..Answer::allow(req.uid.clone())
+        };
+        let v: Value = serde_json::from_slice(&to_json(&answer).unwrap()).unwrap();
+        let mut res = AdmissionResponse::from(&kube_req).with_patch(patch).unwrap();
+        res.warnings = Some(vec!["w".into()]);
+        let mut kube_v = serde_json::to_value(res.into_review()).unwrap();
         kube_v["response"]["patch"] = v["response"]["patch"].clone();
         assert_eq!(v, kube_v);
         let p = v["response"]["patch"].as_str().unwrap();
@@ -180,6 +249,50 @@ mod tests {
         assert_eq!(decoded, br#"[{"op":"remove","path":"/metadata/annotations/x"}]"#);
         assert_eq!(v["response"]["patchType"], "JSONPatch");
         assert_eq!(v["response"]["uid"], "b9d17c49-1b2c-421a-8ae8-3b3d252d2f61");
+        // A denial: kube's Status as kube writes it.
+        let denied = Answer {
+            allowed: false,
+            status: kube::core::Status::failure("no", "Forbidden").with_code(403),
+            ..Answer::allow(req.uid.clone())
+        };
+        let v: Value = serde_json::from_slice(&to_json(&denied).unwrap()).unwrap();
+        let kube_v = serde_json::to_value(AdmissionResponse::from(&kube_req).deny("no").into_review()).unwrap();
+        assert_eq!(v["response"]["allowed"], kube_v["response"]["allowed"]);
+        assert_eq!(v["response"]["status"]["message"], "no");
+        assert_eq!(v["response"]["status"]["code"], 403);
+    }
+
+    /// The lean request holds what kube's reads of the same captured reviews: the same object.
+    #[test]
+    fn requests_read_what_kube_reads() {
+        for body in [
+            &include_bytes!("../../tests/fixtures/shared/admission-v1-secret-create-openshift.trufflehog.json")[..],
+            &include_bytes!("../../tests/fixtures/shared/admission-v1-pod-create.kubewarden-policy-server.json")[..],
+            &include_bytes!("../../tests/fixtures/shared/admission-v1-pod-create-gke.kube-rs.json")[..],
+        ] {
+            let req = parse(body).unwrap();
+            let kube_req: AdmissionRequest<DynamicObject> =
+                serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+            assert_eq!(
+                (&req.uid, &req.kind, &req.name),
+                (&kube_req.uid, &kube_req.kind, &kube_req.name)
+            );
+            assert_eq!((&req.namespace, req.dry_run), (&kube_req.namespace, kube_req.dry_run));
+            assert_eq!(req.user_info, kube_req.user_info);
+            for (lean, kube) in [(&req.object, &kube_req.object), (&req.old_object, &kube_req.old_object)] {
+                match (lean, kube) {
+                    (Some(l), Some(k)) => {
+                        let k = SecretObject::from_dynamic(k);
+                        assert!(l.same_inputs(&k) && l.uid == k.uid, "{l:?} / {k:?}");
+                    }
+                    (None, None) => {}
+                    _ => panic!("one reading has an object and the other none"),
+                }
+            }
+        }
     }
 
     #[test]
