@@ -106,8 +106,23 @@ pub enum Unavailability {
     /// The provider answered with something scopegate cannot use (5xx, garbage, too large), or
     /// scopegate itself did not call (circuit open, deadline, shutting down).
     Answer,
-    /// Not asked: the review's client spent its invalid-token budget.
-    Budget,
+    /// Not asked: the requester spent an invalid-token budget, the user's or the client address's.
+    Budget(BudgetSpent),
+}
+
+/// Which invalid-token budget held a review back: the requesting user's, or (where user names are only
+/// claimed) the client address's. The `budget` label of `scopegate_invalid_token_budget_refusals_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "lowercase")]
+pub enum BudgetSpent {
+    User,
+    Client,
+}
+
+impl BudgetSpent {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// Why introspection gave no grant. Only `Rejected` makes a token invalid.

@@ -56,6 +56,13 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// `scopegate_invalid_token_budget_refusals_total`'s label: which budget held the review back
+/// (`user` or `client`; never a user name).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    pub budget: &'static str,
+}
+
 /// `scopegate_connections_timed_out_total`'s label: which timeout closed the connection.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
@@ -307,6 +314,7 @@ pub struct ServeMetrics {
     pub connections_open: Gauge,
     pub connections_limited: Counter,
     pub connections_timed_out: Family<PhaseLabels, Counter>,
+    pub budget_refusals: Family<BudgetLabels, Counter>,
 }
 
 impl ServeMetrics {
@@ -320,6 +328,7 @@ impl ServeMetrics {
             connections_open: Gauge::default(),
             connections_limited: Counter::default(),
             connections_timed_out: Family::default(),
+            budget_refusals: Family::default(),
         };
         r.register(
             "admission_requests",
@@ -361,6 +370,11 @@ impl ServeMetrics {
             "Connections closed by a timeout, by phase (handshake: server.handshakeTimeout; idle: server.idleTimeout)",
             &m.connections_timed_out,
         );
+        r.register(
+            "invalid_token_budget_refusals",
+            "Reviews of tokens not in the cache answered without asking the provider, because the requesting user's or the client address's server.invalidTokenBudget was spent, by budget (user, client)",
+            &m.budget_refusals,
+        );
         m
     }
 
@@ -391,6 +405,13 @@ impl ServeMetrics {
         }
         for result in ["ok", "error"] {
             self.tls_reloads.get_or_create(&ResultLabels { result }).inc_by(0);
+        }
+        for budget in <crate::grant::BudgetSpent as strum::IntoEnumIterator>::iter() {
+            self.budget_refusals
+                .get_or_create(&BudgetLabels {
+                    budget: budget.as_str(),
+                })
+                .inc_by(0);
         }
     }
 }
@@ -464,6 +485,7 @@ mod tests {
         let engine = EngineMetrics::register(&mut r);
         let serve = ServeMetrics::register(&mut r);
         let watch = WatchMetrics::register(&mut r);
+        serve.initialise();
         serve
             .admission_requests
             .get_or_create(&AdmissionLabels {
@@ -512,6 +534,8 @@ mod tests {
             "scopegate_credential_verdict{namespace=\"argocd\",name=\"repo\",verdict=\"ok\",provider=\"github\",token_kind=\"classic\",role=\"read\"} 1",
             "scopegate_watch_credentials{verdict=\"invalid\"} 0",
             "scopegate_watch_leader 0",
+            "scopegate_invalid_token_budget_refusals_total{budget=\"user\"} 0",
+            "scopegate_invalid_token_budget_refusals_total{budget=\"client\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

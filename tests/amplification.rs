@@ -1,9 +1,10 @@
-//! No amplification (README "Security"): a client that sends made-up tokens cannot make scopegate
+//! No amplification (README "Security"): a requester that sends made-up tokens cannot make scopegate
 //! call providers on its behalf without bound. GitHub tokens whose checksum does not match are
-//! invalid without a call and without cost; provider refusals (401) are budgeted per client address
-//! (`server.invalidTokenBudget`), and past the budget that client's reviews of tokens not in the cache
-//! are answered `unverified` without a call; clients whose tokens are real are never affected; with
-//! client certificates required the budget does not apply; refusals never open the circuit, and
+//! invalid without a call and without cost; provider refusals (401) are budgeted per requesting user
+//! (`server.invalidTokenBudget`), and where user names are only claimed (no client certificates) per
+//! client address too, at ten times a user's, which invented names cannot widen; past a budget, the
+//! reviews it holds of tokens not in the cache are answered `unverified` without a call; requesters
+//! whose tokens are real, and other users, are never affected; refusals never open the circuit, and
 //! GitHub's "too many failed logins" answer holds back that credential, not the provider.
 
 mod common;
@@ -50,15 +51,21 @@ fn client_from(h: &Harness, local: &str) -> reqwest::Client {
         .unwrap()
 }
 
-async fn validate_with(h: &Harness, client: &reqwest::Client, secret: Value) -> Value {
-    validate_at(client, &h.url("/validate?timeout=10s"), secret).await
+/// `secret`'s creation by `user`, reviewed through `client`.
+async fn validate_as(h: &Harness, client: &reqwest::Client, user: &str, secret: Value) -> Value {
+    validate_at(client, &h.url("/validate?timeout=10s"), user, secret).await
 }
 
-/// The `response` of the AdmissionReview answering `secret`'s creation, posted to `url` by `client`.
-async fn validate_at(client: &reqwest::Client, url: &str, secret: Value) -> Value {
+/// The `response` of the AdmissionReview answering `secret`'s creation by `user`, posted to `url` by
+/// `client`.
+async fn validate_at(client: &reqwest::Client, url: &str, user: &str, secret: Value) -> Value {
     let v: Value = client
         .post(url)
-        .json(&ReviewBuilder::create(secret).build())
+        .json(
+            &ReviewBuilder::create(secret)
+                .user(user, &["system:authenticated"])
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -112,13 +119,14 @@ async fn a_mistyped_github_token_is_invalid_without_a_call_or_a_cost() {
 }
 
 #[tokio::test]
-async fn refusals_are_budgeted_per_client_and_real_tokens_never_are() {
+async fn refusals_are_budgeted_per_user_and_other_users_and_real_tokens_never_are() {
     // 5 refusals at once, one more a minute: within this test's run, at most one more.
     let (gh, h) = setup("server:\n  invalidTokenBudget: {perMinute: 1, burst: 5}\n").await;
-    let attacker = client_from(&h, "127.0.0.1");
+    // Everyone comes through the API server: one address.
+    let api_server = client_from(&h, "127.0.0.1");
     let mut verdicts = Vec::new();
     for i in 0..20 {
-        let v = validate_with(&h, &attacker, secret("made-up", &made_up(i))).await;
+        let v = validate_as(&h, &api_server, "mallory", secret("made-up", &made_up(i))).await;
         verdicts.push(v);
     }
     let calls = user_calls(&gh).await;
@@ -129,29 +137,47 @@ async fn refusals_are_budgeted_per_client_and_real_tokens_never_are() {
         .collect();
     assert!(not_asked.len() >= 14, "{verdicts:?}");
     for v in &not_asked {
-        // unverified, decided by onProviderError (deny by default), the reason said.
+        // unverified, decided by onProviderError (deny by default), the user's budget named.
         assert_eq!(v["allowed"], false);
-        assert!(message(v).contains("could not be asked"), "{v}");
+        let m = message(v);
+        assert!(m.contains("could not be asked") && m.contains("user mallory"), "{m}");
+        assert!(!m.contains("this client"), "the user's budget is the one spent: {m}");
     }
-    // Past its budget, the client's reviews of tokens not in the cache are not asked about...
-    let v = validate_with(&h, &attacker, secret("real", &real(1))).await;
-    assert!(message(&v).contains("server.invalidTokenBudget"), "{v}");
+    // Past the budget, mallory's reviews of tokens not in the cache are not asked about...
+    let v = validate_as(&h, &api_server, "mallory", secret("real", &real(1))).await;
+    assert!(message(&v).contains("user mallory"), "{v}");
     assert!(user_calls(&gh).await <= 6);
 
-    // ...while another client, and the cache, are untouched.
-    let other = client_from(&h, "127.0.0.2");
-    let v = validate_with(&h, &other, secret("real", &real(1))).await;
+    // ...while another user, through the same API server, is untouched; and the cache serves all.
+    let v = validate_as(&h, &api_server, "alice", secret("real", &real(1))).await;
     assert_eq!(v["allowed"], true, "{v}");
-    let v = validate_with(&h, &attacker, secret("real", &real(1))).await;
+    let v = validate_as(&h, &api_server, "mallory", secret("real", &real(1))).await;
     assert_eq!(v["allowed"], true, "a cached answer costs nothing: {v}");
+    assert!(
+        h.metric("scopegate_invalid_token_budget_refusals_total{budget=\"user\"}")
+            .await
+            >= 14.0
+    );
+    assert_eq!(
+        h.metric("scopegate_invalid_token_budget_refusals_total{budget=\"client\"}")
+            .await,
+        0.0
+    );
 
-    // A client whose tokens are real sends 500 reviews of 50 tokens: all answered, 50 calls.
+    // Requesters whose tokens are real send 500 reviews of 50 tokens: all answered, 50 calls.
     let before = user_calls(&gh).await;
-    let busy = client_from(&h, "127.0.0.3");
     let reviews = (0..500).map(|i| {
-        let busy = busy.clone();
+        let api_server = api_server.clone();
         let h = &h;
-        async move { validate_with(h, &busy, secret(&format!("s{i}"), &real(i % 50))).await }
+        async move {
+            validate_as(
+                h,
+                &api_server,
+                &format!("user-{}", i % 7),
+                secret(&format!("s{i}"), &real(i % 50)),
+            )
+            .await
+        }
     });
     let answers = futures::future::join_all(reviews).await;
     assert!(
@@ -167,16 +193,46 @@ async fn refusals_are_budgeted_per_client_and_real_tokens_never_are() {
 }
 
 #[tokio::test]
-async fn with_client_certificates_required_the_budget_does_not_apply() {
+async fn invented_user_names_do_not_widen_a_client_address_past_ten_times_a_user() {
+    // A user may cause 2 refusals; an address where names are only claimed, 20.
+    let (gh, h) = setup("server:\n  invalidTokenBudget: {perMinute: 1, burst: 2}\n").await;
+    let pod = client_from(&h, "127.0.0.1");
+    let mut last = Value::Null;
+    for i in 0..40 {
+        last = validate_as(&h, &pod, &format!("invented-{i}"), secret("made-up", &made_up(i))).await;
+    }
+    let calls = user_calls(&gh).await;
+    assert!((20..=21).contains(&calls), "{calls} calls for 40 names");
+    let m = message(&last);
+    assert!(
+        m.contains("this client (127.0.0.1)") && m.contains("whatever user names"),
+        "{m}"
+    );
+    assert!(m.contains("10 a minute"), "10 × perMinute: {m}");
+    assert!(
+        h.metric("scopegate_invalid_token_budget_refusals_total{budget=\"client\"}")
+            .await
+            >= 19.0
+    );
+    // A real user elsewhere is untouched.
+    let elsewhere = client_from(&h, "127.0.0.2");
+    let v = validate_as(&h, &elsewhere, "alice", secret("real", &real(3))).await;
+    assert_eq!(v["allowed"], true, "{v}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn with_client_certificates_the_users_budget_holds_and_other_users_are_untouched() {
     use scopegate::config::Config;
     use scopegate::server::{ServeOptions, Server};
     let gh = MockServer::start().await;
+    Github::on(&gh).classic(&real(7), "gitops-bot", "repo", None).await;
     Github::on(&gh).reject_others().await;
     let dir = tempfile::tempdir().unwrap();
     let serving_ca = loopback_certs(dir.path());
     let identity = client_ca_and_identity(dir.path());
     let config = Config::from_yaml(&format!(
-        "server:\n  invalidTokenBudget: {{perMinute: 1, burst: 1}}\n{}",
+        "server:\n  invalidTokenBudget: {{perMinute: 1, burst: 2}}\n{}",
         providers_yaml(&gh)
     ))
     .unwrap();
@@ -195,20 +251,35 @@ async fn with_client_certificates_required_the_budget_does_not_apply() {
         .identity(identity)
         .build()
         .unwrap();
-    for i in 0..5 {
-        let v = validate_at(
-            &api_server,
-            &format!("https://127.0.0.1:{port}/validate"),
-            secret("s", &made_up(i)),
-        )
-        .await;
-        assert!(message(&v).contains("401"), "{v}");
+    let url = format!("https://127.0.0.1:{port}/validate?timeout=10s");
+    // mallory's budget: two refusals, then not asked.
+    let mut held = 0;
+    for i in 0..6 {
+        let v = validate_at(&api_server, &url, "mallory", secret("s", &made_up(i))).await;
+        if message(&v).contains("user mallory") {
+            held += 1;
+        } else {
+            assert!(message(&v).contains("401"), "{v}");
+        }
     }
-    assert_eq!(
-        user_calls(&gh).await,
-        5,
-        "every review asked: the client is authenticated"
+    assert!(
+        held >= 3,
+        "the user's budget holds through the API server's certificate: {held}"
     );
+    assert!(user_calls(&gh).await <= 3);
+    // Other users are untouched: each may still cause its own refusals, and real tokens pass. No
+    // address budget applies here: the API server proves who it is, and names the user.
+    for (i, user) in [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "ken", "leo",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let v = validate_at(&api_server, &url, user, secret("s", &made_up(100 + i))).await;
+        assert!(message(&v).contains("401"), "{user}: {v}");
+    }
+    let v = validate_at(&api_server, &url, "alice", secret("r", &real(7))).await;
+    assert_eq!(v["allowed"], true, "{v}");
 }
 
 #[tokio::test]

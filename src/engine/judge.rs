@@ -46,6 +46,7 @@ struct Inquiry<'a> {
     repo: Option<&'a RepoUrl>,
     cache_hit: Option<bool>,
     answered_at: Option<Timestamp>,
+    budget_spent: Option<crate::grant::BudgetSpent>,
 }
 
 impl<'a> Inquiry<'a> {
@@ -58,6 +59,7 @@ impl<'a> Inquiry<'a> {
             repo: None,
             cache_hit: None,
             answered_at: None,
+            budget_spent: None,
         }
     }
 }
@@ -158,6 +160,7 @@ impl<P: ProviderApi> Engine<P> {
             checked_at,
             cache_hit: inquiry.cache_hit,
             answered_at: inquiry.answered_at,
+            budget_spent: inquiry.budget_spent,
         }
     }
 
@@ -483,6 +486,13 @@ impl<P: ProviderApi> Engine<P> {
             None => Err(IntrospectError::unavailable("no answer before the admission deadline")),
         };
         inquiry.cache_hit = Some(fetched.as_ref().is_some_and(Fetched::hit));
+        if let Err(IntrospectError::Unavailable {
+            why: crate::grant::Unavailability::Budget(spent),
+            ..
+        }) = &answer
+        {
+            inquiry.budget_spent = Some(*spent);
+        }
         inquiry.answered_at = fetched.as_ref().and_then(Fetched::answered_at);
         let (v, mut found) = policy::evaluate(provider.kind, kind, role, &answer, now, &self.config);
         if let Some(Fetched::Stale { age, error, .. }) = fetched {

@@ -25,11 +25,12 @@ use tokio::time::Instant;
 use crate::cache::{CacheKey, CacheObserver, Fetched, GrantCache, NoCacheObserver};
 use crate::config::{Config, Provider};
 use crate::credential::SecretObject;
-use crate::grant::{Grant, IntrospectError, Unavailability};
+use crate::grant::{BudgetSpent, Grant, IntrospectError, Unavailability};
 use crate::policy::{Outcome, Problem, Severity, Verdict};
 use crate::providers::upstream::Upstream;
 use crate::providers::{CallObserver, NoObserver, ProviderApi, ProviderClient, Refusals};
 
+pub use budget::Origin;
 pub use reach::{Access, Reach};
 
 /// Who is asking, and about what change.
@@ -44,9 +45,9 @@ pub struct ReviewContext {
     /// A re-check: the provider is asked again unless it was asked since this moment (the grant
     /// cache's earlier answers, valid or refused, are not used).
     pub fresh_since: Option<std::time::Instant>,
-    /// The address the review came from, when it is held to `server.invalidTokenBudget` (the webhook
-    /// port without client certificates); `None` for everything else.
-    pub client: Option<std::net::IpAddr>,
+    /// Where the review came from, when its requester (`username`) is held to
+    /// `server.invalidTokenBudget` (the webhook port); `None` for everything else.
+    pub origin: Option<Origin>,
 }
 
 /// One thing wrong with a Secret or its request: what, what it does under the configuration, and
@@ -70,6 +71,8 @@ pub struct Judgement {
     pub cache_hit: Option<bool>,
     /// When the provider gave the answer this judgement rests on (`None`: none did, or it failed).
     pub answered_at: Option<Timestamp>,
+    /// The invalid-token budget that kept the provider from being asked, if one did.
+    pub budget_spent: Option<BudgetSpent>,
 }
 
 impl Judgement {
@@ -80,6 +83,7 @@ impl Judgement {
             checked_at: Timestamp::now(),
             cache_hit: None,
             answered_at: None,
+            budget_spent: None,
         }
     }
 
@@ -178,29 +182,25 @@ impl<P: ProviderApi> Engine<P> {
     }
 
     /// Ask a provider through the cache, the circuit breaker and the concurrency bound, and within the
-    /// admission deadline; `None` when the deadline passed first. A client past its invalid-token
-    /// budget gets only what the cache holds: nothing is asked on its behalf. A call this review made
-    /// that the provider refused (401, or a throttled login) is charged to its client.
+    /// admission deadline; `None` when the deadline passed first. A requester past an invalid-token
+    /// budget gets only what the cache holds: nothing is asked on their behalf. A call this review
+    /// made that the provider refused (401, or a throttled login) is charged to the requester.
     async fn fetch<F, Fut>(&self, provider: &Provider, key: CacheKey, call: F, ctx: &ReviewContext) -> Option<Fetched>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Grant, IntrospectError>>,
     {
-        if let Some(client) = ctx.client
-            && self.budget.exhausted(client, std::time::Instant::now())
+        if let Some(origin) = ctx.origin
+            && let Some(spent) = self.budget.exhausted(&ctx.username, origin, std::time::Instant::now())
             && !self.cache.holds_fresh(&key)
         {
             return Some(Fetched::not_asked(IntrospectError::Unavailable {
-                detail: format!(
-                    "not asked: this client ({client}) sent more tokens the provider refused than \
-                     server.invalidTokenBudget allows ({} a minute)",
-                    self.config.server.invalid_token_budget.per_minute
-                ),
-                why: Unavailability::Budget,
+                detail: self.held_back(spent, &ctx.username, origin),
+                why: Unavailability::Budget(spent),
             }));
         }
-        // Refusals are noted only for a client that is held to a budget.
-        let refusals = ctx.client.map(|_| Arc::new(Refusals::default()));
+        // Refusals are noted only for a requester held to a budget.
+        let refusals = ctx.origin.map(|_| Arc::new(Refusals::default()));
         let noted = refusals.clone();
         let fetched = self.cache.get_or_fetch(key, ctx.fresh_since, move || {
             crate::providers::noting(noted, self.upstream.call(provider, call()))
@@ -209,12 +209,35 @@ impl<P: ProviderApi> Engine<P> {
             None => Some(fetched.await),
             Some(d) => tokio::time::timeout_at(d, fetched).await.ok(),
         };
-        if let (Some(client), Some(r)) = (ctx.client, &refusals)
+        if let (Some(origin), Some(r)) = (ctx.origin, &refusals)
             && (r.unauthorized.load(Ordering::Relaxed) || r.throttled.load(Ordering::Relaxed))
         {
-            self.budget.spend(client, std::time::Instant::now());
+            self.budget.spend(&ctx.username, origin, std::time::Instant::now());
         }
         fetched
+    }
+
+    /// Why a review was not asked about: the budget spent, named for the person who reads it.
+    fn held_back(&self, spent: BudgetSpent, user: &str, origin: Origin) -> String {
+        let per_minute = self.config.server.invalid_token_budget.per_minute;
+        match (spent, origin) {
+            (BudgetSpent::User, _) => format!(
+                "not asked: {} sent more tokens the provider refused than server.invalidTokenBudget allows a user \
+                 ({per_minute} a minute)",
+                if user.is_empty() {
+                    "the requesting user".to_owned()
+                } else {
+                    format!("user {user}")
+                }
+            ),
+            (BudgetSpent::Client, Origin::Address(ip)) => format!(
+                "not asked: this client ({ip}) sent more tokens the provider refused than server.invalidTokenBudget allows \
+                 a client address ({} a minute, {}× a user's, whatever user names its reviews claim)",
+                per_minute.saturating_mul(budget::CLIENT_FACTOR),
+                budget::CLIENT_FACTOR
+            ),
+            (BudgetSpent::Client, Origin::Verified) => "not asked: a client budget is spent".to_owned(),
+        }
     }
 }
 

@@ -122,6 +122,7 @@ mod tests {
             checked_at: jiff::Timestamp::UNIX_EPOCH,
             cache_hit: None,
             answered_at: None,
+            budget_spent: None,
         }
     }
 

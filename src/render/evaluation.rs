@@ -225,6 +225,7 @@ pub(crate) fn evaluation(namespace: &str, name: &str, verdict: Outcome, allowed:
         checked_at: jiff::Timestamp::UNIX_EPOCH,
         cache_hit: None,
         answered_at: None,
+        budget_spent: None,
     };
     Evaluation {
         namespace: namespace.into(),

@@ -32,9 +32,10 @@ use tracing::{info, warn};
 
 use crate::admin::Admin;
 use crate::config::Config;
-use crate::engine::Engine;
+use crate::engine::{Engine, Origin};
 use crate::metrics::{
-    AdmissionLabels, EngineMetrics, Registry, ResultLabels, SecretLabels, ServeMetrics, WebhookLabels, flag,
+    AdmissionLabels, BudgetLabels, EngineMetrics, Registry, ResultLabels, SecretLabels, ServeMetrics, WebhookLabels,
+    flag,
 };
 use crate::policy::Outcome;
 use review::Webhook;
@@ -94,12 +95,12 @@ struct AppState {
     bodies: tokio::sync::Semaphore,
 }
 
-/// What a connection's requests share: the server's state, and the address the connection came
-/// from when its reviews are held to the invalid-token budget (no client certificate is required).
+/// What a connection's requests share: the server's state, and where the connection came from, for
+/// the invalid-token budgets (an address, where no client certificate is required).
 #[derive(Clone)]
 struct PerConnection {
     state: Arc<AppState>,
-    client: Option<std::net::IpAddr>,
+    origin: Origin,
 }
 
 /// The webhook's routes; each connection gets them with its own [`PerConnection`] state.
@@ -118,11 +119,11 @@ type WebhookParams = Result<Query<WebhookQuery>, QueryRejection>;
 async fn validate(State(conn): State<PerConnection>, query: WebhookParams, body: Body) -> Response {
     // Boxed once here: the review's state (the request, the Secret, the judgement) is a kilobyte or
     // so, and the router's futures around this one would otherwise move it several times per review.
-    Box::pin(handle(&conn.state, Webhook::Validate, conn.client, query, body)).await
+    Box::pin(handle(&conn.state, Webhook::Validate, conn.origin, query, body)).await
 }
 
 async fn mutate(State(conn): State<PerConnection>, query: WebhookParams, body: Body) -> Response {
-    Box::pin(handle(&conn.state, Webhook::Mutate, conn.client, query, body)).await
+    Box::pin(handle(&conn.state, Webhook::Mutate, conn.origin, query, body)).await
 }
 
 async fn readyz(State(conn): State<PerConnection>) -> Response {
@@ -144,13 +145,7 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-async fn handle(
-    state: &AppState,
-    webhook: Webhook,
-    client: Option<std::net::IpAddr>,
-    query: WebhookParams,
-    body: Body,
-) -> Response {
+async fn handle(state: &AppState, webhook: Webhook, origin: Origin, query: WebhookParams, body: Body) -> Response {
     let start = Instant::now();
     let too_large = || {
         error(
@@ -190,7 +185,7 @@ async fn handle(
     };
     let timeout = query.ok().and_then(|Query(q)| q.timeout());
     let deadline = wire::deadline(timeout, start);
-    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline), client).await;
+    let (answer, summary) = review::review(&state.engine, webhook, req, Some(deadline), origin).await;
     let elapsed = start.elapsed();
     record(&state.metrics, webhook, &summary, elapsed);
     info!(
@@ -275,6 +270,11 @@ fn record(m: &ServeMetrics, webhook: Webhook, s: &review::Summary, elapsed: Dura
             webhook: webhook.as_str(),
         })
         .observe(elapsed.as_secs_f64());
+    if let Some(spent) = s.budget_spent {
+        m.budget_refusals
+            .get_or_create(&BudgetLabels { budget: spent.as_str() })
+            .inc();
+    }
     // The expiry of Secrets that are stored: admitted, not a dry run, handled by scopegate.
     if s.allowed && !s.dry_run && s.verdict != Outcome::Ignored && !s.name.is_empty() {
         let labels = SecretLabels {
@@ -303,9 +303,9 @@ pub struct Server {
     store: Arc<tls::CertStore>,
     reload_interval: Duration,
     state: Arc<AppState>,
-    /// Reviews are held to the invalid-token budget by client address (no client certificate is
-    /// required of the API server).
-    budgeted: bool,
+    /// User names are only claimed (no client certificate is required of the API server): the client
+    /// address keeps an invalid-token budget too.
+    claimed: bool,
 }
 
 impl Server {
@@ -334,7 +334,7 @@ impl Server {
             acceptor: TlsAcceptor::from(Arc::new(tls_config)),
             store,
             reload_interval: opts.tls_reload_interval,
-            budgeted: opts.client_ca.is_none(),
+            claimed: opts.client_ca.is_none(),
             state: Arc::new(AppState {
                 engine,
                 metrics,
@@ -361,7 +361,7 @@ impl Server {
             store,
             reload_interval,
             state,
-            budgeted,
+            claimed,
         } = self;
         let app = router();
         let limits = state.engine.config().server.clone();
@@ -411,7 +411,11 @@ impl Server {
             };
             let per_connection = PerConnection {
                 state: state.clone(),
-                client: budgeted.then_some(peer.ip()),
+                origin: if claimed {
+                    Origin::Address(peer.ip())
+                } else {
+                    Origin::Verified
+                },
             };
             tokio::spawn(conn::serve(conn::Conn {
                 tcp,

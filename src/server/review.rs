@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::wire::{Answer, Request};
 use crate::config::Mode;
 use crate::credential::SecretObject;
-use crate::engine::{Engine, Judgement, ReviewContext};
+use crate::engine::{Engine, Judgement, Origin, ReviewContext};
 use crate::policy::{Outcome, Problem};
 use crate::render::annotations::{annotation_patch, annotations};
 use crate::render::enforcement::{admission_warnings, enforcement, secret_ref};
@@ -42,6 +42,8 @@ pub struct Summary {
     pub cache_hit: Option<bool>,
     /// The token's expiry, when the provider reported one.
     pub expires_at: Option<jiff::Timestamp>,
+    /// The invalid-token budget that kept the provider from being asked, if one did.
+    pub budget_spent: Option<crate::grant::BudgetSpent>,
 }
 
 /// The operation's name, as the API server writes it.
@@ -64,7 +66,7 @@ pub async fn review(
     webhook: Webhook,
     req: Request,
     deadline: Option<Instant>,
-    client: Option<std::net::IpAddr>,
+    origin: Origin,
 ) -> (Answer, Summary) {
     let judged = is_secret(&req) && matches!(req.operation, Operation::Create | Operation::Update);
     let mut summary = Summary {
@@ -77,6 +79,7 @@ pub async fn review(
         dry_run: req.dry_run,
         cache_hit: None,
         expires_at: None,
+        budget_spent: None,
     };
     let res = Answer::allow(summary.uid.clone());
     if !judged {
@@ -102,7 +105,7 @@ pub async fn review(
         groups: req.user_info.groups.unwrap_or_default(),
         deadline,
         fresh_since: None,
-        client,
+        origin: Some(origin),
     };
     let judgement = engine.judge(&secret, &ctx).await;
     if judgement.is_ignored() {
@@ -111,6 +114,7 @@ pub async fn review(
     summary.verdict = judgement.verdict.outcome;
     summary.cache_hit = judgement.cache_hit;
     summary.expires_at = judgement.verdict.expires_at;
+    summary.budget_spent = judgement.budget_spent;
     let res = match webhook {
         Webhook::Validate => validate(res, &judgement, engine.config().mode, &secret),
         Webhook::Mutate => mutate(res, &judgement, &secret),
