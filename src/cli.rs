@@ -23,6 +23,64 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Each command's exit statuses (the reference's words).
+pub const EXIT_STATUS: &[(&str, &[(u8, &str)])] = &[
+    (
+        "serve",
+        &[
+            (0, "Stopped on SIGTERM or SIGINT, every accepted review answered."),
+            (
+                2,
+                "Could not start: a bad configuration, certificate or flag (said on stderr).",
+            ),
+        ],
+    ),
+    (
+        "check",
+        &[
+            (0, "Every Secret would be admitted."),
+            (1, "At least one would be denied."),
+            (
+                2,
+                "An error: unreadable or unparsable input, no Secret in it, a bad configuration or flag; no provider was asked.",
+            ),
+        ],
+    ),
+    (
+        "audit",
+        &[
+            (
+                0,
+                "Everything would be admitted and every credential reaches what it must.",
+            ),
+            (1, "Findings (or, with --expiring, tokens expiring within the window)."),
+            (
+                2,
+                "An error: no cluster, not allowed to list (the scopegate-audit ClusterRole), a bad kubeconfig or configuration, or --apply-reports without the PolicyReport CRD.",
+            ),
+        ],
+    ),
+    (
+        "watch",
+        &[
+            (0, "Stopped on SIGTERM or SIGINT (the Lease released)."),
+            (2, "Could not start: a bad configuration, kubeconfig or flag."),
+        ],
+    ),
+    ("certs", &[(0, "Written."), (2, "Could not write the files.")]),
+    ("config schema", &[(0, "Printed.")]),
+    (
+        "config check",
+        &[
+            (0, "The file is a valid configuration."),
+            (
+                2,
+                "It is not: the message serve would give, naming the key by its path.",
+            ),
+        ],
+    ),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -45,6 +103,25 @@ pub enum Command {
     /// credential again every watch.recheckInterval; report changes of verdict as metrics, Events,
     /// PolicyReports and log lines. Replicas elect a leader on a Lease.
     Watch(crate::watch::Options),
+    /// The configuration file: its JSON Schema, or whether a file is valid.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of the configuration file (for editors and CI), made from the types that
+    /// parse it.
+    Schema,
+    /// Validate a configuration file without starting anything. Exit 0: valid; 2: not, with the
+    /// message `serve` would give (the key named by its path).
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigCheckArgs {
+    /// The configuration file (YAML).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

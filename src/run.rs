@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{CertsArgs, CheckArgs, Cli, Command, LogFormat, ServeArgs};
+use crate::cli::{CertsArgs, CheckArgs, Cli, Command, ConfigCommand, LogFormat, ServeArgs};
 use crate::config::Config;
 use crate::credential::Role;
 use crate::engine::Engine;
@@ -27,6 +27,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Check(args) => check_cmd(args),
         Command::Audit(args) => audit_cmd(args),
         Command::Watch(args) => watch_cmd(args),
+        Command::Config(c) => config_cmd(c),
     };
     // Flush the log lines before the last words.
     drop(log_guard);
@@ -124,6 +125,24 @@ fn watch_cmd(args: crate::watch::Options) -> Result<ExitCode> {
     raise_open_file_limit();
     let config = load_config(args.config.as_deref())?;
     runtime()?.block_on(crate::watch::run(config, args, server::shutdown_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_cmd(c: ConfigCommand) -> Result<ExitCode> {
+    match c {
+        ConfigCommand::Schema => {
+            use std::io::Write as _;
+            // A closed pipe (`| head`) is the reader's choice, not an error.
+            let _ = writeln!(std::io::stdout().lock(), "{:#}", crate::config::schema());
+        }
+        ConfigCommand::Check(args) => {
+            // What `serve` does with the file before it binds anything: load it, and build the engine
+            // (provider clients, CA bundles, proxies); no network, no port.
+            let config = load_config(Some(&args.file))?;
+            Engine::new(config).context("building the engine")?;
+            eprintln!("scopegate: {} is a valid configuration", args.file.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

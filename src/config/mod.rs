@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// What a violation does at admission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Deny what the policy refuses.
@@ -37,17 +37,19 @@ pub enum Mode {
 
 /// What to do when a token cannot be checked because the provider failed (unreachable, 5xx, timeout,
 /// rate limited).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnFailure {
+    /// Refuse the Secret until the token can be checked.
     #[default]
     Deny,
+    /// Admit it with a warning.
     Allow,
 }
 
 /// What to do when the provider answered but cannot tell what the token may do (a token kind with no
 /// introspection API, a permission with no side-effect-free probe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OnUnverified {
     /// Admit with a warning that says what could not be verified.
@@ -58,12 +60,15 @@ pub enum OnUnverified {
 }
 
 /// What to do with scopes or permissions beyond the role's needs that are dangerous.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExcessPolicy {
+    /// Admit, with a warning naming them.
     #[default]
     Warn,
+    /// Deny, as for missing scopes.
     Deny,
+    /// Record them (annotations, reports) without a word at admission.
     Ignore,
 }
 
@@ -154,70 +159,142 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The configuration file (`--config`): every key optional, unknown keys refused.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "scopegate configuration")]
 struct RawConfig {
+    /// What a policy violation does at the validating webhook: deny it (`enforce`), admit it with the
+    /// denial as warnings (`warn`), or admit it silently, recording the verdict in annotations, logs
+    /// and metrics (`audit`).
     #[serde(default)]
+    #[schemars(extend("default" = "enforce"))]
     mode: Mode,
+    /// What to do when the provider could not be asked (unreachable, 5xx, timing out, rate limiting).
     #[serde(default)]
+    #[schemars(extend("default" = "deny"))]
     on_provider_error: OnFailure,
+    /// What to do when the provider answered but cannot tell what the token may do (e.g. an Azure
+    /// DevOps PAT's push, a permission no request can establish).
     #[serde(default)]
+    #[schemars(extend("default" = "allow"))]
     on_unverified: OnUnverified,
+    /// The Git hosts scopegate may call. An entry whose host is a default's (github.com, gitlab.com,
+    /// bitbucket.org, dev.azure.com) replaces it; the others are added to them.
     #[serde(default)]
     providers: Vec<providers::RawProvider>,
+    /// The proxy for every provider without its own. With no `proxy` key anywhere, the environment's
+    /// HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply.
     #[serde(default)]
     proxy: Option<proxy::RawProxy>,
+    /// Who may skip validation with the `scopegate.dev/skip-validation: "true"` annotation.
     #[serde(default)]
     skip_validation: RawSkipValidation,
+    /// An UPDATE that leaves the credential as it was is not denied for a problem of that
+    /// credential: the annotations are refreshed and a warning says what is wrong.
     #[serde(default = "yes")]
+    #[schemars(extend("default" = true))]
     allow_existing_violations: bool,
+    /// How long one provider call may take (more than 0s, at most 30s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<HumanDuration>", extend("default" = "2s"))]
     provider_timeout: Option<Duration>,
+    /// Warn when a token expires within this many days.
     #[serde(default = "default_expiry_warning_days")]
+    #[schemars(extend("default" = 14))]
     expiry_warning_days: u32,
+    /// What dangerous scopes the role does not need do: warn, deny or ignore.
     #[serde(default)]
+    #[schemars(extend("default" = "warn"))]
     excess_privileges: ExcessPolicy,
+    /// Provider logins that are service or robot accounts (runtime tokens should be one; a runtime
+    /// token acting as anyone else gets a warning).
     #[serde(default)]
     service_accounts: Vec<String>,
+    /// The Shared Configuration Repository (a repository URL): probed for credential templates whose
+    /// prefix covers it, and the runtime token must be able to push to it.
     #[serde(default)]
     shared_configuration_repo: Option<String>,
+    /// The grant cache: provider answers, keyed by an HMAC of the API URL, username and token.
     #[serde(default)]
     cache: RawCache,
+    /// HTTP calls in flight to one provider at most; more wait (within the deadline).
     #[serde(default = "default_provider_concurrency")]
+    #[schemars(extend("default" = 16))]
     provider_concurrency: usize,
+    /// When scopegate stops calling a failing provider.
     #[serde(default)]
     circuit_breaker: RawBreaker,
+    /// `scopegate watch` only.
     #[serde(default)]
     watch: watch::RawWatch,
+    /// Cells replacing the requirement table's: role → token family → scopes or permissions.
     #[serde(default)]
+    #[schemars(schema_with = "crate::requirements::overrides_schema")]
     requirements: RawRequirements,
+    /// The webhook port's bounds (`scopegate serve`).
     #[serde(default)]
     server: server::RawServer,
+}
+
+/// A duration as written in the configuration (humantime): `2s`, `500ms`, `5m`, `1h30m`, `7d`.
+pub(crate) struct HumanDuration;
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: numbers with units, as 2s, 500ms, 5m, 1h30m or 7d.",
+            "pattern": "^\\s*([0-9]+\\s*(ns|us|µs|ms|msec|s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks|M|month|months|y|year|years)\\s*)+$",
+            "examples": ["2s", "5m"]
+        })
+    }
+}
+
+/// The JSON Schema of the configuration file, from the types that parse it.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawConfig)).unwrap_or_default()
 }
 
 fn default_provider_concurrency() -> usize {
     16
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawCache {
+    /// How long an answer about a valid token is reused (never past the token's expiry).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<HumanDuration>", extend("default" = "5m"))]
     ttl: Option<Duration>,
+    /// How long a refusal (an invalid, revoked or expired token) is reused.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<HumanDuration>", extend("default" = "30s"))]
     negative_ttl: Option<Duration>,
+    /// The most answers kept (about 400 bytes each).
     #[serde(default)]
+    #[schemars(range(min = 1), extend("default" = 100000))]
     max_entries: Option<u64>,
+    /// While a provider fails, answer from the last known grant this old at most (0s: never).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<HumanDuration>", extend("default" = "1h"))]
     stale_if_error: Option<Duration>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawBreaker {
+    /// Consecutive provider failures that stop calls to it.
     #[serde(default)]
+    #[schemars(range(min = 1), extend("default" = 5))]
     failure_threshold: Option<u32>,
+    /// Then, after this (or the provider's retry-after), one call tries again.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<HumanDuration>", extend("default" = "30s"))]
     cooldown: Option<Duration>,
 }
 
@@ -254,11 +331,13 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawSkipValidation {
+    /// Users (`request.userInfo.username`) whose `scopegate.dev/skip-validation` annotation is honoured.
     #[serde(default)]
     allowed_users: Vec<String>,
+    /// Groups whose members' `scopegate.dev/skip-validation` annotation is honoured.
     #[serde(default)]
     allowed_groups: Vec<String>,
 }
@@ -588,5 +667,103 @@ skipValidation:
             "providers:\n  - {kind: github, host: a.org, apiUrl: https://a.org/api/v3}\n  - {kind: gitlab, host: A.org, apiUrl: https://a.org/api/v4}\n",
         );
         assert!(e.contains("providers[1].host") && e.contains("more than once"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Every key of the file, with its schema: (dotted path, schema), `$ref`s followed.
+    fn keys(schema: &Value) -> Vec<(String, Value)> {
+        fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
+            match s.get("$ref").and_then(Value::as_str) {
+                Some(r) => r
+                    .strip_prefix("#/$defs/")
+                    .and_then(|name| root["$defs"].get(name))
+                    .unwrap_or(s),
+                None => s,
+            }
+        }
+        fn walk(root: &Value, s: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+            let s = resolve(root, s);
+            // `Option<T>` is `anyOf: [T, null]`.
+            let s = s["anyOf"]
+                .as_array()
+                .and_then(|a| a.iter().find(|v| v["type"] != "null"))
+                .map(|v| resolve(root, v))
+                .unwrap_or(s);
+            if let Some(props) = s["properties"].as_object() {
+                for (k, v) in props {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    out.push((p.clone(), v.clone()));
+                    walk(root, v, &p, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(schema, schema, "", &mut out);
+        out
+    }
+
+    #[test]
+    fn every_key_is_described_and_unknown_keys_are_refused() {
+        let schema = schema();
+        let keys = keys(&schema);
+        assert!(keys.len() > 40, "{keys:?}");
+        for (path, s) in &keys {
+            let described = s.get("description").is_some()
+                || s["$ref"].is_string()
+                || s["anyOf"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|v| v["$ref"].is_string()));
+            assert!(described, "{path} has no description: {s}");
+        }
+        assert_eq!(schema["additionalProperties"], false);
+    }
+
+    /// A default the schema states is the default the parser applies: the key set to it alone gives
+    /// the defaults' configuration.
+    #[test]
+    fn every_default_in_the_schema_is_the_parsers() {
+        let schema = schema();
+        let mut checked = 0;
+        for (path, s) in keys(&schema) {
+            let Some(default) = s.get("default") else { continue };
+            let value = serde_json::to_string(default).unwrap();
+            let mut yaml = String::new();
+            let parts: Vec<&str> = path.split('.').collect();
+            for (depth, part) in parts.iter().enumerate() {
+                yaml.push_str(&"  ".repeat(depth));
+                yaml.push_str(part);
+                yaml.push(':');
+                yaml.push(if depth + 1 == parts.len() { ' ' } else { '\n' });
+            }
+            yaml.push_str(&value);
+            yaml.push('\n');
+            // Inside entries that require other keys (a provider's kind and host, a proxy's url).
+            if path.starts_with("providers") || path.starts_with("proxy") {
+                continue;
+            }
+            let parsed = Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{path}: {yaml}: {e}"));
+            assert_eq!(
+                parsed,
+                Config::default(),
+                "{path}'s documented default {value} is not the default"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 20, "{checked} defaults checked");
+        // writeProbes' default, inside a provider entry.
+        let with = Config::from_yaml(
+            "providers:\n  - {kind: github, host: github.com, apiUrl: https://api.github.com, writeProbes: true}\n",
+        )
+        .unwrap();
+        assert_eq!(with, Config::default());
     }
 }

@@ -14,12 +14,28 @@ use super::{ConfigError, invalid};
 
 /// The Git hosting products scopegate can ask. The names are the configuration's `kind` values and
 /// the `scopegate.dev/provider` annotation's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, strum::IntoStaticStr)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case")]
 pub enum ProviderKind {
+    /// GitHub and GitHub Enterprise Server.
     Github,
+    /// GitLab.com and self-managed GitLab.
     Gitlab,
+    /// Bitbucket Cloud.
     BitbucketCloud,
     /// Bitbucket Data Center / Server.
     BitbucketServer,
@@ -83,19 +99,34 @@ impl Provider {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A Git host scopegate may call.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawProvider {
+    /// Which product answers at this host.
     kind: ProviderKind,
+    /// The host Secret URLs name (with `:port` when they carry one), e.g. `ghe.corp.example`.
     host: String,
+    /// The API's base URL: `https://HOST/api/v3` for GitHub Enterprise Server,
+    /// `https://HOST/api/v4` for GitLab, `https://HOST/rest/api/1.0` for Bitbucket Data Center,
+    /// `https://HOST/api/v1` for Gitea and Forgejo, the service root for Azure DevOps. `https://`,
+    /// or `http://` on a loopback address.
     api_url: String,
+    /// Where Git over HTTPS is served (for the Git-protocol probes); `https://HOST` when unset.
     #[serde(default)]
     git_url: Option<String>,
+    /// A PEM bundle of CAs trusted, beside the system's roots, for this provider's `apiUrl` and
+    /// `gitUrl` only; re-read when it changes.
     #[serde(default)]
     ca_file: Option<String>,
+    /// This provider's own proxy (wins over the top-level `proxy`).
     #[serde(default)]
     proxy: Option<RawProxy>,
+    /// GitHub only: whether scopegate may send the requests built to be refused that establish a
+    /// fine-grained token's Webhooks, Commit statuses and Pull requests write levels; `false` keeps
+    /// the provider to `GET` and `HEAD`, and those levels stay unverified. Refused on other kinds.
     #[serde(default)]
+    #[schemars(extend("default" = true))]
     write_probes: Option<bool>,
 }
 

@@ -57,10 +57,15 @@ pub enum ProxyChoice {
     Via(Proxy),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// An HTTP proxy (CONNECT for HTTPS; the TLS session stays end to end).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawProxy {
+    /// `http://HOST:PORT` or `https://HOST:PORT`, with `USER:PASSWORD@` if the proxy needs it (sent
+    /// in `Proxy-Authorization`, never logged or shown).
     url: String,
+    /// Hosts (each covering its subdomains, a leading dot allowed), IP addresses, CIDR ranges and
+    /// `*`, called directly.
     #[serde(default)]
     no_proxy: Vec<String>,
 }

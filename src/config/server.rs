@@ -50,29 +50,46 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawServer {
+    /// Connections open at once (1 to 1000000); beyond it, new ones wait in the listen backlog.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 1_000_000), extend("default" = 1024))]
     max_connections: Option<usize>,
+    /// How long a TLS handshake may take (100ms to 60s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::HumanDuration>", extend("default" = "5s"))]
     handshake_timeout: Option<Duration>,
+    /// How long an HTTP/1 request head, or an HTTP/2 connection's first request, may take to arrive
+    /// (100ms to 60s); an idle HTTP/1 keep-alive connection is closed after it too, as hyper does.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::HumanDuration>", extend("default" = "5s"))]
     header_timeout: Option<Duration>,
+    /// How long a connection may stay without a request in flight (1s to 1h).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::HumanDuration>", extend("default" = "90s"))]
     idle_timeout: Option<Duration>,
+    /// HTTP/2 streams per connection (1 to 10000).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 10_000), extend("default" = 128))]
     max_concurrent_streams: Option<u32>,
+    /// Provider refusals (401) one requesting user may cause; a client address, where user names are
+    /// only claimed (no `--client-ca`), ten times this.
     #[serde(default)]
     invalid_token_budget: Option<RawBudget>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawBudget {
+    /// Refusals a minute, refilled continuously.
     #[serde(default)]
+    #[schemars(extend("default" = 20))]
     per_minute: Option<u32>,
+    /// Refusals at once (at least 1).
     #[serde(default)]
+    #[schemars(range(min = 1), extend("default" = 40))]
     burst: Option<u32>,
 }
 

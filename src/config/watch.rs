@@ -38,19 +38,30 @@ impl Default for WatchConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawWatch {
+    /// Each distinct credential is asked about again this often (at least 1s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::HumanDuration>", extend("default" = "1h"))]
     recheck_interval: Option<Duration>,
+    /// Keep a PolicyReport per namespace current.
     #[serde(default)]
+    #[schemars(extend("default" = false))]
     policy_reports: Option<bool>,
+    /// A namespace's report is applied this long after a change of verdict (at most 1h).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::HumanDuration>", extend("default" = "10s"))]
     report_debounce: Option<Duration>,
+    /// The Lease the replicas elect a leader on, in the pod's namespace.
     #[serde(default)]
+    #[schemars(extend("default" = "scopegate-watch"))]
     lease_name: Option<String>,
+    /// A follower takes over within this (whole seconds, at least 2s).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::HumanDuration>", extend("default" = "15s"))]
     lease_duration: Option<Duration>,
+    /// Where `git-default-*` Secrets are looked for; empty: every watched namespace.
     #[serde(default)]
     user_token_namespaces: Vec<String>,
 }
