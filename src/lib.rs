@@ -1,8 +1,8 @@
 //! scopegate: a Kubernetes admission webhook that checks the Git tokens in Argo CD credential Secrets
 //! against the scopes their role needs.
 //!
-//! Data flows one way; the front ends differ only at the ends (README "Architecture" has the module
-//! map):
+//! Data flows one way; the front ends differ only at the ends (docs/contributing/architecture.md has
+//! the module map):
 //!
 //! ```text
 //! front ends   server (serve) · check · audit        where Secrets come from, where answers go
@@ -39,6 +39,8 @@ pub(crate) mod logsink;
 pub(crate) mod metrics;
 pub(crate) mod policy;
 pub(crate) mod providers;
+#[doc(hidden)]
+pub mod reference;
 pub(crate) mod render;
 pub(crate) mod repo_url;
 pub(crate) mod requirements;

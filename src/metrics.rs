@@ -106,8 +106,8 @@ fn latency_buckets() -> Histogram {
     ])
 }
 
-/// The registry a front end exports on its admin port.
-pub struct Registry(prometheus_client::registry::Registry);
+/// The registry a front end exports on its admin port, and the names registered in it.
+pub struct Registry(prometheus_client::registry::Registry, Vec<String>);
 
 impl Default for Registry {
     fn default() -> Self {
@@ -117,11 +117,15 @@ impl Default for Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        Self(prometheus_client::registry::Registry::with_prefix("scopegate"))
+        Self(
+            prometheus_client::registry::Registry::with_prefix("scopegate"),
+            Vec::new(),
+        )
     }
 
     fn register<M: prometheus_client::registry::Metric + Clone>(&mut self, name: &str, help: &str, metric: &M) {
         self.0.register(name, help, metric.clone());
+        self.1.push(format!("scopegate_{name}"));
     }
 
     /// The OpenMetrics text exposition (`application/openmetrics-text`), as prometheus-client
@@ -475,9 +479,150 @@ pub fn flag(b: bool) -> &'static str {
     if b { "true" } else { "false" }
 }
 
+/// One metric, as the reference lists it: from the registry itself (name, type, help) and a sample of
+/// each family (its labels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricDoc {
+    pub name: String,
+    pub kind: String,
+    pub help: String,
+    pub labels: Vec<String>,
+    /// Which command's admin port serves it: `serve`, `watch`, or both.
+    pub served_by: &'static str,
+}
+
+/// Every metric scopegate exports, read from a registry with every group registered and one sample of
+/// each family (placeholder label values), encoded as `/metrics` encodes it.
+pub fn catalogue() -> Vec<MetricDoc> {
+    let mut r = Registry::new();
+    let engine = EngineMetrics::register(&mut r);
+    let engine_names = names(&r);
+    let serve = ServeMetrics::register(&mut r);
+    let serve_names: Vec<String> = names(&r).into_iter().filter(|n| !engine_names.contains(n)).collect();
+    let watch = WatchMetrics::register(&mut r);
+    engine.initialise(&crate::config::Config::default().providers);
+    engine.provider_call("github.com", CallOutcome::Ok, Some(Duration::ZERO));
+    serve.initialise();
+    serve
+        .admission_duration
+        .get_or_create(&WebhookLabels { webhook: "validate" })
+        .observe(0.0);
+    let secret = SecretLabels {
+        namespace: "ns".into(),
+        name: "name".into(),
+    };
+    serve.token_expiry.get_or_create(&secret).set(0.0);
+    watch
+        .credential_verdict
+        .get_or_create(&CredentialLabels {
+            namespace: "ns".into(),
+            name: "name".into(),
+            verdict: "ok",
+            provider: "github",
+            token_kind: "classic",
+            role: "read",
+        })
+        .set(1);
+    watch
+        .credential_expiry
+        .get_or_create(&ExpiryLabels {
+            namespace: "ns".into(),
+            name: "name".into(),
+            provider: "github",
+            owner: "owner".into(),
+        })
+        .set(0.0);
+    watch.credential_last_checked.get_or_create(&secret).set(0.0);
+    parse_exposition(&r.encode_text())
+        .into_iter()
+        .map(|mut m| {
+            m.served_by = if engine_names.iter().any(|n| m.name.starts_with(n.as_str())) {
+                "serve, watch"
+            } else if serve_names.iter().any(|n| m.name.starts_with(n.as_str())) {
+                "serve"
+            } else {
+                "watch"
+            };
+            m
+        })
+        .collect()
+}
+
+/// The names registered so far (without a counter's `_total`).
+fn names(r: &Registry) -> Vec<String> {
+    r.1.clone()
+}
+
+/// `# HELP`, `# TYPE` and sample lines of the text format into one entry per metric, with the label
+/// names its samples carry (a histogram's `le` left out).
+fn parse_exposition(text: &str) -> Vec<MetricDoc> {
+    let mut out: Vec<MetricDoc> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.push(MetricDoc {
+                name: name.to_owned(),
+                kind: String::new(),
+                help: help.to_owned(),
+                labels: Vec::new(),
+                served_by: "",
+            });
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let (Some((_, kind)), Some(m)) = (rest.split_once(' '), out.last_mut()) {
+                m.kind = kind.to_owned();
+            }
+        } else if let (Some(m), Some((_, labels))) = (out.last_mut(), line.split_once('{')) {
+            let labels = labels.split('}').next().unwrap_or_default();
+            for pair in labels.split(',') {
+                if let Some((k, _)) = pair.split_once('=')
+                    && k != "le"
+                    && !m.labels.iter().any(|l| l == k)
+                {
+                    m.labels.push(k.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The catalogue the reference is made from names every metric, and knows each family's labels
+    /// (a family with no sample would list none).
+    #[test]
+    fn the_catalogue_has_every_metric_and_its_labels() {
+        let c = catalogue();
+        let mut r = Registry::new();
+        EngineMetrics::register(&mut r);
+        ServeMetrics::register(&mut r);
+        WatchMetrics::register(&mut r);
+        // A family with no sample is not encoded at all: every registered name must be there.
+        for name in &r.1 {
+            assert!(
+                c.iter().any(|m| m.name == *name || m.name == format!("{name}_total")),
+                "{name} has no sample in the catalogue: give it one"
+            );
+        }
+        assert_eq!(c.len(), r.1.len());
+        for m in &c {
+            assert!(!m.kind.is_empty() && !m.help.is_empty(), "{m:?}");
+        }
+        let budget = c
+            .iter()
+            .find(|m| m.name == "scopegate_invalid_token_budget_refusals_total")
+            .unwrap();
+        assert_eq!(budget.labels, ["budget"]);
+        assert_eq!(budget.served_by, "serve");
+        let calls = c
+            .iter()
+            .find(|m| m.name == "scopegate_provider_requests_total")
+            .unwrap();
+        assert_eq!(calls.labels, ["provider", "outcome"]);
+        assert_eq!(calls.served_by, "serve, watch");
+    }
 
     #[test]
     fn every_documented_metric_is_exported() {

@@ -1,4 +1,4 @@
-//! The module graph (README "Architecture"): data flows one way, so a module imports only modules of
+//! The module graph (docs/contributing/architecture.md): data flows one way, so a module imports only modules of
 //! its own layer or below, and no two modules import each other, directly or round a loop. Read from
 //! the sources' `crate::` and `super::` paths, test code left out.
 
@@ -31,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 6),
     ("run", 6),
     ("fuzzing", 6),
+    ("reference", 6),
 ];
 
 /// Source without `#[cfg(test)]` items (a `mod tests { … }` block or a `mod tests;` line).
@@ -142,7 +143,11 @@ fn layer(module: &str) -> u8 {
         .iter()
         .find(|(m, _)| *m == top)
         .map(|(_, l)| *l)
-        .unwrap_or_else(|| panic!("module {top} has no layer: add it to LAYERS and the README's module map"))
+        .unwrap_or_else(|| {
+            panic!(
+                "module {top} has no layer: add it to LAYERS and the module map of docs/contributing/architecture.md"
+            )
+        })
 }
 
 #[test]

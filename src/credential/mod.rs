@@ -108,7 +108,7 @@ pub struct Credential {
 }
 
 /// What a credential Secret holds when it is not a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
 #[strum(serialize_all = "kebab-case")]
 pub enum NonToken {
     SshKey,

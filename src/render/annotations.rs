@@ -25,6 +25,61 @@ pub mod keys {
     pub const CHECKED_AT: &str = "scopegate.dev/checked-at";
     /// Annotations people write for scopegate to read; never touched.
     pub const INPUTS: &[&str] = &[crate::credential::SKIP_ANNOTATION, crate::credential::PROBE_ANNOTATION];
+
+    /// What each annotation scopegate writes holds (the reference's words; `annotations` writes them).
+    pub const WRITTEN: &[(&str, &str)] = &[
+        (VERDICT, "The verdict."),
+        (
+            PROVIDER,
+            "The provider kind of the Secret's host, when it is a configured provider.",
+        ),
+        (
+            TOKEN_KIND,
+            "What the credential is: a token kind, or for other credentials what they are.",
+        ),
+        (
+            ROLE,
+            "The role that applied: the one derived from the Secret, or a stricter one it asked for.",
+        ),
+        (
+            SCOPES,
+            "The scopes or permissions the token has, sorted, comma-separated (probed ones for kinds whose permissions no API lists).",
+        ),
+        (
+            MISSING,
+            "What the role needs and the token lacks, comma-separated: scopes, `permission:level`, `role:Developer` for a GitLab bot, `access:owner/repo` for a repository a GitHub App does not include.",
+        ),
+        (EXCESS, "Dangerous scopes the role does not need, comma-separated."),
+        (
+            EXPIRES_AT,
+            "When the token expires (RFC 3339), when the provider reports it.",
+        ),
+        (
+            OWNER,
+            "Who the token acts as (a login or bot name, never the token), when known.",
+        ),
+        (
+            REASON,
+            "One line on why the verdict is not `ok`, when there is more to say.",
+        ),
+        (CHECKED_AT, "When the verdict was reached (RFC 3339)."),
+    ];
+
+    /// What each annotation people may write asks of scopegate.
+    pub const READ: &[(&str, &str)] = &[
+        (
+            crate::credential::ROLE_ANNOTATION,
+            "A stricter role than the Secret's own (`read < write < user < runtime`); a weaker or unknown value is ignored with a warning. The mutating webhook replaces it with the role that applied.",
+        ),
+        (
+            crate::credential::SKIP_ANNOTATION,
+            "`\"true\"`: skip validation (verdict `skipped`), honoured only for users or groups listed under `skipValidation`; kept across updates that keep the credential.",
+        ),
+        (
+            crate::credential::PROBE_ANNOTATION,
+            "The repositories (URLs or paths, comma- or space-separated) a credential template's permissions are probed on.",
+        ),
+    ];
 }
 
 /// A timestamp as annotated and reported: RFC 3339, whole seconds, UTC.

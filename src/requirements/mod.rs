@@ -1,5 +1,5 @@
-//! Roles and what each needs: the tables of Codefresh's "Git tokens for GitOps" (the README's "Required
-//! scopes and permissions" reproduces them), as data, one vocabulary per family of tokens; and the
+//! Roles and what each needs: the tables of Codefresh's "Git tokens for GitOps" (docs/reference/requirements.md
+//! is generated from them), as data, one vocabulary per family of tokens; and the
 //! [`Requirements`] in force — these defaults, or the configuration's `requirements` overrides,
 //! checked against each family's vocabulary. Pure data: nothing here does I/O or imports the crate.
 //!
@@ -70,7 +70,7 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// A vocabulary of scopes or permissions: the columns of the README's table, named as the
+/// A vocabulary of scopes or permissions: the columns of the requirement table (docs/reference/requirements.md), named as the
 /// configuration's `requirements` names them.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
@@ -245,6 +245,58 @@ pub fn gitlab_access_name(level: u8) -> &'static str {
 /// The `requirements` configuration as written: per role, per family, a list of scopes, a map of
 /// GitHub permissions to levels, or (for `gitlab-access-level`) one GitLab role.
 pub type RawRequirements = BTreeMap<String, BTreeMap<String, RawRequirement>>;
+
+/// The JSON Schema of the `requirements` overrides: each role of [`Role`] names cells by the token
+/// families of [`ScopeFamily`] (and `gitlab-access-level`); the scopes themselves are checked against
+/// each family's vocabulary when the file is loaded.
+pub fn overrides_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut families = serde_json::Map::new();
+    for family in <ScopeFamily as strum::IntoEnumIterator>::iter() {
+        let description = match family {
+            ScopeFamily::GithubPermissions => {
+                "GitHub fine-grained tokens and GitHub Apps: permission: level (read, write, admin), as a map, or a list of permission:level"
+            }
+            ScopeFamily::BitbucketServer => "Bitbucket Data Center: REPO_READ, REPO_WRITE, REPO_ADMIN, PROJECT_*",
+            _ => "the scopes, as a list (or one scope)",
+        };
+        families.insert(
+            family.as_str().to_owned(),
+            serde_json::json!({
+                "description": description,
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "object", "additionalProperties": {"type": "string"}}
+                ]
+            }),
+        );
+    }
+    families.insert(
+        GITLAB_ACCESS_LEVEL.to_owned(),
+        serde_json::json!({
+            "description": "a GitLab project or group token's role on the project",
+            "type": "string",
+            "enum": GITLAB_LEVELS.map(|(name, _)| name)
+        }),
+    );
+    let mut roles = serde_json::Map::new();
+    for role in Role::all() {
+        roles.insert(
+            role.as_str().to_owned(),
+            serde_json::json!({
+                "description": format!("Cells of the {role} role, by token family."),
+                "type": "object",
+                "additionalProperties": false,
+                "properties": families.clone()
+            }),
+        );
+    }
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": roles
+    })
+}
 
 /// One cell of a `requirements` override as written.
 #[derive(Debug, Clone, serde::Deserialize)]

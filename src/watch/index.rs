@@ -35,17 +35,23 @@ struct Said {
     expiring_reported: Option<CacheKey>,
 }
 
-/// The reasons of the Events the watcher writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+/// The reasons of the Events the watcher writes (the doc comments are the reference's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter, strum::EnumMessage)]
 pub(crate) enum Reason {
+    /// The token lacks scopes or permissions its role needs (verdict `insufficient`).
     #[strum(serialize = "TokenInsufficient")]
     Insufficient,
+    /// The provider refuses the token (wrong, revoked, expired), or the Secret cannot be used as
+    /// written (verdict `invalid`).
     #[strum(serialize = "TokenInvalid")]
     Invalid,
+    /// The token expires within `expiryWarningDays` (once per token).
     #[strum(serialize = "TokenExpiring")]
     Expiring,
+    /// What the token may do could not be established (verdict `unverified`).
     #[strum(serialize = "TokenUnverified")]
     Unverified,
+    /// The Secret is `ok` again after a Warning.
     #[strum(serialize = "TokenVerified")]
     Verified,
 }

@@ -7,6 +7,8 @@
 
 mod controller;
 pub(crate) mod index;
+
+pub(crate) use index::Reason as EventReason;
 mod leader;
 mod schedule;
 mod sinks;

@@ -4,9 +4,9 @@
 //!
 //! None of this is linked into the scopegate binary: it serves the tests and `make demo` only.
 
-/// The document (relative to the repository's root) whose table "What scopegate sends" lists every
-/// request scopegate can send that is not a `GET`; tests hold the code to it.
-pub const WHAT_SCOPEGATE_SENDS: &str = "README.md";
+/// The document (relative to the repository's root) whose table lists every request scopegate can
+/// send that is not a `GET` (generated from the code; tests hold what scopegate sends to it).
+pub const WHAT_SCOPEGATE_SENDS: &str = "docs/reference/requests.md";
 
 pub mod examples;
 pub mod held;
