@@ -1,4 +1,4 @@
-//! No amplification (README "Security"): a requester that sends made-up tokens cannot make scopegate
+//! No amplification (docs/operations/security.md): a requester that sends made-up tokens cannot make scopegate
 //! call providers on its behalf without bound. GitHub tokens whose checksum does not match are
 //! invalid without a call and without cost; provider refusals (401) are budgeted per requesting user
 //! (`server.invalidTokenBudget`), and where user names are only claimed (no client certificates) per

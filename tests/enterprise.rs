@@ -1,4 +1,4 @@
-//! Enterprise Git hosts (README "Behind a proxy, with a private CA"): a provider whose certificate a
+//! Enterprise Git hosts (docs/how-to/enterprise-ca-and-proxy.md): a provider whose certificate a
 //! private CA signed, trusted only through `caFile` and re-read when the file changes; calls through
 //! a CONNECT proxy (configured, per provider, bypassed by `noProxy`, or from the environment), never
 //! through a Secret's own `proxy`; Argo CD's credential precedence; custom requirements; and the

@@ -1,4 +1,4 @@
-//! The front door (README "Under load and under faults"): what a client without credentials can hold.
+//! The front door (docs/operations/security.md, docs/operations/performance.md): what a client without credentials can hold.
 //! Connections beyond `server.maxConnections` wait in the listen backlog; connections stalled in the
 //! TLS handshake, in an HTTP/1 request head, or before an HTTP/2 connection's first request are closed
 //! within the timeouts; an HTTP/2 connection left idle is closed after `idleTimeout`; HTTP/2 announces

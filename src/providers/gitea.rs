@@ -1,7 +1,7 @@
 //! Gitea and Forgejo (`apiUrl: https://HOST/api/v1`): access tokens, in `password` (any username) or
 //! `bearerToken`. Gitea scopes (`read:`/`write:` × category, `all`; write implies read) cannot be
 //! read by the token itself on every version, so each requirement is established by a call that
-//! changes nothing (README "How each credential is inspected"; facts: the shared reference's §11):
+//! changes nothing (docs/concepts/providers-and-token-kinds.md; facts: the shared reference's §11):
 //!
 //! | requirement        | established by (all `GET`)                                                           |
 //! |--------------------|--------------------------------------------------------------------------------------|

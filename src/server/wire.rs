@@ -6,8 +6,7 @@
 //! [`SecretObject`] the engine judges — and everything else in the body (managed fields, the
 //! Secret's other keys, `options`) is skipped unread. kube's `AdmissionReview<DynamicObject>` reads
 //! the same body into dynamic values first, buffering the request to flatten the review's type
-//! fields, then the engine read them again: a third of the CPU a cached review took (README,
-//! Performance). `src/fuzzing/properties.rs` holds the two readings to the same result.
+//! fields, then the engine read them again: a third of the CPU a cached review took (docs/operations/performance.md). `src/fuzzing/properties.rs` holds the two readings to the same result.
 
 use std::time::Duration;
 

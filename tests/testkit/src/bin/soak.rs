@@ -13,7 +13,7 @@
 //! It fails (exit 1) when a request sent before SIGTERM got no HTTP answer, when an answer is not the
 //! one its kind calls for, when the new certificate is not served, when scopegate does not exit
 //! cleanly, or when its memory keeps growing (RSS at the end more than 25 % above RSS after the
-//! warm-up). It prints its figures as a Markdown table for the README.
+//! warm-up). It prints its figures as a Markdown table for docs/operations/performance.md.
 //!
 //! Usage: scopegate-soak [--scopegate target/release/scopegate] [--seconds 60]
 
