@@ -167,7 +167,8 @@ fn flatten(value: Value, out: &mut Vec<Value>) {
 /// The Secret Argo CD would hold for `--url`: the role decides the name and label.
 fn synthetic_secret(url: &str, username: Option<&str>, token: &str, role: Role) -> Result<SecretObject> {
     let (name, secret_type) = match role {
-        Role::Read => ("scopegate-check", Some("repository")),
+        // `--role` never offers scm (an ApplicationSet generator's role: `check -f appset.yaml`).
+        Role::Read | Role::Scm => ("scopegate-check", Some("repository")),
         Role::Write => ("scopegate-check", Some("repository-write")),
         Role::User => ("git-default-scopegate-check", None),
         Role::Runtime => (crate::credential::RUNTIME_SECRET_NAME, Some("repo-creds")),

@@ -1,6 +1,7 @@
 //! What scopegate reads from (and writes to) a cluster, through kube's client: credential Secrets
-//! (by label, and `git-default-*` by name from a metadata-only list), Argo CD Applications and
-//! ApplicationSets, and PolicyReports by server-side apply. Lists are paged.
+//! (by label, and `git-default-*` by name from a metadata-only list), the Secrets and ConfigMap the
+//! uses of credentials name (read one by one), Argo CD Applications and ApplicationSets and Image
+//! Updater's ImageUpdaters, and PolicyReports by server-side apply. Lists are paged.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -54,6 +55,22 @@ pub fn application_resource(kind: &str, plural: &str) -> ApiResource {
         plural: plural.into(),
     }
 }
+
+/// Argo CD Image Updater's `ImageUpdater` resources (v1.x).
+pub fn image_updater_resource() -> ApiResource {
+    ApiResource {
+        group: "argocd-image-updater.argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argocd-image-updater.argoproj.io/v1alpha1".into(),
+        kind: "ImageUpdater".into(),
+        plural: "imageupdaters".into(),
+    }
+}
+
+/// Argo CD's ConfigMap of command-line parameters (`applicationsetcontroller.enable.tokenref.strict.mode`).
+pub const ARGOCD_CMD_PARAMS: &str = "argocd-cmd-params-cm";
+/// Its key that turns the ApplicationSet controller's tokenRef strict mode on.
+pub const TOKENREF_STRICT_MODE: &str = "applicationsetcontroller.enable.tokenref.strict.mode";
 
 pub fn policyreport_resource() -> ApiResource {
     ApiResource {
@@ -227,10 +244,46 @@ impl Cluster {
         Ok(secrets)
     }
 
-    /// Argo CD objects of one kind in scope; `None` when the kind is not installed.
-    pub async fn argocd_objects(&self, scope: &Scope, kind: &str, plural: &str) -> Result<Option<Vec<DynamicObject>>> {
-        let api = self.api(scope, &application_resource(kind, plural));
-        let what = format!("list {kind}s in {}", scope.describe());
+    /// The labelled credential Secrets (no `git-default-*` ones) of `scope`.
+    pub async fn labelled_secrets(&self, scope: &Scope) -> Result<Vec<DynamicObject>> {
+        let api = self.api(scope, &secrets_resource());
+        let types: Vec<&str> = SecretType::all().map(SecretType::as_str).collect();
+        let selector = format!("{SECRET_TYPE_LABEL} in ({})", types.join(","));
+        Self::list_all(
+            &api,
+            ListParams::default().labels(&selector),
+            &format!("list Secrets in {}", scope.describe()),
+        )
+        .await
+    }
+
+    /// One Secret, whole, or `None` when there is none by that name.
+    pub async fn secret(&self, namespace: &str, name: &str) -> Result<Option<DynamicObject>> {
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &secrets_resource());
+        api.get_opt(name)
+            .await
+            .map_err(|e| explain(e, &format!("read Secret {namespace}/{name}")))
+    }
+
+    /// Whether Argo CD's ApplicationSet controller runs in tokenRef strict mode, by
+    /// `argocd-cmd-params-cm` in `namespace` (off when it or the key is absent, as in Argo CD).
+    pub async fn tokenref_strict_mode(&self, namespace: &str) -> Result<bool> {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let cm = api
+            .get_opt(ARGOCD_CMD_PARAMS)
+            .await
+            .map_err(|e| explain(e, &format!("read ConfigMap {namespace}/{ARGOCD_CMD_PARAMS}")))?;
+        Ok(cm
+            .and_then(|c| c.data)
+            .and_then(|d| d.get(TOKENREF_STRICT_MODE).cloned())
+            .is_some_and(|v| v.trim() == "true"))
+    }
+
+    /// Objects of one resource in scope; `None` when its API is not installed.
+    pub async fn objects(&self, scope: &Scope, ar: &ApiResource) -> Result<Option<Vec<DynamicObject>>> {
+        let api = self.api(scope, ar);
+        let what = format!("list {}s in {}", ar.kind, scope.describe());
         let mut lp = ListParams::default().limit(PAGE);
         let mut out = Vec::new();
         loop {

@@ -47,6 +47,7 @@ pub(crate) mod requirements;
 pub mod run;
 pub mod server;
 pub(crate) mod token;
+pub(crate) mod uses;
 pub(crate) mod watch;
 
 /// Install ring as rustls's process-wide crypto provider (several crates link rustls; with an explicit

@@ -395,7 +395,9 @@ fn annotations() -> String {
                 .map(|k| code(k.as_str()))
                 .chain(<crate::credential::NonToken as strum::IntoEnumIterator>::iter().map(|n| code(n.as_str())))
                 .collect(),
-            keys::ROLE => crate::credential::Role::all().map(|r| code(r.as_str())).collect(),
+            keys::ROLE => crate::credential::Role::secret_roles()
+                .map(|r| code(r.as_str()))
+                .collect(),
             _ => Vec::new(),
         };
         if list.is_empty() {

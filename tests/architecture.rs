@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("logfmt", 0),
     ("certs", 0),
     ("grant", 1),
+    ("uses", 1),
     ("policy", 2),
     ("providers", 2),
     ("cache", 2),

@@ -557,7 +557,31 @@ async fn policy_reports_follow_the_crd_schema_and_apply_server_side() {
         "https://github.com/acme/platform-secrets"
     );
     assert!(platform["message"].as_str().unwrap().contains("platform-secrets"));
-    assert_eq!(argocd["summary"]["fail"], 4, "{argocd:#}");
+    // Each Application's uses: the repositories it needs, with the credential Argo CD would choose.
+    let app = |name: &str| -> Value {
+        argocd["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resources"][0]["kind"] == "Application" && r["resources"][0]["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("Application {name}"))
+    };
+    assert_eq!(app("guestbook")["result"], "pass");
+    assert_eq!(app("guestbook")["rule"], "repository-access");
+    assert_eq!(app("guestbook")["resources"][0]["apiVersion"], "argoproj.io/v1alpha1");
+    assert!(
+        app("guestbook")["resources"][0]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
+    assert_eq!(app("platform")["result"], "fail");
+    assert_eq!(app("platform")["properties"]["verdict"], "unreachable");
+    assert_eq!(app("private")["properties"]["verdict"], "unreachable");
+    assert_eq!(app("hydrated")["properties"]["verdict"], "insufficient");
+    assert!(app("hydrated")["message"].as_str().unwrap().contains("push"));
+    // 4 Secrets' findings and 3 Applications'.
+    assert_eq!(argocd["summary"]["fail"], 7, "{argocd:#}");
     assert_eq!(reports[1]["metadata"]["namespace"], "codefresh");
 
     // --apply-reports: the same reports, server-side applied (field manager scopegate, forced).

@@ -4,8 +4,7 @@
 //! CD syncs through it, and the runtime token against the Shared Configuration Repository; then a
 //! table, JSON, or PolicyReports (optionally applied to the cluster).
 
-pub mod coverage;
-
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,14 +13,19 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cluster::{Cluster, Scope};
+use crate::cluster::{Cluster, Scope, application_resource, image_updater_resource};
 use crate::config::Config;
-use crate::credential::{RUNTIME_SECRET_NAME, SecretObject, SecretType};
-use crate::engine::{Access, Engine};
+use crate::credential::{RUNTIME_SECRET_NAME, SecretObject};
+use crate::engine::uses::UseWorld;
+use crate::engine::{Access, Engine, Reach};
 use crate::policy::Outcome;
 use crate::render::evaluation::{Evaluation, Status};
 use crate::render::policyreport::{self, FIELD_MANAGER, REPORT_NAME};
 use crate::render::table::{self, Cell, Colour, Style};
+use crate::render::uses::{self as use_render, UseEvaluation, UseKind};
+use crate::uses::plan::{self, Choice, RepoUse};
+use crate::uses::resolve::{self, CredentialRef, Credentials, Resolution, Via};
+use crate::uses::{Application, ApplicationSet, ImageUpdater, ObjectKey, Purpose, RepoFinding, ScmAuth, UseVerdict};
 
 /// `scopegate audit`'s output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,14 +66,22 @@ pub struct Options {
     /// How many Secrets are judged at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
-    /// Skip the coverage check (which repositories each credential template must reach).
+    /// Skip the coverage check and the uses of credentials (what Applications sync and push to,
+    /// ApplicationSet generators' tokens, Image Updater's write-back).
     #[arg(long)]
     pub no_coverage: bool,
+    /// Report the uses of credentials — each Application and ApplicationSet, with what it needs of
+    /// which repository and its generators' tokens — instead of the credential Secrets (table and
+    /// JSON; PolicyReports always hold both).
+    #[arg(long, conflicts_with_all = ["no_coverage", "expiring"])]
+    pub uses: bool,
 }
 
 /// What the audit found, before it is printed.
 pub struct Findings {
     pub evaluations: Vec<Evaluation>,
+    /// The Applications' and ApplicationSets' uses of credentials.
+    pub uses: Vec<UseEvaluation>,
     /// Notes on what could not be looked at (no Argo CD Applications, …).
     pub notes: Vec<String>,
 }
@@ -125,17 +137,67 @@ pub async fn audit(
     bar.finish_and_clear();
     evaluations.sort_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
     let mut notes = Vec::new();
-    if coverage {
-        check_coverage(engine, cluster, scope, concurrency, &mut evaluations, &mut notes).await?;
-    }
+    let uses = if coverage {
+        check_coverage(engine, cluster, scope, concurrency, &mut evaluations, &mut notes).await?
+    } else {
+        Vec::new()
+    };
     Ok(Findings {
         evaluations: evaluations.into_iter().map(|(e, _)| e).collect(),
+        uses,
         notes,
     })
 }
 
-/// Probe each template against what Argo CD syncs through it, and the runtime token against the
-/// Shared Configuration Repository.
+/// A finding of a use, as a credential's coverage shows it.
+fn reach_of(f: &RepoFinding) -> Reach {
+    match f.verdict {
+        UseVerdict::Ok => Reach::Reachable,
+        UseVerdict::Unverified if f.provider_failed => Reach::Failed(f.message.clone()),
+        UseVerdict::Unverified => Reach::Unknown(f.message.clone()),
+        _ => Reach::Unreachable(f.message.clone()),
+    }
+}
+
+/// The objects that use credentials, in scope, reduced; `None` for a kind whose API is not installed
+/// (said in a note).
+async fn followed<T>(
+    cluster: &Cluster,
+    scope: &Scope,
+    follow: bool,
+    ar: &kube::api::ApiResource,
+    notes: &mut Vec<String>,
+    reduce: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Result<Vec<(T, Option<String>)>> {
+    if !follow {
+        return Ok(Vec::new());
+    }
+    let Some(objects) = cluster
+        .objects(scope, ar)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}; coverage needs them (--no-coverage leaves coverage out)"))?
+    else {
+        notes.push(format!(
+            "no {}s: the {} {} API is not installed in this cluster",
+            ar.kind, ar.group, ar.kind
+        ));
+        return Ok(Vec::new());
+    };
+    Ok(objects
+        .into_iter()
+        .filter_map(|o| {
+            let uid = o.metadata.uid.clone();
+            let v = serde_json::to_value(&o).ok()?;
+            reduce(&v).map(|t| (t, uid))
+        })
+        .collect())
+}
+
+/// The uses of credentials: each repository the Applications and ApplicationSets in scope need,
+/// probed with the credential Argo CD would choose (once per credential and repository), each
+/// ApplicationSet generator's token judged for the `scm` role, Image Updater's write-back; and, on
+/// each credential template, the repositories Argo CD reaches through it (its coverage), and the
+/// runtime token against the Shared Configuration Repository.
 async fn check_coverage(
     engine: &Engine,
     cluster: &Cluster,
@@ -143,90 +205,303 @@ async fn check_coverage(
     concurrency: usize,
     evaluations: &mut [(Evaluation, SecretObject)],
     notes: &mut Vec<String>,
-) -> Result<()> {
-    // The credential Secrets with a URL, and the Secrets that use a template (no credentials of their own).
-    let mut creds: Vec<coverage::CredentialRef> = Vec::new();
-    let mut owner: Vec<usize> = Vec::new();
-    let mut uses: Vec<coverage::Use> = Vec::new();
-    for (i, (e, s)) in evaluations.iter().enumerate() {
-        let (Some(secret_type), Some(url)) = (s.secret_type(), s.url()) else {
-            continue;
-        };
-        let own_credentials = s.has_own_credentials() || coverage::has_credentials(&url);
-        if !secret_type.is_template() && !own_credentials {
-            uses.push(coverage::Use {
-                namespace: s.namespace.clone(),
-                url: url.clone(),
-                access: if secret_type == SecretType::Repository {
-                    Access::Read
-                } else {
-                    Access::Write
-                },
-                user: format!("Secret {}", e.display_name()),
-            });
+) -> Result<Vec<UseEvaluation>> {
+    let watch = &engine.config().watch;
+    let follow = watch.follow;
+    let argocd_ns = watch.argocd_namespace.as_str();
+    let apps = followed(
+        cluster,
+        scope,
+        follow.applications || follow.image_updater,
+        &application_resource("Application", "applications"),
+        notes,
+        Application::from_value,
+    )
+    .await?;
+    let sets = followed(
+        cluster,
+        scope,
+        follow.application_sets,
+        &application_resource("ApplicationSet", "applicationsets"),
+        notes,
+        ApplicationSet::from_value,
+    )
+    .await?;
+    let updaters = followed(
+        cluster,
+        scope,
+        follow.image_updater,
+        &image_updater_resource(),
+        notes,
+        ImageUpdater::from_value,
+    )
+    .await?;
+    let mut apps: Vec<(Application, Option<String>)> = apps;
+    if !follow.applications {
+        // Followed for Image Updater only: their sources are not judged.
+        for (a, _) in &mut apps {
+            a.reads.clear();
+            a.pushes.clear();
         }
-        creds.push(coverage::CredentialRef {
-            namespace: s.namespace.clone(),
-            secret_type,
-            url,
-            own_credentials,
-        });
-        owner.push(i);
     }
-    let has_templates = creds.iter().any(|c| c.secret_type.is_template());
-    if has_templates {
-        for (kind, plural) in [("Application", "applications"), ("ApplicationSet", "applicationsets")] {
-            let Some(objects) = cluster.argocd_objects(scope, kind, plural).await? else {
-                notes.push(format!(
-                    "no {kind}s: the argoproj.io {kind} API is not installed in this cluster"
-                ));
-                continue;
+    if !follow.image_updater {
+        for (a, _) in &mut apps {
+            a.image_list = false;
+            a.annotations = None;
+        }
+    }
+    for (a, _) in &apps {
+        if a.urls_with_credentials > 0 {
+            notes.push(format!(
+                "Application {}/{} has credentials in a repository URL, readable by everyone who may read Applications: move them to a repository Secret (that URL was not checked)",
+                a.namespace, a.name
+            ));
+        }
+    }
+
+    // The credentials, by Argo CD's rules; Argo CD's namespace too when an object in scope may use them.
+    let mut secrets: BTreeMap<ObjectKey, SecretObject> = BTreeMap::new();
+    let mut refs: Vec<CredentialRef> = Vec::new();
+    let add_cred =
+        |s: &SecretObject, refs: &mut Vec<CredentialRef>, secrets: &mut BTreeMap<ObjectKey, SecretObject>| {
+            let (Some(secret_type), Some(url)) = (s.secret_type(), s.url()) else {
+                return;
             };
-            for o in objects {
-                let namespace = o.metadata.namespace.clone().unwrap_or_default();
-                let user = format!("{kind} {namespace}/{}", o.metadata.name.as_deref().unwrap_or_default());
-                let v = serde_json::to_value(&o).unwrap_or_default();
-                let reads = if kind == "Application" {
-                    coverage::application_urls(&v)
-                } else {
-                    coverage::applicationset_urls(&v)
-                };
-                let pushes = coverage::push_urls(&v);
-                if reads.iter().chain(&pushes).any(|u| coverage::has_credentials(u)) {
-                    // Argo CD uses those, not a Secret; the URL itself is never printed.
-                    notes.push(format!(
-                        "{user} has credentials in a repository URL, readable by everyone who may read {kind}s: move them to a repository Secret (that URL was not checked)"
-                    ));
+            refs.push(CredentialRef {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                secret_type,
+                own_credentials: s.has_own_credentials() || resolve::has_credentials(&url),
+                project: s.project(),
+                url,
+            });
+            secrets.insert((s.namespace.clone(), s.name.clone()), s.clone());
+        };
+    for (_, s) in evaluations.iter() {
+        add_cred(s, &mut refs, &mut secrets);
+    }
+    let holds: BTreeSet<String> = refs.iter().map(|r| r.namespace.clone()).collect();
+    let elsewhere = apps
+        .iter()
+        .map(|(a, _)| &a.namespace)
+        .chain(sets.iter().map(|(s, _)| &s.namespace));
+    if matches!(scope, Scope::Namespace(_))
+        && !holds.contains(argocd_ns)
+        && elsewhere.into_iter().any(|ns| !holds.contains(ns))
+    {
+        match cluster.labelled_secrets(&Scope::Namespace(argocd_ns.to_owned())).await {
+            Ok(found) => {
+                for o in found {
+                    add_cred(&SecretObject::from_dynamic_owned(o), &mut refs, &mut secrets);
                 }
-                let mut add =
-                    |urls: Vec<String>, access: Access| {
-                        uses.extend(urls.into_iter().filter(|u| !coverage::has_credentials(u)).map(|url| {
-                            coverage::Use {
-                                namespace: namespace.clone(),
-                                url,
-                                access,
-                                user: user.clone(),
-                            }
-                        }));
-                    };
-                add(reads, Access::Read);
-                add(pushes, Access::Write);
+            }
+            Err(e) => notes.push(format!(
+                "{e:#}: the uses of Argo CD's credentials in {argocd_ns} were not resolved"
+            )),
+        }
+    }
+    let creds = Credentials::new(refs);
+
+    // The Secrets the uses name: Image Updater's (git:secret) and GitHub Apps' (appSecretName),
+    // read whole; the generators' tokens, by key.
+    let app_list: Vec<Application> = apps.iter().map(|(a, _)| a.clone()).collect();
+    let set_list: Vec<ApplicationSet> = sets.iter().map(|(s, _)| s.clone()).collect();
+    let updater_list: Vec<ImageUpdater> = updaters.into_iter().map(|(u, _)| u).collect();
+    let mut named: BTreeSet<ObjectKey> = BTreeSet::new();
+    for a in &app_list {
+        let here: Vec<&ImageUpdater> = updater_list.iter().filter(|u| u.namespace == a.namespace).collect();
+        for u in plan::application(a, &creds, argocd_ns, &here) {
+            if let Choice::Named(k) = u.choice {
+                named.insert(k);
             }
         }
     }
-    let (planned, unplaced) = coverage::plan_all(&creds, &uses);
-    notes.extend(unplaced);
-    let mut probes: Vec<(usize, String, Access, Vec<String>)> = planned
-        .into_iter()
-        .map(|p| (owner[p.credential], p.url, p.access, p.used_by))
+    let mut by_key: BTreeSet<ObjectKey> = BTreeSet::new();
+    for s in &set_list {
+        for g in &s.generators {
+            match &g.auth {
+                ScmAuth::GithubApp { secret_name } => {
+                    named.insert((argocd_ns.to_owned(), secret_name.clone()));
+                }
+                auth => {
+                    if let Some(r) = auth.secret_ref() {
+                        by_key.insert((s.namespace.clone(), r.secret_name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let unread: Vec<ObjectKey> = named.into_iter().filter(|k| !secrets.contains_key(k)).collect();
+    for key in unread {
+        match cluster.secret(&key.0, &key.1).await {
+            Ok(Some(o)) => {
+                secrets.insert(key, SecretObject::from_dynamic_owned(o));
+            }
+            Ok(None) => {}
+            Err(e) => notes.push(format!("{e:#}")),
+        }
+    }
+    let mut raw: BTreeMap<ObjectKey, serde_json::Value> = BTreeMap::new();
+    for key in &by_key {
+        match cluster.secret(&key.0, &key.1).await {
+            Ok(Some(o)) => {
+                raw.insert(key.clone(), serde_json::to_value(&o).unwrap_or_default());
+            }
+            Ok(None) => {}
+            Err(e) => notes.push(format!("{e:#}")),
+        }
+    }
+    let strict = if by_key.is_empty() {
+        false
+    } else {
+        cluster.tokenref_strict_mode(argocd_ns).await.unwrap_or_else(|e| {
+            notes.push(format!("{e:#}: tokenRef strict mode taken as off, Argo CD's default"));
+            false
+        })
+    };
+
+    let bar = progress(0, "probing repositories");
+    let world = UseWorld {
+        apps: &app_list,
+        sets: &set_list,
+        updaters: &updater_list,
+        creds: &creds,
+        secrets: &secrets,
+        raw: &raw,
+        argocd_namespace: argocd_ns,
+        strict,
+    };
+    let judged = engine.judge_uses(&world, concurrency).await;
+    drop(raw);
+
+    // Coverage: what each template serves — the repository Secrets without credentials of their
+    // own, the Applications and ApplicationSets — grouped by repository in Argo CD's normal form.
+    let index: BTreeMap<ObjectKey, usize> = evaluations
+        .iter()
+        .enumerate()
+        .map(|(i, (_, s))| ((s.namespace.clone(), s.name.clone()), i))
         .collect();
+    let is_template = |k: &ObjectKey| {
+        index
+            .get(k)
+            .and_then(|&i| evaluations[i].1.secret_type())
+            .is_some_and(|t| t.is_template())
+    };
+    type Covered = BTreeMap<(usize, String, Access), (String, Vec<String>, Option<RepoFinding>)>;
+    let mut covered: Covered = BTreeMap::new();
+    let mut cover = |k: &ObjectKey, u: &RepoUse, user: String, found: Option<&RepoFinding>| {
+        let Some(&i) = index.get(k) else { return };
+        let entry = covered
+            .entry((i, resolve::normalize(&u.url), u.access()))
+            .or_insert_with(|| (u.url.clone(), Vec::new(), None));
+        if !entry.1.contains(&user) {
+            entry.1.push(user);
+        }
+        if entry.2.is_none() {
+            entry.2 = found.cloned();
+        }
+    };
+    // Repository Secrets without credentials of their own use a template.
+    let mut secret_uses: Vec<(RepoUse, String)> = Vec::new();
+    for (e, s) in evaluations.iter() {
+        let (Some(t), Some(url)) = (s.secret_type(), s.url()) else {
+            continue;
+        };
+        if t.is_template() || s.has_own_credentials() || resolve::has_credentials(&url) {
+            continue;
+        }
+        let access = if t.is_write() { Access::Write } else { Access::Read };
+        if let Resolution::Credential {
+            credential,
+            via: Via::Template,
+        } = creds.resolve(&s.namespace, &url, &s.project(), access)
+        {
+            let purpose = if t.is_write() { Purpose::Hydrate } else { Purpose::Sync };
+            let u = RepoUse {
+                url,
+                purpose,
+                choice: Choice::Secret((credential.namespace.clone(), credential.name.clone())),
+            };
+            secret_uses.push((u, format!("Secret {}", e.display_name())));
+        }
+    }
+    for (u, user) in &secret_uses {
+        if let Choice::Secret(k) = &u.choice {
+            let f = match secrets.get(k) {
+                Some(s) => Some(engine.judge_repository(Some((k, s)), &u.url, u.purpose, None).await),
+                None => None,
+            };
+            cover(k, u, user.clone(), f.as_ref());
+        }
+    }
+    let mut uses: Vec<UseEvaluation> = Vec::new();
+    let uid_of = |list: &[(ObjectKey, Option<String>)], k: &ObjectKey| {
+        list.iter().find(|(x, _)| x == k).and_then(|(_, u)| u.clone())
+    };
+    let app_uids: Vec<(ObjectKey, Option<String>)> = apps.iter().map(|(a, u)| (a.key(), u.clone())).collect();
+    let set_uids: Vec<(ObjectKey, Option<String>)> = sets.iter().map(|(s, u)| (s.key(), u.clone())).collect();
+    for (a, (key, findings)) in app_list.iter().zip(&judged.apps) {
+        let here: Vec<&ImageUpdater> = updater_list.iter().filter(|u| u.namespace == a.namespace).collect();
+        let planned = plan::application(a, &creds, argocd_ns, &here);
+        for (u, f) in planned.iter().zip(findings) {
+            if let Choice::Secret(k) = &u.choice
+                && is_template(k)
+            {
+                cover(k, u, format!("Application {}/{}", key.0, key.1), Some(f));
+            }
+        }
+        let mut e = UseEvaluation::new(UseKind::Application, key, "cluster".into(), findings, &[]);
+        e.uid = uid_of(&app_uids, key);
+        uses.push(e);
+    }
+    for (s, (key, findings, generators)) in set_list.iter().zip(&judged.sets) {
+        let planned = plan::application_set(s, &creds, argocd_ns);
+        for (u, f) in planned.iter().zip(findings) {
+            if let Choice::Secret(k) = &u.choice
+                && is_template(k)
+            {
+                cover(k, u, format!("ApplicationSet {}/{}", key.0, key.1), Some(f));
+            }
+        }
+        let mut e = UseEvaluation::new(UseKind::ApplicationSet, key, "cluster".into(), findings, generators);
+        e.uid = uid_of(&set_uids, key);
+        uses.push(e);
+    }
+    for ((i, _, access), (url, used_by, found)) in covered {
+        let reach = found
+            .as_ref()
+            .map_or_else(|| Reach::Unknown("not probed".into()), reach_of);
+        evaluations[i].0.add_reach(&url, access, reach, used_by);
+    }
+    let unplaced: Vec<String> = uses
+        .iter()
+        .filter(|u| {
+            u.repositories
+                .iter()
+                .any(|r| r.message.contains("which Argo CD instance"))
+        })
+        .map(UseEvaluation::display_name)
+        .collect();
+    if !unplaced.is_empty() {
+        notes.push(format!(
+            "coverage left out {} ({}): they are in namespaces without credential Secrets, and {} namespaces hold some, so which Argo CD instance syncs them is not known",
+            unplaced.len(),
+            unplaced.join(", "),
+            creds.instances().len()
+        ));
+    }
+
+    // The runtime token must push to the Shared Configuration Repository.
     let runtimes: Vec<usize> = (0..evaluations.len())
         .filter(|&i| evaluations[i].1.name == RUNTIME_SECRET_NAME && evaluations[i].0.verdict != Outcome::Ignored)
         .collect();
     match &engine.config().shared_configuration_repo {
         Some(shared) => {
             for i in runtimes {
-                probes.push((i, shared.clone(), Access::Write, vec!["sharedConfigurationRepo".into()]));
+                let reach = engine.reach(&evaluations[i].1, shared, Access::Write).await;
+                evaluations[i]
+                    .0
+                    .add_reach(shared, Access::Write, reach, vec!["sharedConfigurationRepo".into()]);
             }
         }
         None if !runtimes.is_empty() => notes.push(format!(
@@ -235,27 +510,8 @@ async fn check_coverage(
         )),
         None => {}
     }
-    let bar = progress(probes.len(), "probing repositories");
-    let results: Vec<_> = {
-        let evaluations = &*evaluations;
-        futures::stream::iter(probes)
-            .map(|(i, url, access, used_by)| {
-                let bar = bar.clone();
-                async move {
-                    let reach = engine.reach(&evaluations[i].1, &url, access).await;
-                    bar.inc(1);
-                    (i, url, access, used_by, reach)
-                }
-            })
-            .buffered(concurrency)
-            .collect()
-            .await
-    };
     bar.finish_and_clear();
-    for (i, url, access, used_by, reach) in results {
-        evaluations[i].0.add_reach(&url, access, reach, used_by);
-    }
-    Ok(())
+    Ok(uses)
 }
 
 /// The expiry view: tokens that expire within `within` (or already have), soonest first.
@@ -348,12 +604,17 @@ pub fn print(
         .map(|within| (within, expiring(&findings.evaluations, within, now)));
     let shown = soon.as_ref().map_or(&findings.evaluations, |(_, s)| s);
     match args.output {
+        Format::Json if args.uses => {
+            serde_json::to_writer_pretty(&mut *out, &findings.uses)?;
+            writeln!(out)?;
+        }
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, shown)?;
             writeln!(out)?;
         }
         Format::Policyreport => {
-            for r in policyreport::reports(shown, now) {
+            let uses: &[UseEvaluation] = if soon.is_some() { &[] } else { &findings.uses };
+            for r in policyreport::reports(shown, uses, now) {
                 writeln!(out, "---")?;
                 out.write_all(serde_norway::to_string(&r)?.as_bytes())?;
             }
@@ -363,9 +624,14 @@ pub fn print(
                 out.write_all(expiry_table(soon, now, style).as_bytes())?;
                 writeln!(out, "\n{} token(s) expire within {}", soon.len(), span(*within))?;
             }
+            None if args.uses => out.write_all(use_render::table(&findings.uses, style).as_bytes())?,
             None => {
                 out.write_all(table::evaluations(shown, style).as_bytes())?;
                 writeln!(out, "\n{}", summary(shown))?;
+                if !findings.uses.is_empty() {
+                    writeln!(out)?;
+                    out.write_all(use_render::table(&findings.uses, style).as_bytes())?;
+                }
             }
         },
     }
@@ -375,7 +641,10 @@ pub fn print(
     // The expiry view asks one question: does anything expire soon?
     let clean = match &soon {
         Some((_, soon)) => soon.is_empty(),
-        None => shown.iter().all(|e| e.allowed && e.unreachable.is_empty()),
+        None => {
+            shown.iter().all(|e| e.allowed && e.unreachable.is_empty())
+                && !findings.uses.iter().any(UseEvaluation::has_findings)
+        }
     };
     Ok(if clean { Status::Clean } else { Status::Findings })
 }
@@ -406,7 +675,7 @@ pub async fn run(config: Config, args: Options) -> Result<Status> {
         status
     };
     if args.apply_reports {
-        let reports = policyreport::reports(&findings.evaluations, now);
+        let reports = policyreport::reports(&findings.evaluations, &findings.uses, now);
         for r in &reports {
             cluster.apply_report(r).await?;
         }

@@ -12,7 +12,7 @@ pub use providers::{
 };
 pub use proxy::{Proxy, ProxyChoice};
 pub use server::{ServerConfig, TokenBudget};
-pub use watch::WatchConfig;
+pub use watch::{Follow, WatchConfig};
 
 use crate::requirements::{RawRequirements, Requirements};
 

@@ -23,6 +23,33 @@ pub struct WatchConfig {
     pub lease_duration: Duration,
     /// Where `git-default-*` Secrets are looked for; empty: every watched namespace.
     pub user_token_namespaces: BTreeSet<String>,
+    /// Which objects that use credentials are followed, where their APIs exist.
+    pub follow: Follow,
+    /// Argo CD's namespace: its `argocd-cmd-params-cm`, the GitHub App Secrets ApplicationSets name by
+    /// `appSecretName`, and the credentials of Applications in namespaces that hold none.
+    pub argocd_namespace: String,
+}
+
+/// `watch.follow`: the objects whose uses of credentials are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    /// Argo CD `Application`s: the repositories they sync and push to.
+    pub applications: bool,
+    /// `ApplicationSet`s: their generators' SCM tokens and the repositories they read.
+    pub application_sets: bool,
+    /// Argo CD Image Updater's write-back (`ImageUpdater` resources, and the 0.x annotations on
+    /// Applications).
+    pub image_updater: bool,
+}
+
+impl Default for Follow {
+    fn default() -> Self {
+        Self {
+            applications: true,
+            application_sets: true,
+            image_updater: true,
+        }
+    }
 }
 
 impl Default for WatchConfig {
@@ -34,8 +61,29 @@ impl Default for WatchConfig {
             lease_name: "scopegate-watch".into(),
             lease_duration: Duration::from_secs(15),
             user_token_namespaces: BTreeSet::new(),
+            follow: Follow::default(),
+            argocd_namespace: "argocd".into(),
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawFollow {
+    /// Judge what Argo CD Applications sync and push to (argoproj.io/v1alpha1 applications).
+    #[serde(default)]
+    #[schemars(extend("default" = true))]
+    applications: Option<bool>,
+    /// Judge ApplicationSets' generator tokens and the repositories they read (argoproj.io/v1alpha1
+    /// applicationsets).
+    #[serde(default)]
+    #[schemars(extend("default" = true))]
+    application_sets: Option<bool>,
+    /// Judge Argo CD Image Updater's write-back (argocd-image-updater.argoproj.io/v1alpha1
+    /// imageupdaters, and the write-back-method annotation of its 0.x releases).
+    #[serde(default)]
+    #[schemars(extend("default" = true))]
+    image_updater: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -64,6 +112,14 @@ pub(super) struct RawWatch {
     /// Where `git-default-*` Secrets are looked for; empty: every watched namespace.
     #[serde(default)]
     user_token_namespaces: Vec<String>,
+    /// Which objects that use credentials are followed (each only where its API exists).
+    #[serde(default)]
+    follow: Option<RawFollow>,
+    /// Argo CD's namespace: its argocd-cmd-params-cm (tokenRef strict mode), the GitHub App Secrets
+    /// ApplicationSets name, the credentials of Applications in other namespaces.
+    #[serde(default)]
+    #[schemars(extend("default" = "argocd"))]
+    argocd_namespace: Option<String>,
 }
 
 /// A DNS-1123 subdomain (a Lease's name) or label (a namespace).
@@ -116,6 +172,14 @@ impl RawWatch {
             }
             user_token_namespaces.insert(ns);
         }
+        let argocd_namespace = self.argocd_namespace.unwrap_or(d.argocd_namespace);
+        if !dns_name(&argocd_namespace, 63, false) {
+            return Err(invalid(
+                "watch.argocdNamespace",
+                format!("not a namespace name: {argocd_namespace:?}"),
+            ));
+        }
+        let f = self.follow.unwrap_or_default();
         Ok(WatchConfig {
             recheck_interval,
             policy_reports: self.policy_reports.unwrap_or(d.policy_reports),
@@ -123,6 +187,12 @@ impl RawWatch {
             lease_name,
             lease_duration,
             user_token_namespaces,
+            follow: Follow {
+                applications: f.applications.unwrap_or(d.follow.applications),
+                application_sets: f.application_sets.unwrap_or(d.follow.application_sets),
+                image_updater: f.image_updater.unwrap_or(d.follow.image_updater),
+            },
+            argocd_namespace,
         })
     }
 }
@@ -145,14 +215,19 @@ mod tests {
         assert_eq!(w.lease_name, "scopegate-watch");
         assert_eq!(w.lease_duration, Duration::from_secs(15));
         assert!(w.user_token_namespaces.is_empty());
+        assert_eq!(w.follow, super::Follow::default());
+        assert!(w.follow.applications && w.follow.application_sets && w.follow.image_updater);
+        assert_eq!(w.argocd_namespace, "argocd");
     }
 
     #[test]
     fn every_key_parses_and_wrong_values_name_it() {
         let c = Config::from_yaml(
-            "watch:\n  recheckInterval: 5m\n  policyReports: true\n  reportDebounce: 2s\n  leaseName: sg-watch\n  leaseDuration: 30s\n  userTokenNamespaces: [codefresh]\n",
+            "watch:\n  recheckInterval: 5m\n  policyReports: true\n  reportDebounce: 2s\n  leaseName: sg-watch\n  leaseDuration: 30s\n  userTokenNamespaces: [codefresh]\n  follow: {applications: true, applicationSets: false, imageUpdater: false}\n  argocdNamespace: gitops\n",
         )
         .unwrap();
+        assert!(c.watch.follow.applications && !c.watch.follow.application_sets && !c.watch.follow.image_updater);
+        assert_eq!(c.watch.argocd_namespace, "gitops");
         assert_eq!(c.watch.recheck_interval, Duration::from_secs(300));
         assert!(c.watch.policy_reports);
         assert!(c.watch.user_token_namespaces.contains("codefresh"));
@@ -167,6 +242,8 @@ mod tests {
                 "watch.userTokenNamespaces[0]",
             ),
             ("watch:\n  recheckIntervall: 1h\n", "recheckIntervall"),
+            ("watch:\n  follow: {apps: true}\n", "apps"),
+            ("watch:\n  argocdNamespace: Argo_CD\n", "watch.argocdNamespace"),
         ] {
             let e = err(yaml);
             assert!(e.contains(key), "{yaml}: {e}");

@@ -12,7 +12,7 @@ pub mod secret;
 pub use app::AppCredential;
 pub use kind::TokenKind;
 use secret::FieldName;
-pub use secret::{MalformedField, SecretObject};
+pub use secret::{MalformedField, SecretObject, key_value};
 
 use crate::repo_url::RepoUrl;
 pub use crate::requirements::Role;
@@ -84,7 +84,7 @@ impl TokenField {
         self.secret_key().as_str()
     }
 
-    fn secret_key(self) -> FieldName {
+    pub(crate) fn secret_key(self) -> FieldName {
         match self {
             TokenField::Password => FieldName::Password,
             TokenField::BearerToken => FieldName::BearerToken,

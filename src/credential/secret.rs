@@ -61,6 +61,10 @@ pub enum FieldName {
     /// Argo CD skips certificate verification for the repository.
     #[strum(serialize = "insecure")]
     Insecure,
+    /// The project a `repository` Secret is scoped to (Argo CD chooses it first for that project's
+    /// Applications).
+    #[strum(serialize = "project")]
+    Project,
     // Read for their presence only: their values are never kept.
     #[strum(serialize = "sshPrivateKey")]
     SshPrivateKey,
@@ -247,6 +251,68 @@ impl SecretObject {
                 "is not a boolean Argo CD can read (true or false): Argo CD refuses to load the repository",
             )),
         }
+    }
+
+    /// A credential that a component names directly (an ApplicationSet generator's token, Image
+    /// Updater's write-back Secret), in the form scopegate judges: a credential Secret of `secret_type`
+    /// for `url`, the token in `field`. Nothing of it comes from a Secret's labels or annotations.
+    pub fn synthetic(
+        namespace: &str,
+        name: &str,
+        secret_type: super::SecretType,
+        url: &str,
+        username: Option<&str>,
+        token: Token,
+        field: super::TokenField,
+    ) -> Self {
+        let mut s = Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            ..Self::default()
+        };
+        s.labels
+            .insert(super::SECRET_TYPE_LABEL.to_owned(), secret_type.as_str().to_owned());
+        s.set(FieldName::Url, Token::new(url.to_owned()));
+        if let Some(u) = username {
+            s.set(FieldName::Username, Token::new(u.to_owned()));
+        }
+        s.set(field.secret_key(), token);
+        s
+    }
+
+    /// This Secret's credential as a component uses it for `url` (Image Updater's `git:secret:…`, an
+    /// ApplicationSet's `appSecretName`): its credential fields, judged as a `secret_type` Secret for
+    /// `url`. Its own labels and annotations are set aside.
+    pub fn used_for(&self, secret_type: super::SecretType, url: &str) -> Self {
+        let mut s = Self {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            uid: self.uid.clone(),
+            fields: self.fields.clone(),
+            ..Self::default()
+        };
+        s.labels
+            .insert(super::SECRET_TYPE_LABEL.to_owned(), secret_type.as_str().to_owned());
+        s.set(FieldName::Url, Token::new(url.to_owned()));
+        s
+    }
+
+    fn set(&mut self, key: FieldName, value: Token) {
+        self.fields[key as usize] = Field {
+            in_string_data: true,
+            present: !value.is_empty(),
+            non_blank: !value.expose().trim().is_empty(),
+            value: Some(Ok(value)),
+        };
+    }
+
+    /// `project`, trimmed; empty when absent.
+    pub fn project(&self) -> String {
+        self.field(FieldName::Project)
+            .ok()
+            .flatten()
+            .map(|p| p.expose().trim().to_owned())
+            .unwrap_or_default()
     }
 
     /// Whether the key holds something (a non-empty string or a number), decodable or not.
@@ -469,6 +535,20 @@ fn read_field(key: FieldName, data: &RawFields, string_data: &RawFields) -> Fiel
         non_blank,
         value,
     }
+}
+
+/// One key of a Secret object's `data` (base64) or `stringData`, decoded: what a component that names
+/// a Secret key reads (an ApplicationSet generator's `tokenRef`). `Ok(None)`: the key is not there.
+pub fn key_value(secret: &serde_json::Value, key: &str) -> Result<Option<Token>, MalformedField> {
+    let raw = |m: &serde_json::Value| {
+        m.get(key).map(|v| match v {
+            serde_json::Value::String(s) => Raw::Str(s.clone()),
+            serde_json::Value::Null => Raw::Null,
+            serde_json::Value::Number(_) => Raw::Number,
+            _ => Raw::Other,
+        })
+    };
+    decode(key, raw(&secret["data"]).as_ref(), raw(&secret["stringData"]).as_ref())
 }
 
 /// A key of `stringData` (which the API server folds over `data`) or of `data` (base64).

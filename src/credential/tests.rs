@@ -258,6 +258,8 @@ fn names_are_the_label_and_annotation_values() {
         ["repository", "repo-creds", "repository-write", "repo-write-creds"]
     );
     let roles: Vec<&str> = Role::all().map(Role::as_str).collect();
+    assert_eq!(roles, ["scm", "read", "write", "user", "runtime"]);
+    let roles: Vec<&str> = Role::secret_roles().map(Role::as_str).collect();
     assert_eq!(roles, ["read", "write", "user", "runtime"]);
     assert_eq!(NonToken::SshKey.as_str(), "ssh-key");
     assert_eq!(NonToken::TlsClientCert.as_str(), "tls-client-cert");

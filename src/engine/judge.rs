@@ -12,7 +12,7 @@ use crate::credential::{
     TokenKind,
 };
 use crate::grant::IntrospectError;
-use crate::policy::{self, Outcome, Problem, ScopeFamily, Severity, Verdict};
+use crate::policy::{self, Need, Outcome, Problem, ScopeFamily, Severity, Verdict};
 use crate::providers::{AppRequest, ProviderApi, Request};
 use crate::repo_url::RepoUrl;
 
@@ -80,7 +80,15 @@ impl<P: ProviderApi> Engine<P> {
     /// has its credential's denials turned into warnings under `allowExistingViolations`.
     pub async fn judge(&self, secret: &SecretObject, ctx: &ReviewContext) -> Judgement {
         let checked_at = Timestamp::now();
-        let classified = credential::classify(secret);
+        let mut classified = credential::classify(secret);
+        if let Some(need) = ctx.need {
+            match &mut classified {
+                Classified::Token(c) => c.role.effective = need.role,
+                Classified::GithubApp(a) => a.role.effective = need.role,
+                Classified::Malformed { role, .. } | Classified::NotAToken { role, .. } => role.effective = need.role,
+                Classified::Ignored => {}
+            }
+        }
         let (role, mut inquiry) = match &classified {
             Classified::Ignored => return Judgement::ignored(),
             Classified::Malformed { role, problem } => {
@@ -206,7 +214,12 @@ impl<P: ProviderApi> Engine<P> {
     }
 
     /// What a token credential's provider is asked, or the problem that means nothing is asked.
-    fn token_question<'a>(&'a self, cred: &Credential, secret: &SecretObject) -> Result<TokenQuestion<'a>, Problem> {
+    fn token_question<'a>(
+        &'a self,
+        cred: &Credential,
+        secret: &SecretObject,
+        ctx: &ReviewContext,
+    ) -> Result<TokenQuestion<'a>, Problem> {
         if matches!(cred.repo_type.as_str(), "helm" | "oci") || cred.url.scheme == "oci" {
             let repo_type = if cred.url.scheme == "oci" {
                 "oci".to_owned()
@@ -226,7 +239,7 @@ impl<P: ProviderApi> Engine<P> {
             return Err(Problem::ForeignToken { token_provider: other });
         }
         let kind = credential::kind::detect(provider.kind, &cred.token);
-        let role = cred.role.effective;
+        let need = need_of(cred.role.effective, ctx);
         // Kinds whose answer depends on the repositories probed; for the others (a classic token's
         // scopes, an access token's headers) the answer is the token's alone.
         let probes = match provider.kind {
@@ -236,18 +249,17 @@ impl<P: ProviderApi> Engine<P> {
             }
             ProviderKind::BitbucketCloud => false,
         };
-        let targets = if probes {
-            probe_targets(secret, &cred.url, self.config.shared_configuration_repo.as_deref())
-        } else {
-            Vec::new()
+        let targets = match (&ctx.targets, probes) {
+            (_, false) => Vec::new(),
+            (Some(t), true) => t.clone(),
+            (None, true) => probe_targets(secret, &cred.url, self.config.shared_configuration_repo.as_deref()),
         };
+        let requirements = &self.config.requirements;
         let wanted = match provider.kind {
-            ProviderKind::Github if probes => {
-                &self.config.requirements.required(ScopeFamily::GithubPermissions, role)[..]
-            }
-            ProviderKind::BitbucketServer => &self.config.requirements.required(ScopeFamily::BitbucketServer, role)[..],
-            ProviderKind::Gitea => &self.config.requirements.required(ScopeFamily::Gitea, role)[..],
-            ProviderKind::AzureDevops => &self.config.requirements.required(ScopeFamily::AzureDevops, role)[..],
+            ProviderKind::Github if probes => &requirements.needed(ScopeFamily::GithubPermissions, need)[..],
+            ProviderKind::BitbucketServer => &requirements.needed(ScopeFamily::BitbucketServer, need)[..],
+            ProviderKind::Gitea => &requirements.needed(ScopeFamily::Gitea, need)[..],
+            ProviderKind::AzureDevops => &requirements.needed(ScopeFamily::AzureDevops, need)[..],
             _ => &[],
         };
         let repo_path = crate::providers::repository_path(provider, &cred.url);
@@ -283,13 +295,21 @@ impl<P: ProviderApi> Engine<P> {
     }
 
     /// What a GitHub App credential's provider is asked, or the problem that means nothing is asked.
-    fn app_question<'a>(&'a self, app: &AppCredential, secret: &SecretObject) -> Result<AppQuestion<'a>, Problem> {
+    fn app_question<'a>(
+        &'a self,
+        app: &AppCredential,
+        secret: &SecretObject,
+        ctx: &ReviewContext,
+    ) -> Result<AppQuestion<'a>, Problem> {
         let Some(provider) = self.app_provider(app) else {
             return Err(Problem::UnknownHost {
                 host: app.enterprise_base_url.clone().unwrap_or_else(|| app.url.host.clone()),
             });
         };
-        let targets = probe_targets(secret, &app.url, self.config.shared_configuration_repo.as_deref());
+        let targets = match &ctx.targets {
+            Some(t) => t.clone(),
+            None => probe_targets(secret, &app.url, self.config.shared_configuration_repo.as_deref()),
+        };
         let app_id = app.app_id.to_string();
         let installation = app.installation_id.map(|i| i.to_string()).unwrap_or_default();
         let key = self.cache.key(&[
@@ -309,11 +329,14 @@ impl<P: ProviderApi> Engine<P> {
     pub fn credential_key(&self, secret: &SecretObject) -> Option<CacheKey> {
         match credential::classify(secret) {
             Classified::Token(cred) => self
-                .token_question(&cred, secret)
+                .token_question(&cred, secret, &ReviewContext::default())
                 .ok()
                 .filter(|q| self.checksum(q.provider, &cred).is_ok())
                 .map(|q| q.key),
-            Classified::GithubApp(app) => self.app_question(&app, secret).ok().map(|q| q.key),
+            Classified::GithubApp(app) => self
+                .app_question(&app, secret, &ReviewContext::default())
+                .ok()
+                .map(|q| q.key),
             Classified::Ignored | Classified::Malformed { .. } | Classified::NotAToken { .. } => None,
         }
     }
@@ -340,7 +363,7 @@ impl<P: ProviderApi> Engine<P> {
             inquiry.verdict.outcome = Outcome::Skipped;
             return inquiry;
         }
-        let q = match self.token_question(cred, secret) {
+        let q = match self.token_question(cred, secret, ctx) {
             Ok(q) => q,
             Err(problem) => {
                 match (&problem, provider) {
@@ -397,7 +420,7 @@ impl<P: ProviderApi> Engine<P> {
                 .await
             }
         };
-        self.evaluate_answer(q.provider, q.kind, role, fetched, now, &mut inquiry);
+        self.evaluate_answer(q.provider, q.kind, need_of(role, ctx), fetched, now, &mut inquiry);
         inquiry
     }
 
@@ -434,7 +457,7 @@ impl<P: ProviderApi> Engine<P> {
             inquiry.verdict.outcome = Outcome::Skipped;
             return inquiry;
         }
-        let q = match self.app_question(app, secret) {
+        let q = match self.app_question(app, secret, ctx) {
             Ok(q) => q,
             Err(problem) => {
                 inquiry.problems.push(problem);
@@ -456,7 +479,14 @@ impl<P: ProviderApi> Engine<P> {
                 ctx,
             )
             .await;
-        self.evaluate_answer(q.provider, TokenKind::GithubApp, role, fetched, now, &mut inquiry);
+        self.evaluate_answer(
+            q.provider,
+            TokenKind::GithubApp,
+            need_of(role, ctx),
+            fetched,
+            now,
+            &mut inquiry,
+        );
         inquiry
     }
 
@@ -476,7 +506,7 @@ impl<P: ProviderApi> Engine<P> {
         &self,
         provider: &Provider,
         kind: TokenKind,
-        role: Role,
+        need: Need,
         fetched: Option<Fetched>,
         now: Timestamp,
         inquiry: &mut Inquiry<'_>,
@@ -494,7 +524,7 @@ impl<P: ProviderApi> Engine<P> {
             inquiry.budget_spent = Some(*spent);
         }
         inquiry.answered_at = fetched.as_ref().and_then(Fetched::answered_at);
-        let (v, mut found) = policy::evaluate(provider.kind, kind, role, &answer, now, &self.config);
+        let (v, mut found) = policy::evaluate(provider.kind, kind, need, &answer, now, &self.config);
         if let Some(Fetched::Stale { age, error, .. }) = fetched {
             found.push(Problem::Stale {
                 age,
@@ -517,6 +547,15 @@ impl<P: ProviderApi> Engine<P> {
         ctx.old.as_ref().is_some_and(|old| {
             old.annotations.get(SKIP_ANNOTATION).is_some_and(|v| v.trim() == "true") && old.same_credential(secret)
         })
+    }
+}
+
+/// What a judgement holds the credential to: its role, with the use's pull requests when the
+/// judgement is for a use.
+fn need_of(role: Role, ctx: &ReviewContext) -> Need {
+    Need {
+        role,
+        pull_requests: ctx.need.is_some_and(|n| n.pull_requests),
     }
 }
 

@@ -15,6 +15,7 @@ mod judge;
 pub(crate) mod messages;
 pub(crate) mod reach;
 mod targets;
+pub(crate) mod uses;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -48,6 +49,12 @@ pub struct ReviewContext {
     /// Where the review came from, when its requester (`username`) is held to
     /// `server.invalidTokenBudget` (the webhook port); `None` for everything else.
     pub origin: Option<Origin>,
+    /// A judgement for one use of the credential: what it is held to instead of its Secret's role
+    /// (the `scm` role of a generator's token, the `write` role of Image Updater's write-back).
+    pub need: Option<crate::policy::Need>,
+    /// The repositories (paths on the credential's host) its permissions are probed on, instead of
+    /// those its Secret names.
+    pub targets: Option<Vec<String>>,
 }
 
 /// One thing wrong with a Secret or its request: what, what it does under the configuration, and

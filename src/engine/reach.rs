@@ -1,7 +1,8 @@
-//! Repository reach, for the audit's coverage: can a Secret's credential read (or push to) one
+//! Repository reach: can a Secret's credential (or no credential at all) read or push to one
 //! repository, asked the way a Git client asks — the smart-HTTP advertisement, which changes nothing —
 //! or, for GitHub App credentials, as the app. Each answer is kept, keyed like the grant cache, so a
-//! credential and repository are probed once however many Secrets share them.
+//! credential and repository are probed once however many Secrets and Applications share them (and,
+//! for the watcher, once per re-check interval: an answer older than `fresh_since` is asked again).
 
 use std::future::Future;
 
@@ -10,29 +11,15 @@ use crate::cache::CacheKey;
 use crate::config::Provider;
 use crate::credential::{self, AppCredential, Classified, SecretObject};
 use crate::grant::IntrospectError;
-use crate::providers::{Advertisement, AppRequest, GitService, ProviderApi, git_auth};
+use crate::providers::{Advertisement, AppRequest, Auth, GitService, ProviderApi, git_auth};
 use crate::repo_url::RepoUrl;
 
-/// Which access a probe establishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, strum::IntoStaticStr)]
-#[strum(serialize_all = "lowercase")]
-pub enum Access {
-    /// Clone and fetch: the upload-pack advertisement.
-    Read,
-    /// Push: the receive-pack advertisement.
-    Write,
-}
+pub use crate::uses::Access;
 
-impl Access {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    fn service(self) -> GitService {
-        match self {
-            Access::Read => GitService::GitUploadPack,
-            Access::Write => GitService::GitReceivePack,
-        }
+fn service(access: Access) -> GitService {
+    match access {
+        Access::Read => GitService::GitUploadPack,
+        Access::Write => GitService::GitReceivePack,
     }
 }
 
@@ -42,12 +29,15 @@ pub enum Reach {
     Reachable,
     /// Refused: the repository does not exist for this credential, or it may not read (write) it.
     Unreachable(String),
-    /// Could not be established (not a token, an unconfigured host, the provider failing, …).
+    /// Could not be established: not a token, an unconfigured host, another host than the
+    /// credential's, not HTTPS.
     Unknown(String),
+    /// The provider could not be asked (failing, rate limiting, unreachable): try again later.
+    Failed(String),
 }
 
-/// Probe answers, by keyed hash of credential, repository and access.
-pub(crate) type ReachCache = quick_cache::sync::Cache<CacheKey, Reach>;
+/// Probe answers, by keyed hash of credential, repository and access, with when they were given.
+pub(crate) type ReachCache = quick_cache::sync::Cache<CacheKey, (Reach, std::time::Instant)>;
 
 pub(super) fn reach_cache() -> ReachCache {
     quick_cache::sync::Cache::new(10_000)
@@ -57,9 +47,24 @@ impl<P: ProviderApi> Engine<P> {
     /// Whether the credential in `secret` can read (or push to) the repository at `repo`. Only
     /// configured hosts are asked, and only with a credential for the same host.
     pub async fn reach(&self, secret: &SecretObject, repo: &str, access: Access) -> Reach {
+        self.reach_fresh(Some(secret), repo, access, None).await
+    }
+
+    /// [`Engine::reach`], or without a credential (`None`: what Argo CD gets for a repository no
+    /// Secret covers); an answer kept from before `fresh_since` is not used.
+    pub async fn reach_fresh(
+        &self,
+        secret: Option<&SecretObject>,
+        repo: &str,
+        access: Access,
+        fresh_since: Option<std::time::Instant>,
+    ) -> Reach {
+        let Some(secret) = secret else {
+            return self.reach_anonymously(repo, access, fresh_since).await;
+        };
         let cred = match credential::classify(secret) {
             Classified::Token(cred) => cred,
-            Classified::GithubApp(app) => return self.reach_app(&app, repo, access).await,
+            Classified::GithubApp(app) => return self.reach_app(&app, repo, access, fresh_since).await,
             Classified::NotAToken { what, .. } => {
                 return Reach::Unknown(format!("the credential is {}, not a token", what.as_str()));
             }
@@ -104,9 +109,51 @@ impl<P: ProviderApi> Engine<P> {
                 .upstream
                 .call(
                     provider,
-                    self.providers.advertisement(provider, &path, auth, access.service()),
+                    self.providers.advertisement(provider, &path, auth, service(access)),
                 )
                 .await?;
+            read_answer(answer, access)
+        };
+        self.cached_reach(key, provider, fresh_since, ask).await
+    }
+
+    /// What a Git client without credentials gets: a public repository answers.
+    async fn reach_anonymously(&self, repo: &str, access: Access, fresh_since: Option<std::time::Instant>) -> Reach {
+        let Some(url) = RepoUrl::parse(repo) else {
+            return Reach::Unknown("not a repository URL".into());
+        };
+        if !url.is_http() {
+            return Reach::Unknown(format!("a {} URL: scopegate probes Git over HTTPS only", url.scheme));
+        }
+        let Some(provider) = self.config.provider_for_host(&url.host) else {
+            return Reach::Unknown(format!("{} is not a configured provider: nothing was asked", url.host));
+        };
+        let path = crate::providers::repository_path(provider, &url);
+        let key = self.cache.key(&[
+            b"anonymous",
+            provider.api_url.as_str().as_bytes(),
+            path.as_bytes(),
+            access.as_str().as_bytes(),
+        ]);
+        let ask = async {
+            let answer = self
+                .upstream
+                .call(
+                    provider,
+                    self.providers
+                        .advertisement(provider, &path, Auth::Anonymous, service(access)),
+                )
+                .await?;
+            read_answer(answer, access)
+        };
+        self.cached_reach(key, provider, fresh_since, ask).await
+    }
+}
+
+/// What an advertisement's answer says about reaching the repository.
+fn read_answer(answer: Advertisement, access: Access) -> Result<Reach, IntrospectError> {
+    {
+        {
             match (answer, access) {
                 (Advertisement::Advertised, _) => Ok(Reach::Reachable),
                 (Advertisement::Refused(status), Access::Read) => Ok(Reach::Unreachable(format!(
@@ -125,35 +172,49 @@ impl<P: ProviderApi> Engine<P> {
                     "its answer to the push advertisement says neither yes nor no",
                 )),
             }
-        };
-        self.cached_reach(key, provider, ask).await
+        }
     }
+}
 
-    /// A probe's answer through the reach cache (single flight per key). When the provider could not
-    /// be asked, the answer is `unknown` and not kept: the next audit asks again.
+impl<P: ProviderApi> Engine<P> {
+    /// A probe's answer through the reach cache (single flight per key; an answer from before
+    /// `fresh_since` is asked again). When the provider could not be asked, the answer is `failed` and
+    /// not kept: the next probe asks again.
     async fn cached_reach(
         &self,
         key: CacheKey,
         provider: &Provider,
+        fresh_since: Option<std::time::Instant>,
         ask: impl Future<Output = Result<Reach, IntrospectError>>,
     ) -> Reach {
+        if let Some(since) = fresh_since
+            && self.reach.get(&key).is_some_and(|(_, at)| at < since)
+        {
+            self.reach.remove(&key);
+        }
         let guard = match self.reach.get_value_or_guard_async(&key).await {
-            Ok(known) => return known,
+            Ok((known, _)) => return known,
             Err(guard) => guard,
         };
         match ask.await {
             Ok(reach) => {
-                let _ = guard.insert(reach.clone());
+                let _ = guard.insert((reach.clone(), std::time::Instant::now()));
                 reach
             }
-            Err(e) => Reach::Unknown(format!("{} could not be asked: {e}", provider.host)),
+            Err(e) => Reach::Failed(format!("{} could not be asked: {e}", provider.host)),
         }
     }
 
     /// [`Engine::reach`] for GitHub App credentials, asked as the app (never minting a token): the
     /// installation must include the repository (`GET /repos/{o}/{r}/installation`) and grant
     /// Contents read (to read) or write (to push).
-    async fn reach_app(&self, app: &AppCredential, repo: &str, access: Access) -> Reach {
+    async fn reach_app(
+        &self,
+        app: &AppCredential,
+        repo: &str,
+        access: Access,
+        fresh_since: Option<std::time::Instant>,
+    ) -> Reach {
         let Some(url) = RepoUrl::parse(repo) else {
             return Reach::Unknown("not a repository URL".into());
         };
@@ -222,6 +283,6 @@ impl<P: ProviderApi> Engine<P> {
                 ))
             })
         };
-        self.cached_reach(key, provider, ask).await
+        self.cached_reach(key, provider, fresh_since, ask).await
     }
 }

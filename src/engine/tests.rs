@@ -13,7 +13,7 @@ use crate::cache::NoCacheObserver;
 use crate::config::Provider;
 use crate::credential::{CredentialKind, TokenKind};
 use crate::grant::parse_scope_list;
-use crate::providers::{Advertisement, AppRequest, Auth, GitService, NoObserver, Request};
+use crate::providers::{Advertisement, AppRequest, Auth, GitService, Listed, Listing, NoObserver, Request};
 
 /// What the fake was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,9 @@ enum Asked {
         path: String,
         service: GitService,
     },
+    Listing {
+        listing: String,
+    },
 }
 
 /// A provider that answers from memory. A token it has no answer for never gets one.
@@ -34,6 +37,7 @@ enum Asked {
 struct Fake {
     grants: HashMap<&'static str, Result<Grant, IntrospectError>>,
     advertisement: Option<Result<Advertisement, IntrospectError>>,
+    listed: Option<Result<Listed, IntrospectError>>,
     asked: Mutex<Vec<Asked>>,
 }
 
@@ -79,6 +83,15 @@ impl ProviderApi for Arc<Fake> {
         self.advertisement
             .clone()
             .unwrap_or_else(|| Err(IntrospectError::unavailable("no advertisement")))
+    }
+
+    async fn list(&self, _: &Provider, listing: &Listing<'_>, _: Auth<'_>) -> Result<Listed, IntrospectError> {
+        self.asked.lock().unwrap().push(Asked::Listing {
+            listing: format!("{listing:?}"),
+        });
+        self.listed
+            .clone()
+            .unwrap_or_else(|| Err(IntrospectError::unavailable("no listing")))
     }
 }
 
@@ -423,7 +436,7 @@ async fn reach_asks_the_advertisement_once_and_keeps_only_real_answers() {
     for _ in 0..2 {
         assert!(matches!(
             failing.reach(&s, "https://github.com/acme/app", Access::Write).await,
-            Reach::Unknown(why) if why.contains("could not be asked")
+            Reach::Failed(why) if why.contains("could not be asked")
         ));
     }
     assert_eq!(

@@ -19,7 +19,7 @@ use crate::engine::{Engine, ReviewContext};
 use crate::grant::{Grant, IntrospectError, parse_scope_list};
 use crate::policy::Outcome;
 use crate::providers::ProviderApi;
-use crate::providers::{Advertisement, AppRequest, Auth, GitService, NoObserver, Request};
+use crate::providers::{Advertisement, AppRequest, Auth, GitService, Listed, Listing, NoObserver, Request};
 use crate::render::annotations::annotations;
 use crate::render::enforcement::enforcement;
 use crate::render::evaluation::Evaluation;
@@ -59,6 +59,14 @@ impl ProviderApi for Arc<Answers> {
             .unwrap()
             .push((provider.host.clone(), auth.secret().expose().to_owned()));
         Ok(Advertisement::Advertised)
+    }
+
+    async fn list(&self, provider: &Provider, _: &Listing<'_>, auth: Auth<'_>) -> Result<Listed, IntrospectError> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((provider.host.clone(), auth.secret().expose().to_owned()));
+        Ok(Listed::Listed { first: None })
     }
 }
 

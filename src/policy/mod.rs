@@ -12,6 +12,7 @@ use crate::config::{Config, ExcessPolicy, OnFailure, OnUnverified, ProviderKind}
 use crate::credential::{CredentialKind, MalformedField, Role, TokenKind};
 use crate::grant::{Check, Grant, IntrospectError, Scopes};
 use crate::requirements;
+pub use crate::requirements::Need;
 pub use crate::requirements::ScopeFamily;
 
 /// The verdict values: what `scopegate.dev/verdict` says, and the `verdict` of reports and metrics.
@@ -190,15 +191,18 @@ pub fn family_of(provider: ProviderKind, kind: TokenKind) -> Option<ScopeFamily>
     }
 }
 
-/// Judge what the provider said about a credential in a role.
+/// Judge what the provider said about a credential in a role (or, for an ApplicationSet generator's
+/// token, a [`Need`]: the `scm` role and whether it lists pull requests).
 pub fn evaluate(
     provider: ProviderKind,
     kind: TokenKind,
-    role: Role,
+    need: impl Into<Need>,
     result: &Result<Grant, IntrospectError>,
     now: Timestamp,
     config: &Config,
 ) -> (Verdict, Vec<Problem>) {
+    let need = need.into();
+    let role = need.role;
     let mut v = Verdict::new(Outcome::Unverified, Some(role));
     v.provider = Some(provider);
     v.token_kind = Some(CredentialKind::Token(kind));
@@ -256,7 +260,7 @@ pub fn evaluate(
     }
     let family = family_of(provider, grant.kind);
     let assessment = match (family, &grant.scopes) {
-        (Some(f), Some(scopes)) => Some(scopes::assess(f, role, config.requirements.required(f, role), scopes)),
+        (Some(f), Some(scopes)) => Some(scopes::assess(f, role, config.requirements.needed(f, need), scopes)),
         _ => None,
     };
     if let (Some(a), Some(scopes)) = (&assessment, &grant.scopes) {
@@ -293,7 +297,7 @@ pub fn evaluate(
         return (v, problems);
     };
 
-    let needed = config.requirements.required(family, role);
+    let needed = config.requirements.needed(family, need);
     let mut why = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     if let Some(scopes) = &grant.scopes {

@@ -195,6 +195,8 @@ pub(crate) fn scrub(text: &str, token: &Token) -> String {
 /// How a request authenticates.
 #[derive(Clone, Copy)]
 pub enum Auth<'a> {
+    /// No credential: what a client without one is told (a public repository's advertisement).
+    Anonymous,
     Bearer(&'a Token),
     /// HTTP Basic, as Git clients send it.
     Basic(&'a str, &'a Token),
@@ -203,15 +205,18 @@ pub enum Auth<'a> {
 }
 
 impl<'a> Auth<'a> {
-    /// The secret this authentication carries, to scrub from provider texts.
+    /// The secret this authentication carries, to scrub from provider texts (empty: none).
     pub(crate) fn secret(&self) -> &'a Token {
+        static NONE: std::sync::LazyLock<Token> = std::sync::LazyLock::new(|| Token::new(String::new()));
         match self {
+            Auth::Anonymous => &NONE,
             Auth::Bearer(t) | Auth::Basic(_, t) | Auth::Jwt(t) => t,
         }
     }
 
     fn header(&self) -> Option<HeaderValue> {
         let text = match self {
+            Auth::Anonymous => return None,
             Auth::Bearer(t) => format!("Bearer {}", t.expose()),
             Auth::Basic(user, t) => format!(
                 "Basic {}",
@@ -401,10 +406,12 @@ impl ProviderClient {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let value = auth.header().ok_or_else(|| IntrospectError::Rejected {
-            detail: "the credential contains characters that cannot be sent in an HTTP header".into(),
-        })?;
-        req = req.header(http::header::AUTHORIZATION, value);
+        if !matches!(auth, Auth::Anonymous) {
+            let value = auth.header().ok_or_else(|| IntrospectError::Rejected {
+                detail: "the credential contains characters that cannot be sent in an HTTP header".into(),
+            })?;
+            req = req.header(http::header::AUTHORIZATION, value);
+        }
         let mut resp = req.send().await.map_err(|e| self.transport_error(&e))?;
         let status = resp.status();
         let headers = std::mem::take(resp.headers_mut());

@@ -16,6 +16,7 @@ pub mod github;
 pub mod github_app;
 pub mod gitlab;
 pub mod refusal;
+pub mod scm;
 mod transport;
 pub mod upstream;
 
@@ -26,6 +27,7 @@ use url::Url;
 pub use client::{Auth, CallObserver, CallOutcome, NoObserver, ProviderClient, Refusals, noting};
 pub use git::{Advertisement, GitService, git_auth, git_repo_url};
 pub use github_app::AppRequest;
+pub use scm::{Listed, Listing};
 pub use transport::TransportError;
 
 use crate::config::{Provider, ProviderKind};
@@ -76,6 +78,14 @@ pub trait ProviderApi: Send + Sync + 'static {
         auth: Auth<'_>,
         service: GitService,
     ) -> impl Future<Output = Result<Advertisement, IntrospectError>> + Send;
+
+    /// One page of what an ApplicationSet generator lists.
+    fn list(
+        &self,
+        provider: &Provider,
+        listing: &Listing<'_>,
+        auth: Auth<'_>,
+    ) -> impl Future<Output = Result<Listed, IntrospectError>> + Send;
 }
 
 impl ProviderApi for ProviderClient {
@@ -103,6 +113,15 @@ impl ProviderApi for ProviderClient {
     ) -> Result<Advertisement, IntrospectError> {
         self.advertisement_at(provider, git_repo_url(provider, path), auth, service)
             .await
+    }
+
+    async fn list(
+        &self,
+        provider: &Provider,
+        listing: &Listing<'_>,
+        auth: Auth<'_>,
+    ) -> Result<Listed, IntrospectError> {
+        scm::list(self, provider, listing, auth).await
     }
 }
 

@@ -183,7 +183,7 @@ impl Evaluation {
         let (result, reason) = match reach {
             Reach::Reachable => (ReachResult::Reachable, None),
             Reach::Unreachable(why) => (ReachResult::Unreachable, Some(why)),
-            Reach::Unknown(why) => (ReachResult::Unknown, Some(why)),
+            Reach::Unknown(why) | Reach::Failed(why) => (ReachResult::Unknown, Some(why)),
         };
         if result == ReachResult::Unreachable {
             self.unreachable.push(url.to_owned());

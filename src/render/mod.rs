@@ -13,3 +13,4 @@ pub mod enforcement;
 pub mod evaluation;
 pub mod policyreport;
 pub mod table;
+pub mod uses;

@@ -1,7 +1,8 @@
 //! Evaluations as `wgpolicyk8s.io/v1alpha2` PolicyReports, one per namespace (the format Kyverno's
-//! Policy Reporter reads): a `token-scopes` result per credential Secret, and a `repository-access`
-//! result per credential that must reach repositories. Pure; the names scopegate's reports carry are
-//! here, for whoever writes or deletes them.
+//! Policy Reporter reads): a `token-scopes` result per credential Secret, a `repository-access`
+//! result per credential that must reach repositories and per Application (or ApplicationSet) that
+//! needs repositories, and an `scm-credential` result per ApplicationSet generator that holds a token.
+//! Pure; the names scopegate's reports carry are here, for whoever writes or deletes them.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::annotations::timestamp;
 use super::evaluation::{Evaluation, ReachResult};
+use super::uses::UseEvaluation;
 use crate::policy::Outcome;
+use crate::uses::UseVerdict;
 
 /// The report's name in each namespace.
 pub const REPORT_NAME: &str = "scopegate";
@@ -66,6 +69,101 @@ fn resource(e: &Evaluation) -> Value {
     r
 }
 
+fn use_resource(u: &UseEvaluation) -> Value {
+    let mut r =
+        json!({"apiVersion": u.kind.api_version(), "kind": u.kind.as_str(), "namespace": u.namespace, "name": u.name});
+    if let Some(uid) = &u.uid {
+        r["uid"] = json!(uid);
+    }
+    r
+}
+
+/// `pass`, `fail`, `warn` or `error`, and a severity, for a use's verdict.
+fn use_result(v: UseVerdict, provider_failed: bool) -> (&'static str, &'static str) {
+    match v {
+        UseVerdict::Ok => ("pass", "info"),
+        UseVerdict::Unverified if provider_failed => ("error", "medium"),
+        UseVerdict::Unverified => ("warn", "medium"),
+        UseVerdict::Invalid => ("fail", "critical"),
+        _ => ("fail", "high"),
+    }
+}
+
+/// The results of one object's uses, each with its `result`: `repository-access` for the
+/// repositories it needs, and an `scm-credential` result per generator holding a token.
+fn use_results(u: &UseEvaluation, timestamp: &Value) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    let result =
+        |rule: &str, (result, severity): (&'static str, &str), message: String, properties: BTreeMap<&str, String>| {
+            (
+                result,
+                json!({
+                    "source": "scopegate",
+                    "policy": POLICY,
+                    "rule": rule,
+                    "category": "Git credentials",
+                    "result": result,
+                    "severity": severity,
+                    "scored": true,
+                    "timestamp": timestamp,
+                    "resources": [use_resource(u)],
+                    "message": message,
+                    "properties": properties,
+                }),
+            )
+        };
+    if !u.repositories.is_empty() {
+        let worst = u.repositories.iter().map(|r| r.verdict).max().unwrap_or(UseVerdict::Ok);
+        let failed = u.repositories.iter().any(|r| r.verdict == UseVerdict::Unverified) && u.provider_failed;
+        let mut props = BTreeMap::new();
+        props.insert("verdict", worst.as_str().to_owned());
+        props.insert(
+            "repositories",
+            u.repositories
+                .iter()
+                .map(|r| r.url.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        let unreachable = u.unreachable();
+        if !unreachable.is_empty() {
+            props.insert("unreachable", unreachable.join(","));
+        }
+        let bad: Vec<&str> = u
+            .repositories
+            .iter()
+            .filter(|r| !r.verdict.is_ok())
+            .map(|r| r.message.as_str())
+            .collect();
+        let message = if bad.is_empty() {
+            format!("reaches all {} repositories it needs", u.repositories.len())
+        } else {
+            bad.join(" ")
+        };
+        out.push(result("repository-access", use_result(worst, failed), message, props));
+    }
+    for g in &u.generators {
+        let mut props = BTreeMap::new();
+        props.insert("verdict", g.verdict.as_str().to_owned());
+        props.insert("generator", g.generator.clone());
+        props.insert("provider", g.provider.to_owned());
+        if let Some((ns, name)) = &g.secret {
+            props.insert("secret", format!("{ns}/{name}"));
+        }
+        if !g.missing.is_empty() {
+            props.insert("missing", g.missing.join(","));
+        }
+        let failed = g.verdict == UseVerdict::Unverified && u.provider_failed;
+        out.push(result(
+            "scm-credential",
+            use_result(g.verdict, failed),
+            g.message.clone(),
+            props,
+        ));
+    }
+    out
+}
+
 /// What one result says; [`Finding::json`] adds what every result of scopegate's carries.
 struct Finding<'a> {
     rule: &'static str,
@@ -94,16 +192,20 @@ impl Finding<'_> {
     }
 }
 
-/// One PolicyReport per namespace that holds evaluated Secrets.
-pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
-    let mut by_ns: BTreeMap<&str, Vec<&Evaluation>> = BTreeMap::new();
+/// One PolicyReport per namespace that holds evaluated Secrets or Applications and ApplicationSets
+/// whose uses were judged.
+pub fn reports(evals: &[Evaluation], uses: &[UseEvaluation], now: jiff::Timestamp) -> Vec<Value> {
+    let mut by_ns: BTreeMap<&str, (Vec<&Evaluation>, Vec<&UseEvaluation>)> = BTreeMap::new();
     for e in evals.iter().filter(|e| !e.namespace.is_empty()) {
-        by_ns.entry(e.namespace.as_str()).or_default().push(e);
+        by_ns.entry(e.namespace.as_str()).or_default().0.push(e);
+    }
+    for u in uses.iter().filter(|u| !u.namespace.is_empty()) {
+        by_ns.entry(u.namespace.as_str()).or_default().1.push(u);
     }
     let timestamp = json!({"seconds": now.as_second(), "nanos": 0});
     by_ns
         .into_iter()
-        .map(|(ns, evals)| {
+        .map(|(ns, (evals, uses))| {
             let mut results = Vec::new();
             let mut summary: BTreeMap<&str, u64> = ["pass", "fail", "warn", "error", "skip"]
                 .into_iter()
@@ -177,6 +279,12 @@ pub fn reports(evals: &[Evaluation], now: jiff::Timestamp) -> Vec<Value> {
                     *summary.entry(result).or_default() += 1;
                 }
             }
+            for u in uses {
+                for (result, r) in use_results(u, &timestamp) {
+                    *summary.entry(result).or_default() += 1;
+                    results.push(r);
+                }
+            }
             json!({
                 "apiVersion": "wgpolicyk8s.io/v1alpha2",
                 "kind": "PolicyReport",
@@ -242,7 +350,7 @@ mod tests {
             vec!["Application argocd/a".into()],
         );
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
-        let reports = reports(&[eval(Outcome::Ok, true), covered, other], now);
+        let reports = reports(&[eval(Outcome::Ok, true), covered, other], &[], now);
         assert_eq!(reports.len(), 2);
         assert_eq!(reports[0]["metadata"]["namespace"], "argocd");
         assert_eq!(reports[0]["metadata"]["labels"][MANAGED_BY_LABEL], FIELD_MANAGER);

@@ -25,8 +25,11 @@ mod vocabulary;
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-/// What the token is for, from least to most demanding under the built-in table (an override may
-/// make a role need less than a weaker one; the role annotation still only moves up this order).
+/// What the token is for. The roles a credential Secret's name and label give go from least to most
+/// demanding under the built-in table, `read < write < user < runtime` (an override may make a role
+/// need less than a weaker one; the role annotation still only moves up this order). `scm` is the
+/// role of a token an ApplicationSet generator holds: it stands apart, first, so that the role
+/// annotation never asks for it.
 #[derive(
     Debug,
     Clone,
@@ -43,6 +46,10 @@ use std::sync::{Arc, LazyLock};
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum Role {
+    /// An ApplicationSet generator lists an organisation's repositories, their branches and files
+    /// (the SCM Provider generator), or a repository's pull requests (the Pull Request generator).
+    #[value(skip)]
+    Scm,
     /// Argo CD clones and pulls.
     Read,
     /// Argo CD pushes (Source Hydrator).
@@ -58,9 +65,15 @@ impl Role {
         self.into()
     }
 
-    /// Every role, weakest first.
+    /// Every role: `scm`, then the roles of credential Secrets, weakest first.
     pub fn all() -> impl Iterator<Item = Role> {
         <Self as strum::IntoEnumIterator>::iter()
+    }
+
+    /// The roles a credential Secret's name and label give, weakest first: the chain the role
+    /// annotation moves up.
+    pub fn secret_roles() -> impl Iterator<Item = Role> {
+        Self::all().filter(|r| *r != Role::Scm)
     }
 }
 
@@ -147,47 +160,94 @@ use ScopeFamily::*;
 #[rustfmt::skip]
 pub static REQUIREMENTS: &[Requirement] = &[
     // GitHub and GitHub Enterprise, classic tokens.
+    Requirement { family: GithubClassic, role: Role::Scm, scopes: &["repo"] },
     Requirement { family: GithubClassic, role: Role::Runtime, scopes: &["repo", "admin:repo_hook"] },
     Requirement { family: GithubClassic, role: Role::User, scopes: &["repo"] },
     Requirement { family: GithubClassic, role: Role::Write, scopes: &["repo"] },
     Requirement { family: GithubClassic, role: Role::Read, scopes: &["repo"] },
     // GitHub and GitHub Enterprise, fine-grained tokens and GitHub Apps.
+    Requirement { family: GithubPermissions, role: Role::Scm, scopes: &["contents:read", "metadata:read"] },
     Requirement { family: GithubPermissions, role: Role::Runtime, scopes: GITHUB_PERMISSIONS_RUNTIME },
     Requirement { family: GithubPermissions, role: Role::User, scopes: GITHUB_PERMISSIONS_PUSH },
     Requirement { family: GithubPermissions, role: Role::Write, scopes: GITHUB_PERMISSIONS_PUSH },
     Requirement { family: GithubPermissions, role: Role::Read, scopes: &["contents:read", "metadata:read"] },
     // GitLab Cloud and GitLab Server.
+    Requirement { family: Gitlab, role: Role::Scm, scopes: &["read_api"] },
     Requirement { family: Gitlab, role: Role::Runtime, scopes: &["api"] },
     Requirement { family: Gitlab, role: Role::User, scopes: &["write_repository", "read_api"] },
     Requirement { family: Gitlab, role: Role::Write, scopes: &["write_repository"] },
     Requirement { family: Gitlab, role: Role::Read, scopes: &["read_repository"] },
     // Bitbucket Cloud access tokens.
+    Requirement { family: BitbucketCloud, role: Role::Scm, scopes: &["repository"] },
     Requirement { family: BitbucketCloud, role: Role::Runtime, scopes: BITBUCKET_RUNTIME },
     Requirement { family: BitbucketCloud, role: Role::User, scopes: BITBUCKET_RUNTIME },
     Requirement { family: BitbucketCloud, role: Role::Write, scopes: &["repository:write"] },
     Requirement { family: BitbucketCloud, role: Role::Read, scopes: &["repository"] },
     // Bitbucket Cloud API tokens: clone needs read, push needs read and write.
+    Requirement { family: BitbucketApiToken, role: Role::Scm, scopes: &["read:repository:bitbucket"] },
     Requirement { family: BitbucketApiToken, role: Role::Runtime, scopes: BITBUCKET_API_RUNTIME },
     Requirement { family: BitbucketApiToken, role: Role::User, scopes: BITBUCKET_API_RUNTIME },
     Requirement { family: BitbucketApiToken, role: Role::Write, scopes: &["read:repository:bitbucket", "write:repository:bitbucket"] },
     Requirement { family: BitbucketApiToken, role: Role::Read, scopes: &["read:repository:bitbucket"] },
     // Bitbucket Data Center / Server.
+    Requirement { family: BitbucketServer, role: Role::Scm, scopes: &["REPO_READ"] },
     Requirement { family: BitbucketServer, role: Role::Runtime, scopes: &["REPO_ADMIN"] },
     Requirement { family: BitbucketServer, role: Role::User, scopes: &["REPO_ADMIN"] },
     Requirement { family: BitbucketServer, role: Role::Write, scopes: &["REPO_WRITE"] },
     Requirement { family: BitbucketServer, role: Role::Read, scopes: &["REPO_READ"] },
     // Gitea and Forgejo: the runtime's webhooks need the owner to administer the repository.
+    Requirement { family: Gitea, role: Role::Scm, scopes: &["read:repository", "read:organization"] },
     Requirement { family: Gitea, role: Role::Runtime, scopes: &["write:repository", "repository-admin", "read:user"] },
     Requirement { family: Gitea, role: Role::User, scopes: &["write:repository"] },
     Requirement { family: Gitea, role: Role::Write, scopes: &["write:repository"] },
     Requirement { family: Gitea, role: Role::Read, scopes: &["read:repository"] },
     // Azure DevOps: Code (Read) clones, Code (Read & write) pushes; the runtime's webhooks are service
     // hook subscriptions, which need the project permission "Edit subscriptions".
+    Requirement { family: AzureDevops, role: Role::Scm, scopes: &["vso.code"] },
     Requirement { family: AzureDevops, role: Role::Runtime, scopes: &["vso.code_write", "edit-subscriptions"] },
     Requirement { family: AzureDevops, role: Role::User, scopes: &["vso.code_write"] },
     Requirement { family: AzureDevops, role: Role::Write, scopes: &["vso.code_write"] },
     Requirement { family: AzureDevops, role: Role::Read, scopes: &["vso.code"] },
 ];
+
+/// What a role needs beyond its row when its use involves pull requests, per family: the Pull Request
+/// generator lists a repository's pull requests (`scm`); Argo CD Image Updater's pull-request mode
+/// opens them (`write`). Where a role's row already covers it (a classic token's `repo`, GitLab's
+/// `read_api` for listing, Bitbucket Data Center's repository permissions, Gitea's `*:repository`,
+/// Azure DevOps' `vso.code*`), nothing. An override of the role's row keeps this addition.
+#[rustfmt::skip]
+pub static PULL_REQUESTS: &[(Role, ScopeFamily, &[&str])] = &[
+    (Role::Scm, GithubPermissions, &["pull_requests:read"]),
+    (Role::Scm, BitbucketCloud, &["pullrequest"]),
+    (Role::Scm, BitbucketApiToken, &["read:pullrequest:bitbucket"]),
+    (Role::Write, GithubPermissions, &["pull_requests:write"]),
+    (Role::Write, Gitlab, &["api"]),
+    (Role::Write, BitbucketCloud, &["pullrequest:write"]),
+    (Role::Write, BitbucketApiToken, &["write:pullrequest:bitbucket"]),
+];
+
+/// What a judgement holds a credential to: a role, and whether its use involves pull requests
+/// ([`PULL_REQUESTS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Need {
+    pub role: Role,
+    pub pull_requests: bool,
+}
+
+impl Need {
+    pub fn role(role: Role) -> Self {
+        Self {
+            role,
+            pull_requests: false,
+        }
+    }
+}
+
+impl From<Role> for Need {
+    fn from(role: Role) -> Self {
+        Need::role(role)
+    }
+}
 
 /// The scopes a role needs in a family, by the built-in table.
 #[cfg(test)]
@@ -202,7 +262,8 @@ pub fn required(family: ScopeFamily, role: Role) -> &'static [&'static str] {
 /// The least GitLab role a project or group access token's bot needs on the project, per role:
 /// Reporter clones private projects, Developer pushes to unprotected branches, Maintainer manages
 /// webhooks.
-pub const GITLAB_BOT_ACCESS: [(Role, u8); 4] = [
+pub const GITLAB_BOT_ACCESS: [(Role, u8); 5] = [
+    (Role::Scm, 20),
     (Role::Read, 20),
     (Role::Write, 30),
     (Role::User, 30),
@@ -329,20 +390,25 @@ pub const GITLAB_ACCESS_LEVEL: &str = "gitlab-access-level";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requirements {
     cells: BTreeMap<(ScopeFamily, Role), Arc<[String]>>,
+    /// Cells with [`PULL_REQUESTS`] added, per role and family.
+    pull_request_cells: BTreeMap<(ScopeFamily, Role), Arc<[String]>>,
     gitlab_access: BTreeMap<Role, u8>,
     overridden: Vec<(ScopeFamily, Role)>,
 }
 
 impl Default for Requirements {
     fn default() -> Self {
-        Self {
+        let mut r = Self {
             cells: REQUIREMENTS
                 .iter()
                 .map(|r| ((r.family, r.role), r.scopes.iter().map(|s| (*s).to_owned()).collect()))
                 .collect(),
+            pull_request_cells: BTreeMap::new(),
             gitlab_access: GITLAB_BOT_ACCESS.into_iter().collect(),
             overridden: Vec::new(),
-        }
+        };
+        r.add_pull_requests();
+        r
     }
 }
 
@@ -356,7 +422,7 @@ impl Requirements {
             let role: Role = role_name.parse().map_err(|_| {
                 err(
                     key.clone(),
-                    format!("not a role: {role_name:?} (runtime, user, write or read)"),
+                    format!("not a role: {role_name:?} (runtime, user, write, read or scm)"),
                 )
             })?;
             for (family_name, value) in families {
@@ -382,7 +448,39 @@ impl Requirements {
                 out.overridden.push((family, role));
             }
         }
+        out.add_pull_requests();
         Ok(out)
+    }
+
+    /// The cells of uses with pull requests: the cells in force, and [`PULL_REQUESTS`].
+    fn add_pull_requests(&mut self) {
+        let mut cells = BTreeMap::new();
+        for family in <ScopeFamily as strum::IntoEnumIterator>::iter() {
+            for role in Role::all() {
+                let mut cell: Vec<String> = self.required(family, role).to_vec();
+                for (r, f, extra) in PULL_REQUESTS {
+                    if *r == role && *f == family {
+                        for e in *extra {
+                            if !cell.iter().any(|c| c == e) {
+                                cell.push((*e).to_owned());
+                            }
+                        }
+                    }
+                }
+                cells.insert((family, role), cell.into());
+            }
+        }
+        self.pull_request_cells = cells;
+    }
+
+    /// The scopes (or `permission:level`s) a need asks for in a family.
+    pub fn needed(&self, family: ScopeFamily, need: Need) -> &Arc<[String]> {
+        if need.pull_requests
+            && let Some(cell) = self.pull_request_cells.get(&(family, need.role))
+        {
+            return cell;
+        }
+        self.required(family, need.role)
     }
 
     /// The scopes (or `permission:level`s) a role needs in a family.

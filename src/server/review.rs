@@ -106,6 +106,8 @@ pub async fn review(
         deadline,
         fresh_since: None,
         origin: Some(origin),
+        need: None,
+        targets: None,
     };
     let judgement = engine.judge(&secret, &ctx).await;
     if judgement.is_ignored() {

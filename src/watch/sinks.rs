@@ -243,7 +243,7 @@ async fn write_report(cluster: &Cluster, namespace: &str, evaluations: &[Evaluat
     if evaluations.is_empty() {
         return cluster.delete_report(namespace, policyreport::REPORT_NAME).await;
     }
-    for report in policyreport::reports(evaluations, jiff::Timestamp::now()) {
+    for report in policyreport::reports(evaluations, &[], jiff::Timestamp::now()) {
         cluster.apply_report(&report).await?;
     }
     Ok(())
