@@ -2,9 +2,11 @@
 //! cluster. The providers are still asked.
 //!
 //! Inputs: YAML or JSON files with any number of documents, `List`s (`kind: List`, `SecretList`, …),
-//! and AdmissionReviews (their `request.object`); `-` reads standard input. Objects that are not
-//! Secrets are passed over (and counted on standard error); Secrets scopegate does not handle are
-//! listed with verdict `ignored`.
+//! and AdmissionReviews (their `request.object`); `-` reads standard input. Secrets are judged (those
+//! scopegate does not handle are listed with verdict `ignored`); Argo CD Applications and
+//! ApplicationSets (and Image Updater's ImageUpdaters, and an `argocd-cmd-params-cm` ConfigMap for
+//! tokenRef strict mode) beside them have their uses of those Secrets judged, as the watcher judges
+//! them in a cluster. Other objects are passed over (and counted on standard error).
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
@@ -15,10 +17,17 @@ use kube::core::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
+use crate::cluster::{ARGOCD_CMD_PARAMS, TOKENREF_STRICT_MODE};
 use crate::credential::{Role, SecretObject};
 use crate::engine::Engine;
+use crate::engine::uses::UseWorld;
 use crate::render::evaluation::{Evaluation, Status};
 use crate::render::table;
+use crate::render::uses::{self as use_render, UseEvaluation, UseKind};
+use crate::uses::resolve::{self, CredentialRef, Credentials};
+use crate::uses::{Application, ApplicationSet, ImageUpdater, ObjectKey};
 
 /// How many Secrets are judged at once.
 const CONCURRENCY: usize = 8;
@@ -101,8 +110,36 @@ pub fn read_token(path: &str) -> Result<zeroize::Zeroizing<String>> {
     Ok(text)
 }
 
-/// The Secrets in one source's text: every document, the items of Lists, the object of AdmissionReviews.
-pub fn secrets_in(text: &str, source: &str) -> Result<(Vec<(String, SecretObject)>, usize)> {
+/// What `check` reads of its files.
+#[derive(Default)]
+pub struct Manifests {
+    /// Each Secret, named by where it came from (`FILE#N`).
+    pub secrets: Vec<(String, SecretObject)>,
+    /// The same Secrets as written, for the keys ApplicationSet generators name.
+    pub raw: Vec<serde_json::Value>,
+    pub apps: Vec<(String, Application)>,
+    pub sets: Vec<(String, ApplicationSet)>,
+    pub updaters: Vec<ImageUpdater>,
+    /// An `argocd-cmd-params-cm` ConfigMap's tokenRef strict mode, when one is among the files.
+    pub strict: Option<bool>,
+    /// Objects passed over.
+    pub others: usize,
+}
+
+impl Manifests {
+    fn extend(&mut self, other: Manifests) {
+        self.secrets.extend(other.secrets);
+        self.raw.extend(other.raw);
+        self.apps.extend(other.apps);
+        self.sets.extend(other.sets);
+        self.updaters.extend(other.updaters);
+        self.strict = other.strict.or(self.strict);
+        self.others += other.others;
+    }
+}
+
+/// The objects of one source's text: every document, the items of Lists, the object of AdmissionReviews.
+pub fn manifests_in(text: &str, source: &str) -> Result<Manifests> {
     let mut objects = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let value = Value::deserialize(doc).map_err(|e| {
@@ -114,21 +151,57 @@ pub fn secrets_in(text: &str, source: &str) -> Result<(Vec<(String, SecretObject
         })?;
         flatten(value, &mut objects);
     }
-    let mut secrets = Vec::new();
-    let mut others = 0;
+    let mut m = Manifests::default();
+    let mut n = 0;
     for obj in objects {
-        let is_secret = obj["kind"] == "Secret" && obj["apiVersion"] == "v1";
-        if !is_secret {
-            others += 1;
-            continue;
+        let (api, kind) = (
+            obj["apiVersion"].as_str().unwrap_or_default(),
+            obj["kind"].as_str().unwrap_or_default(),
+        );
+        match (api, kind) {
+            ("v1", "Secret") => {
+                n += 1;
+                let dynamic: DynamicObject = serde_json::from_value(obj.clone()).map_err(|_| {
+                    anyhow::anyhow!("{source}#{n}: the Secret is not a valid Kubernetes object (its metadata?)")
+                })?;
+                m.secrets
+                    .push((format!("{source}#{n}"), SecretObject::from_dynamic_owned(dynamic)));
+                m.raw.push(obj);
+            }
+            ("argoproj.io/v1alpha1", "Application") => {
+                n += 1;
+                let app = Application::from_value(&obj)
+                    .ok_or_else(|| anyhow::anyhow!("{source}#{n}: the Application has no metadata.name"))?;
+                m.apps.push((format!("{source}#{n}"), app));
+            }
+            ("argoproj.io/v1alpha1", "ApplicationSet") => {
+                n += 1;
+                let set = ApplicationSet::from_value(&obj)
+                    .ok_or_else(|| anyhow::anyhow!("{source}#{n}: the ApplicationSet has no metadata.name"))?;
+                m.sets.push((format!("{source}#{n}"), set));
+            }
+            ("argocd-image-updater.argoproj.io/v1alpha1", "ImageUpdater") => {
+                n += 1;
+                m.updaters.extend(ImageUpdater::from_value(&obj));
+            }
+            ("v1", "ConfigMap") if obj["metadata"]["name"] == ARGOCD_CMD_PARAMS => {
+                m.strict = Some(
+                    obj["data"][TOKENREF_STRICT_MODE]
+                        .as_str()
+                        .is_some_and(|v| v.trim() == "true"),
+                );
+            }
+            _ => m.others += 1,
         }
-        let n = secrets.len() + 1;
-        let dynamic: DynamicObject = serde_json::from_value(obj).map_err(|_| {
-            anyhow::anyhow!("{source}#{n}: the Secret is not a valid Kubernetes object (its metadata?)")
-        })?;
-        secrets.push((format!("{source}#{n}"), SecretObject::from_dynamic_owned(dynamic)));
     }
-    Ok((secrets, others))
+    Ok(m)
+}
+
+/// The Secrets in one source's text, and how many other objects it holds.
+#[cfg(test)]
+fn secrets_in(text: &str, source: &str) -> Result<(Vec<(String, SecretObject)>, usize)> {
+    let m = manifests_in(text, source)?;
+    Ok((m.secrets, m.others + m.apps.len() + m.sets.len()))
 }
 
 /// Objects out of a document: itself, a List's items, an AdmissionReview's object.
@@ -192,12 +265,18 @@ fn synthetic_secret(url: &str, username: Option<&str>, token: &str, role: Role) 
     Ok(SecretObject::from_dynamic_owned(obj))
 }
 
+/// What `check` found.
+pub struct Checked {
+    pub evaluations: Vec<Evaluation>,
+    pub uses: Vec<UseEvaluation>,
+}
+
 /// Judge the inputs. Errors (unreadable or unparsable input) come back before any provider is asked.
-pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>> {
+pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Checked> {
     let mut pending: Vec<(String, SecretObject)> = Vec::new();
+    let mut manifests = Manifests::default();
     match input {
         Input::Files(files) => {
-            let mut others = 0;
             let mut expanded = Vec::new();
             for f in files {
                 expanded.extend(expand(f)?);
@@ -205,16 +284,21 @@ pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>>
             for f in &expanded {
                 let text = read_source(f)?;
                 let source = if f == "-" { "stdin" } else { f.as_str() };
-                let (secrets, skipped) = secrets_in(&text, source)?;
-                others += skipped;
-                pending.extend(secrets);
+                manifests.extend(manifests_in(&text, source)?);
             }
-            if others > 0 {
-                eprintln!("scopegate check: passed over {others} object(s) that are not Secrets");
+            if manifests.others > 0 {
+                eprintln!(
+                    "scopegate check: passed over {} object(s) that are not Secrets, Applications, ApplicationSets or ImageUpdaters",
+                    manifests.others
+                );
             }
-            if pending.is_empty() {
-                bail!("no Secret in {}", files.join(", "));
+            if manifests.secrets.is_empty() && manifests.apps.is_empty() && manifests.sets.is_empty() {
+                bail!(
+                    "no Secret in {} (nor an Application or ApplicationSet)",
+                    files.join(", ")
+                );
             }
+            pending = std::mem::take(&mut manifests.secrets);
         }
         Input::Token {
             url,
@@ -227,6 +311,7 @@ pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>>
             pending.push(("--url".to_owned(), secret));
         }
     }
+    let uses = judge_uses(engine, &manifests, &pending).await;
     let evals = futures::stream::iter(pending)
         .map(|(source, secret)| async move {
             let from_url = source == "--url";
@@ -249,35 +334,121 @@ pub async fn evaluate(engine: &Engine, input: &Input) -> Result<Vec<Evaluation>>
         .buffered(CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-    Ok(evals)
+    Ok(Checked {
+        evaluations: evals,
+        uses,
+    })
 }
 
-/// Print `evals` in `format`; the status says whether any would be denied.
-pub fn print(evals: &[Evaluation], format: Format, out: &mut dyn Write, terminal: bool) -> Result<Status> {
+/// The uses of the Secrets in the files by the Applications and ApplicationSets beside them.
+async fn judge_uses(engine: &Engine, m: &Manifests, secrets: &[(String, SecretObject)]) -> Vec<UseEvaluation> {
+    if m.apps.is_empty() && m.sets.is_empty() {
+        return Vec::new();
+    }
+    let argocd_namespace = engine.config().watch.argocd_namespace.as_str();
+    let refs: Vec<CredentialRef> = secrets
+        .iter()
+        .filter_map(|(_, s)| {
+            let (secret_type, url) = (s.secret_type()?, s.url()?);
+            Some(CredentialRef {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                secret_type,
+                own_credentials: s.has_own_credentials() || resolve::has_credentials(&url),
+                project: s.project(),
+                url,
+            })
+        })
+        .collect();
+    let creds = Credentials::new(refs);
+    let by_key: BTreeMap<ObjectKey, SecretObject> = secrets
+        .iter()
+        .map(|(_, s)| ((s.namespace.clone(), s.name.clone()), s.clone()))
+        .collect();
+    let raw: BTreeMap<ObjectKey, Value> = m
+        .raw
+        .iter()
+        .map(|v| {
+            let key = (
+                v["metadata"]["namespace"].as_str().unwrap_or_default().to_owned(),
+                v["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+            );
+            (key, v.clone())
+        })
+        .collect();
+    let apps: Vec<Application> = m.apps.iter().map(|(_, a)| a.clone()).collect();
+    let sets: Vec<ApplicationSet> = m.sets.iter().map(|(_, s)| s.clone()).collect();
+    let world = UseWorld {
+        apps: &apps,
+        sets: &sets,
+        updaters: &m.updaters,
+        creds: &creds,
+        secrets: &by_key,
+        raw: &raw,
+        argocd_namespace,
+        strict: m.strict.unwrap_or(false),
+        absent: "is not among the manifests checked",
+    };
+    let judged = engine.judge_uses(&world, CONCURRENCY).await;
+    let mut out: Vec<UseEvaluation> = m
+        .apps
+        .iter()
+        .zip(&judged.apps)
+        .map(|((source, _), (key, found))| UseEvaluation::new(UseKind::Application, key, source.clone(), found, &[]))
+        .collect();
+    out.extend(
+        m.sets
+            .iter()
+            .zip(&judged.sets)
+            .map(|((source, _), (key, found, gens))| {
+                UseEvaluation::new(UseKind::ApplicationSet, key, source.clone(), found, gens)
+            }),
+    );
+    out
+}
+
+/// Print what was found in `format` (`uses`: the uses instead of the Secrets); the status says
+/// whether any Secret would be denied or any use fails.
+pub fn print(checked: &Checked, format: Format, uses: bool, out: &mut dyn Write, terminal: bool) -> Result<Status> {
+    let evals = &checked.evaluations;
     match format {
+        Format::Json if uses => {
+            serde_json::to_writer_pretty(&mut *out, &checked.uses)?;
+            writeln!(out)?;
+        }
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, evals)?;
             writeln!(out)?;
         }
         Format::Table => {
             let style = table::Style::for_terminal(terminal);
-            out.write_all(table::evaluations(evals, style).as_bytes())?;
+            if !uses && !evals.is_empty() {
+                out.write_all(table::evaluations(evals, style).as_bytes())?;
+            }
+            if !checked.uses.is_empty() {
+                if !uses && !evals.is_empty() {
+                    writeln!(out)?;
+                }
+                out.write_all(use_render::table(&checked.uses, style).as_bytes())?;
+            }
         }
     }
-    Ok(if evals.iter().all(|e| e.allowed) {
-        Status::Clean
-    } else {
-        Status::Findings
-    })
+    Ok(
+        if evals.iter().all(|e| e.allowed) && !checked.uses.iter().any(UseEvaluation::has_findings) {
+            Status::Clean
+        } else {
+            Status::Findings
+        },
+    )
 }
 
 /// `scopegate check`.
-pub async fn run(engine: &Engine, input: &Input, format: Format) -> Result<Status> {
-    let evals = evaluate(engine, input).await?;
+pub async fn run(engine: &Engine, input: &Input, format: Format, uses: bool) -> Result<Status> {
+    let checked = evaluate(engine, input).await?;
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
     let mut lock = stdout.lock();
-    print(&evals, format, &mut lock, terminal)
+    print(&checked, format, uses, &mut lock, terminal)
 }
 
 #[cfg(test)]
@@ -309,6 +480,12 @@ items:
         let names: Vec<(&str, &str)> = secrets.iter().map(|(s, o)| (s.as_str(), o.name.as_str())).collect();
         assert_eq!(names, [("f.yaml#1", "a"), ("f.yaml#2", "b"), ("f.yaml#3", "c")]);
         assert_eq!(others, 2);
+        let m = manifests_in(
+            "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: s, namespace: argocd}\nspec: {generators: []}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: argocd-cmd-params-cm}\ndata: {applicationsetcontroller.enable.tokenref.strict.mode: \"true\"}\n",
+            "s.yaml",
+        )
+        .unwrap();
+        assert_eq!((m.sets.len(), m.strict, m.others), (1, Some(true), 0));
     }
 
     #[test]

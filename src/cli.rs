@@ -93,15 +93,18 @@ pub enum Command {
     Serve(ServeArgs),
     /// Write a CA and a serving certificate for the webhook Service, and print the CA bundle.
     Certs(CertsArgs),
-    /// Judge Secret manifests, or one token, as the webhook would — without a cluster (the providers
-    /// are asked). Exit 0: all would be admitted; 1: some would be denied; 2: an error.
+    /// Judge Secret manifests, or one token, as the webhook would — and the Applications and
+    /// ApplicationSets beside them for their uses of those Secrets — without a cluster (the providers
+    /// are asked). Exit 0: all would be admitted and every use works; 1: findings; 2: an error.
     Check(CheckArgs),
-    /// Judge the credential Secrets in a cluster, check that each credential template reaches the
-    /// repositories Argo CD syncs through it, and report. Exit 0: all clean; 1: findings; 2: an error.
+    /// Judge the credential Secrets in a cluster and every use of them (the repositories Applications
+    /// sync and push to, ApplicationSet generators' tokens, Image Updater's write-back), and report.
+    /// Exit 0: all clean; 1: findings; 2: an error.
     Audit(crate::audit::Options),
-    /// Keep every credential Secret in the cluster judged: at once when it changes, and each distinct
-    /// credential again every watch.recheckInterval; report changes of verdict as metrics, Events,
-    /// PolicyReports and log lines. Replicas elect a leader on a Lease.
+    /// Keep every credential Secret in the cluster, and every use of one, judged: at once when it
+    /// changes, and each distinct credential (and credential and repository) again every
+    /// watch.recheckInterval; report changes as metrics, Events, PolicyReports and log lines. Replicas
+    /// elect a leader on a Lease.
     Watch(crate::watch::Options),
     /// The configuration file: its JSON Schema, or whether a file is valid.
     #[command(subcommand)]
@@ -130,8 +133,9 @@ pub struct CheckArgs {
     /// Configuration file (YAML), as the webhook's. Without one the defaults apply.
     #[arg(long, env = "SCOPEGATE_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Secret manifests: YAML or JSON, several documents, Lists, AdmissionReviews; a directory's
-    /// .yaml, .yml and .json files; `-` for standard input. Repeat for more.
+    /// Manifests: YAML or JSON, several documents, Lists, AdmissionReviews; a directory's .yaml,
+    /// .yml and .json files; `-` for standard input. Repeat for more. Secrets are judged; Argo CD
+    /// Applications and ApplicationSets beside them have their uses of those Secrets judged.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<String>,
     /// Check one token for this repository URL (or credential template prefix) instead.
@@ -150,6 +154,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = check::Format::Table)]
     pub output: check::Format,
+    /// Report the uses of credentials — each Application and ApplicationSet in the files, with what it
+    /// needs of which repository and its generators' tokens — instead of the Secrets.
+    #[arg(long, conflicts_with = "url")]
+    pub uses: bool,
 }
 
 #[derive(Debug, clap::Args)]

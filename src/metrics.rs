@@ -82,6 +82,29 @@ pub struct CredentialLabels {
     pub role: &'static str,
 }
 
+/// `scopegate_repository_access`'s labels: a repository (in Argo CD's normal form), the credential
+/// Secret Argo CD (or Image Updater) uses for it (empty when none covers it), and the verdict.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct RepositoryLabels {
+    pub repo_url: String,
+    pub verdict: &'static str,
+    /// The credential Secret's namespace; empty when none covers the repository.
+    pub namespace: String,
+    /// The credential Secret's name; empty when none covers the repository.
+    pub name: String,
+}
+
+/// `scopegate_scm_credential_verdict`'s labels: an ApplicationSet generator and its token's verdict.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct ScmLabels {
+    pub namespace: String,
+    pub applicationset: String,
+    /// Its path in the ApplicationSet (`generators[0].scmProvider`).
+    pub generator: String,
+    pub provider: &'static str,
+    pub verdict: &'static str,
+}
+
 /// `scopegate_credential_expiry_timestamp_seconds`'s labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ExpiryLabels {
@@ -426,6 +449,8 @@ pub struct WatchMetrics {
     pub credential_expiry: Family<ExpiryLabels, FloatGauge>,
     pub credential_last_checked: Family<SecretLabels, FloatGauge>,
     pub credentials: Family<VerdictLabels, Gauge>,
+    pub repository_access: Family<RepositoryLabels, Gauge>,
+    pub scm_credential_verdict: Family<ScmLabels, Gauge>,
     pub leader: Gauge,
 }
 
@@ -436,6 +461,8 @@ impl WatchMetrics {
             credential_expiry: Family::default(),
             credential_last_checked: Family::default(),
             credentials: Family::default(),
+            repository_access: Family::default(),
+            scm_credential_verdict: Family::default(),
             leader: Gauge::default(),
         };
         r.register(
@@ -457,6 +484,16 @@ impl WatchMetrics {
             "watch_credentials",
             "Credential Secrets the watcher keeps judged, by verdict",
             &m.credentials,
+        );
+        r.register(
+            "repository_access",
+            "1 for the verdict of each repository the followed Applications and ApplicationSets need, with the credential Argo CD (or Image Updater) uses for it (exported by the leader)",
+            &m.repository_access,
+        );
+        r.register(
+            "scm_credential_verdict",
+            "1 for the verdict of each ApplicationSet generator's SCM token, judged for the scm role (exported by the leader)",
+            &m.scm_credential_verdict,
         );
         r.register(
             "watch_leader",
@@ -533,6 +570,25 @@ pub fn catalogue() -> Vec<MetricDoc> {
         })
         .set(0.0);
     watch.credential_last_checked.get_or_create(&secret).set(0.0);
+    watch
+        .repository_access
+        .get_or_create(&RepositoryLabels {
+            repo_url: "url".into(),
+            verdict: "ok",
+            namespace: "ns".into(),
+            name: "name".into(),
+        })
+        .set(1);
+    watch
+        .scm_credential_verdict
+        .get_or_create(&ScmLabels {
+            namespace: "ns".into(),
+            applicationset: "name".into(),
+            generator: "generators[0].scmProvider".into(),
+            provider: "github",
+            verdict: "ok",
+        })
+        .set(1);
     parse_exposition(&r.encode_text())
         .into_iter()
         .map(|mut m| {

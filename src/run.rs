@@ -110,7 +110,7 @@ fn check_cmd(args: CheckArgs) -> Result<ExitCode> {
     };
     let status = runtime()?.block_on(async {
         let engine = Engine::new(config).context("building the engine")?;
-        check::run(&engine, &input, args.output).await
+        check::run(&engine, &input, args.output, args.uses).await
     })?;
     Ok(ExitCode::from(status as u8))
 }

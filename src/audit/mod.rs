@@ -370,6 +370,7 @@ async fn check_coverage(
         raw: &raw,
         argocd_namespace: argocd_ns,
         strict,
+        absent: "does not exist",
     };
     let judged = engine.judge_uses(&world, concurrency).await;
     drop(raw);

@@ -44,13 +44,14 @@ pub enum ScmToken {
     },
 }
 
-/// The API base a generator uses when it names none (Argo CD's clients' defaults).
-fn default_api(kind: ProviderKind) -> Option<&'static str> {
+/// The host a generator that names no API asks (Argo CD's clients' defaults: api.github.com,
+/// gitlab.com, api.bitbucket.org, dev.azure.com): its configured provider is the one asked.
+fn default_host(kind: ProviderKind) -> Option<&'static str> {
     match kind {
-        ProviderKind::Github => Some("https://api.github.com"),
-        ProviderKind::Gitlab => Some("https://gitlab.com/api/v4"),
-        ProviderKind::BitbucketCloud => Some("https://api.bitbucket.org/2.0"),
-        ProviderKind::AzureDevops => Some("https://dev.azure.com"),
+        ProviderKind::Github => Some("github.com"),
+        ProviderKind::Gitlab => Some("gitlab.com"),
+        ProviderKind::BitbucketCloud => Some("bitbucket.org"),
+        ProviderKind::AzureDevops => Some(crate::config::AZURE_DEVOPS_HOST),
         ProviderKind::Gitea | ProviderKind::BitbucketServer => None,
     }
 }
@@ -76,9 +77,19 @@ impl<P: ProviderApi> Engine<P> {
     /// providers' `apiUrl`, and the kind), or why there is none. Only a configured provider is ever
     /// asked: a generator cannot send its token anywhere else through scopegate.
     pub fn generator_provider(&self, g: &Generator) -> Result<&Provider, String> {
-        let api = match (g.api.as_deref(), default_api(g.provider)) {
+        let api = match (g.api.as_deref(), default_host(g.provider)) {
             (Some(a), _) => a.to_owned(),
-            (None, Some(d)) => d.to_owned(),
+            (None, Some(host)) => {
+                return self
+                    .config
+                    .provider_for_host(host)
+                    .filter(|p| p.kind == g.provider)
+                    .ok_or_else(|| {
+                        format!(
+                            "it names no API, so it asks {host}, and no provider for {host} is configured (providers in scopegate's configuration): nothing was sent"
+                        )
+                    });
+            }
             (None, None) => {
                 return Err(format!(
                     "it names no API (the {} generator needs `api`)",
@@ -522,6 +533,7 @@ pub fn scm_token(
     g: &Generator,
     strict: bool,
     argocd_namespace: &str,
+    absent: &str,
     read_key: impl Fn(&str, &str, &str) -> KeyLookup,
     read_app: impl Fn(&str, &str) -> Option<SecretObject>,
 ) -> ScmToken {
@@ -535,7 +547,7 @@ pub fn scm_token(
                     secret: Some((argocd_namespace.to_owned(), secret_name.clone())),
                     verdict: UseVerdict::NoCredential,
                     message: format!(
-                        "its appSecretName names Secret {argocd_namespace}/{secret_name}, which does not exist (GitHub App Secrets are read from Argo CD's namespace)"
+                        "its appSecretName names Secret {argocd_namespace}/{secret_name}, which {absent} (GitHub App Secrets are read from Argo CD's namespace)"
                     ),
                 },
             };
@@ -555,7 +567,7 @@ pub fn scm_token(
         KeyLookup::NoSecret => unusable(
             UseVerdict::NoCredential,
             format!(
-                "its token is in Secret {ns}/{}, which does not exist: the generator fails (tokens are read from the ApplicationSet's namespace)",
+                "its token is in Secret {ns}/{}, which {absent}: the generator fails (tokens are read from the ApplicationSet's namespace)",
                 r.secret_name
             ),
         ),
@@ -610,6 +622,9 @@ pub struct UseWorld<'a> {
     pub argocd_namespace: &'a str,
     /// Argo CD's tokenRef strict mode.
     pub strict: bool,
+    /// How a named Secret that is not there is said to be: "does not exist" (a cluster), "is not among
+    /// the manifests checked" (`check`).
+    pub absent: &'static str,
 }
 
 /// What a judgement of uses found, per object.
@@ -691,9 +706,17 @@ impl<P: ProviderApi> Engine<P> {
         let found: BTreeMap<(Choice, String, Purpose), RepoFinding> = futures::stream::iter(distinct)
             .map(|(k, u)| async move {
                 let f = match &u.choice {
-                    Choice::Secret(key) | Choice::Named(key) => match w.secrets.get(key) {
+                    Choice::Secret(key) => match w.secrets.get(key) {
                         Some(s) => self.judge_repository(Some((key, s)), &u.url, u.purpose, None).await,
-                        None => missing_named(u, key),
+                        None => missing_named(u, key, w.absent),
+                    },
+                    // A Secret Image Updater is told to use: its credential, for this repository.
+                    Choice::Named(key) => match w.secrets.get(key) {
+                        Some(s) => {
+                            let s = s.used_for(SecretType::Repository, &u.url);
+                            self.judge_repository(Some((key, &s)), &u.url, u.purpose, None).await
+                        }
+                        None => missing_named(u, key, w.absent),
                     },
                     _ => self.judge_repository(None, &u.url, u.purpose, None).await,
                 };
@@ -728,6 +751,7 @@ impl<P: ProviderApi> Engine<P> {
                     g,
                     w.strict,
                     w.argocd_namespace,
+                    w.absent,
                     |ns, name, k| key_lookup(w.raw.get(&(ns.to_owned(), name.to_owned())), k),
                     |ns, name| w.secrets.get(&(ns.to_owned(), name.to_owned())).cloned(),
                 );
@@ -754,14 +778,14 @@ impl<P: ProviderApi> Engine<P> {
 }
 
 /// Image Updater is told to use a Secret that is not there.
-fn missing_named(u: &RepoUse, key: &ObjectKey) -> RepoFinding {
+pub fn missing_named(u: &RepoUse, key: &ObjectKey, absent: &str) -> RepoFinding {
     RepoFinding {
         url: u.url.clone(),
         purpose: u.purpose,
         credential: Some(key.clone()),
         verdict: UseVerdict::NoCredential,
         message: format!(
-            "Image Updater writes back with Secret {}/{}, which does not exist: it fails to write back",
+            "Image Updater writes back with Secret {}/{}, which {absent}: it fails to write back",
             key.0, key.1
         ),
         provider_failed: false,

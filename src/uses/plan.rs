@@ -47,6 +47,10 @@ impl RepoUse {
 
 fn choose(creds: &Credentials, instance: Option<&str>, url: &str, project: &str, access: Access) -> Choice {
     let Some(instance) = instance else {
+        // No credential Secret anywhere: whichever instance it is, none covers the repository.
+        if creds.is_empty() {
+            return Choice::None;
+        }
         return Choice::Unplaced(creds.instances().len());
     };
     match creds.resolve(instance, url, project, access) {

@@ -88,18 +88,39 @@ pub(super) struct Controller {
     /// The first re-checks are spread once the index is complete and this replica leads.
     pub(super) spread_pending: bool,
     pub(super) admin: Admin,
+    /// The uses of credentials: the followed objects, their jobs and results.
+    pub(super) uses: super::uses::UseIndex,
+    pub(super) use_schedule: Schedule<super::uses::Job>,
+    /// Jobs due, waiting for room.
+    pub(super) use_due: VecDeque<super::uses::Job>,
+    /// Job tasks out; at most [`super::use_jobs::MAX_USE_TASKS`].
+    pub(super) use_tasks: usize,
+    pub(super) use_tx: mpsc::Sender<super::use_jobs::UseJudged>,
+    /// Jobs that have a result (a job's first re-check is spread over the interval).
+    pub(super) use_judged: std::collections::HashSet<super::uses::Job>,
+    /// When the credentials the uses resolve against are rebuilt (the Secrets changed).
+    pub(super) creds_due: Option<Instant>,
+    /// The series exported: `scopegate_repository_access` and `scopegate_scm_credential_verdict`.
+    pub(super) exported_repos: BTreeMap<super::uses::SeriesKey, crate::uses::UseVerdict>,
+    pub(super) exported_scm: BTreeSet<crate::metrics::ScmLabels>,
+    /// How the jobs reach the cluster (Secrets they name, `argocd-cmd-params-cm`).
+    pub(super) client: Option<kube::Client>,
 }
 
 impl Controller {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         engine: Arc<Engine>,
         metrics: Arc<WatchMetrics>,
         events: Option<Events>,
         reports: Option<mpsc::Sender<ReportJob>>,
         judged_tx: mpsc::Sender<Judged>,
+        use_tx: mpsc::Sender<super::use_jobs::UseJudged>,
+        client: Option<kube::Client>,
         streams: usize,
         admin: Admin,
     ) -> Self {
+        let argocd_namespace = engine.config().watch.argocd_namespace.clone();
         Self {
             engine,
             index: Index::default(),
@@ -117,6 +138,16 @@ impl Controller {
             streams,
             spread_pending: false,
             admin,
+            uses: super::uses::UseIndex::new(&argocd_namespace),
+            use_schedule: Schedule::default(),
+            use_due: VecDeque::new(),
+            use_tasks: 0,
+            use_tx,
+            use_judged: std::collections::HashSet::new(),
+            creds_due: None,
+            exported_repos: BTreeMap::new(),
+            exported_scm: BTreeSet::new(),
+            client,
         }
     }
 
@@ -191,6 +222,9 @@ impl Controller {
         self.spread_pending = false;
         let keys: Vec<CacheKey> = self.index.credential_keys().copied().collect();
         self.schedule.spread(&keys, Instant::now(), self.interval());
+        // The index is complete: the uses resolve against every credential, and run now.
+        self.rebuild_credentials();
+        self.start_uses();
     }
 
     fn apply(&mut self, change: Change) {
@@ -225,6 +259,7 @@ impl Controller {
                 let old_key = self.index.credential_key(&id);
                 let key = self.engine.credential_key(&secret);
                 if let Upserted::Judge { .. } = self.index.upsert(stream, *secret, key) {
+                    self.credentials_changed(Some(&id));
                     if let Some(old) = old_key
                         && Some(old) != key
                         && self.index.group(&old).next().is_none()
@@ -240,18 +275,46 @@ impl Controller {
             SourceEvent::Remove { stream, key } => {
                 if let Some((change, credential)) = self.index.remove(stream, &key) {
                     self.forget(change, credential);
+                    self.credentials_changed(None);
                 }
+            }
+            SourceEvent::FollowedUpsert { stream, obj, uid } => {
+                let jobs = self.uses.upsert(stream, obj, uid);
+                self.on_jobs(jobs);
+            }
+            SourceEvent::FollowedRemove { stream, kind, key } => {
+                let jobs = self.uses.remove(stream, kind, &key);
+                self.on_jobs(jobs);
+                self.object_changed(kind, &key);
+            }
+            SourceEvent::FollowedRelisted { stream, kind, keys } => {
+                let jobs = self.uses.relisted(stream, kind, &keys);
+                self.on_jobs(jobs);
+                self.synced_stream(stream);
             }
             SourceEvent::Relisted { stream, keys } => {
-                for (change, credential) in self.index.relisted(stream, &keys) {
+                let gone = self.index.relisted(stream, &keys);
+                if !gone.is_empty() {
+                    self.credentials_changed(None);
+                }
+                for (change, credential) in gone {
                     self.forget(change, credential);
                 }
-                if self.synced.insert(stream) && self.synced.len() == self.streams {
-                    info!(secrets = self.index.len(), "every watch has listed its Secrets");
-                    self.admin.set_ready(true);
-                    self.maybe_spread();
-                }
+                self.synced_stream(stream);
             }
+        }
+    }
+
+    /// A stream has listed; when every one has, the watcher is ready.
+    fn synced_stream(&mut self, stream: usize) {
+        if self.synced.insert(stream) && self.synced.len() == self.streams {
+            info!(
+                secrets = self.index.len(),
+                objects = self.uses.objects(),
+                "every watch has listed its Secrets"
+            );
+            self.admin.set_ready(true);
+            self.maybe_spread();
         }
     }
 
@@ -317,6 +380,7 @@ impl Controller {
             self.debounce.clear();
             self.waiting.clear();
             self.due.clear();
+            self.stop_uses();
         }
     }
 
@@ -324,7 +388,8 @@ impl Controller {
         let Some(reports) = &self.reports else { return };
         for ns in self.debounce.take_due(Instant::now()) {
             let evaluations = self.index.evaluations_in(&ns);
-            if reports.try_send((ns.clone(), evaluations)).is_err() {
+            let uses = self.uses.evaluations_in(&ns);
+            if reports.try_send((ns.clone(), evaluations, uses)).is_err() {
                 // The writer is behind: try again at the next debounce.
                 self.debounce
                     .touch(&ns, Instant::now(), self.engine.config().watch.report_debounce);

@@ -54,6 +54,13 @@ pub(crate) enum Reason {
     /// The Secret is `ok` again after a Warning.
     #[strum(serialize = "TokenVerified")]
     Verified,
+    /// On an Application or ApplicationSet: a repository it needs refuses the credential Argo CD
+    /// would use (or none covers it, or a push or Image Updater's write-back is refused).
+    #[strum(serialize = "RepositoryUnreachable")]
+    RepositoryUnreachable,
+    /// On an Application or ApplicationSet: every repository it needs answers again after a Warning.
+    #[strum(serialize = "RepositoryReachable")]
+    RepositoryReachable,
 }
 
 impl Reason {
@@ -62,7 +69,7 @@ impl Reason {
     }
 
     pub fn is_warning(self) -> bool {
-        self != Reason::Verified
+        !matches!(self, Reason::Verified | Reason::RepositoryReachable)
     }
 }
 
@@ -129,6 +136,25 @@ impl Index {
     /// Every Secret's key.
     pub fn keys(&self) -> impl Iterator<Item = &SecretKey> {
         self.entries.keys()
+    }
+
+    /// The Argo CD credential Secrets, as Argo CD's choice of credential sees them.
+    pub fn credential_refs(&self) -> Vec<crate::uses::resolve::CredentialRef> {
+        self.entries
+            .values()
+            .filter_map(|e| {
+                let s = &e.secret;
+                let (secret_type, url) = (s.secret_type()?, s.url()?);
+                Some(crate::uses::resolve::CredentialRef {
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    secret_type,
+                    own_credentials: s.has_own_credentials() || crate::uses::resolve::has_credentials(&url),
+                    project: s.project(),
+                    url,
+                })
+            })
+            .collect()
     }
 
     /// The Secrets that share a credential key.

@@ -4,6 +4,11 @@
 //! each `watch.recheckInterval` ([`schedule`]), and reports changes of verdict ([`sinks`]): per-Secret
 //! series on the admin port, Events on the Secret, PolicyReports, one log line. Followers keep the
 //! index warm and report nothing.
+//!
+//! The uses of credentials ([`uses`], [`use_jobs`]): the Applications, ApplicationSets and
+//! ImageUpdaters `watch.follow` names are followed too; each distinct (credential, repository,
+//! purpose) is probed once per interval however many objects share it, each generator's token
+//! judged; changes become series, Events on the objects, and PolicyReport results.
 
 mod controller;
 pub(crate) mod index;
@@ -13,6 +18,8 @@ mod leader;
 mod schedule;
 mod sinks;
 mod source;
+mod use_jobs;
+pub(crate) mod uses;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +38,7 @@ use controller::Controller;
 use schedule::until;
 use sinks::Events;
 use source::Namespaces;
+use uses::FollowedKind;
 
 /// `scopegate watch`'s command line.
 #[derive(Debug, clap::Args)]
@@ -123,6 +131,28 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
         )));
         stream += 1;
     }
+    // The objects that use credentials, each kind while its API exists (looked for again every
+    // interval, at most every five minutes, when it does not).
+    let follow = watch_config.follow;
+    let rediscover = watch_config.recheck_interval.min(std::time::Duration::from_secs(300));
+    let kinds = [
+        (follow.applications || follow.image_updater, FollowedKind::Application),
+        (follow.application_sets, FollowedKind::ApplicationSet),
+        (follow.image_updater, FollowedKind::ImageUpdater),
+    ];
+    for (_, kind) in kinds.into_iter().filter(|(on, _)| *on) {
+        for ns in &scope {
+            source_tasks.push(tokio::spawn(source::followed(
+                client.clone(),
+                kind,
+                ns.clone(),
+                stream,
+                source_tx.clone(),
+                rediscover,
+            )));
+            stream += 1;
+        }
+    }
     drop(source_tx);
 
     let identity = leader::identity();
@@ -153,12 +183,15 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
         (None, None)
     };
     let (judged_tx, mut judged_rx) = mpsc::channel(1024);
+    let (use_tx, mut use_rx) = mpsc::channel(1024);
     let mut c = Controller::new(
         engine,
         metrics,
         Some(Events::new(client.clone(), &identity)),
         report_tx,
         judged_tx,
+        use_tx,
+        Some(client.clone()),
         stream,
         admin.clone(),
     );
@@ -173,11 +206,19 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
     let mut stale_reports_checked = false;
     tokio::pin!(stop);
     loop {
-        let next = c.schedule.next().into_iter().chain(c.debounce.next()).min();
+        let next = c
+            .schedule
+            .next()
+            .into_iter()
+            .chain(c.debounce.next())
+            .chain(c.next_use())
+            .chain(c.credentials_due())
+            .min();
         tokio::select! {
             () = &mut stop => break,
             Some(event) = source_rx.recv() => c.on_source(event),
             Some(judged) = judged_rx.recv() => c.on_judged(judged),
+            Some(judged) = use_rx.recv() => c.on_use_judged(judged),
             changed = is_leader.changed() => match changed {
                 Ok(()) => {
                     let leads = *is_leader.borrow_and_update();
@@ -189,13 +230,19 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
             },
             () = until(next) => {
                 c.on_due();
+                if c.credentials_due().is_some_and(|at| at <= tokio::time::Instant::now()) && c.synced.len() == c.streams {
+                    c.rebuild_credentials();
+                }
+                c.on_use_due();
                 c.flush_reports();
             }
         }
         // Reports left in namespaces that no longer hold credential Secrets go, once per leadership.
         if !stale_reports_checked && c.leader && c.reports.is_some() && c.synced.len() == c.streams {
             stale_reports_checked = true;
-            let (cluster, reports, present) = (cluster.clone(), c.reports.clone(), c.index.namespaces());
+            let mut present = c.index.namespaces();
+            present.extend(c.uses.namespaces());
+            let (cluster, reports) = (cluster.clone(), c.reports.clone());
             let scopes: Vec<Scope> = if opts.namespaces.is_empty() {
                 vec![Scope::All]
             } else {
@@ -207,7 +254,7 @@ pub async fn run(config: Config, opts: Options, stop: impl Future<Output = ()>) 
                         Ok(stale) => {
                             for (ns, _) in stale {
                                 if let Some(r) = &reports {
-                                    let _ = r.send((ns, Vec::new())).await;
+                                    let _ = r.send((ns, Vec::new(), Vec::new())).await;
                                 }
                             }
                         }

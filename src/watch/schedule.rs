@@ -10,19 +10,30 @@ use tokio::time::Instant;
 
 use crate::cache::CacheKey;
 
-#[derive(Default)]
-pub(crate) struct Schedule {
-    due: BTreeSet<(Instant, CacheKey)>,
-    by_key: HashMap<CacheKey, Instant>,
-    /// Failed re-checks in a row, per credential.
-    failures: HashMap<CacheKey, u32>,
-    /// Credentials whose re-check is out now.
-    in_flight: BTreeSet<CacheKey>,
+/// Re-checks by key: a credential's (its [`CacheKey`]), or one job of the uses of credentials.
+pub(crate) struct Schedule<K = CacheKey> {
+    due: BTreeSet<(Instant, K)>,
+    by_key: HashMap<K, Instant>,
+    /// Failed re-checks in a row, per key.
+    failures: HashMap<K, u32>,
+    /// Keys whose re-check is out now.
+    in_flight: BTreeSet<K>,
 }
 
-impl Schedule {
+impl<K> Default for Schedule<K> {
+    fn default() -> Self {
+        Self {
+            due: BTreeSet::new(),
+            by_key: HashMap::new(),
+            failures: HashMap::new(),
+            in_flight: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Copy + Ord + std::hash::Hash> Schedule<K> {
     /// (Re)schedule `key` at `at`.
-    pub fn set(&mut self, key: CacheKey, at: Instant) {
+    pub fn set(&mut self, key: K, at: Instant) {
         if let Some(old) = self.by_key.insert(key, at) {
             self.due.remove(&(old, key));
         }
@@ -30,12 +41,12 @@ impl Schedule {
     }
 
     /// Whether `key` is scheduled or out.
-    pub fn has(&self, key: &CacheKey) -> bool {
+    pub fn has(&self, key: &K) -> bool {
         self.by_key.contains_key(key) || self.in_flight.contains(key)
     }
 
     /// Forget `key` (no Secret carries it any more).
-    pub fn remove(&mut self, key: &CacheKey) {
+    pub fn remove(&mut self, key: &K) {
         if let Some(at) = self.by_key.remove(key) {
             self.due.remove(&(at, *key));
         }
@@ -53,7 +64,7 @@ impl Schedule {
     }
 
     /// The credentials due at `now`, marked out.
-    pub fn take_due(&mut self, now: Instant) -> Vec<CacheKey> {
+    pub fn take_due(&mut self, now: Instant) -> Vec<K> {
         let mut out = Vec::new();
         while let Some(&(at, key)) = self.due.first() {
             if at > now {
@@ -68,7 +79,7 @@ impl Schedule {
     }
 
     /// A re-check of `key` is done: next at `now + interval`, or after a failure sooner, backing off.
-    pub fn done(&mut self, key: CacheKey, failed: bool, now: Instant, interval: Duration) {
+    pub fn done(&mut self, key: K, failed: bool, now: Instant, interval: Duration) {
         self.in_flight.remove(&key);
         let wait = if failed {
             let n = self.failures.entry(key).or_default();
@@ -84,7 +95,7 @@ impl Schedule {
     /// The first re-checks of `keys`, judged together at `now`, spread evenly over the interval after
     /// the next: the i-th of n at `now + interval·(1 + (i+1)/n)` — never sooner than an interval after
     /// the judgement, and from then on each one an interval after the last.
-    pub fn spread(&mut self, keys: &[CacheKey], now: Instant, interval: Duration) {
+    pub fn spread(&mut self, keys: &[K], now: Instant, interval: Duration) {
         let n = keys.len() as u32;
         for (i, key) in keys.iter().enumerate() {
             let offset = interval.mul_f64(f64::from(i as u32 + 1) / f64::from(n.max(1)));

@@ -1,5 +1,6 @@
-//! Where the watcher's changes go: the per-Secret series, Kubernetes Events (kube's event recorder),
-//! the PolicyReports (debounced per namespace, written one after another by one task), and the log.
+//! Where the watcher's changes go: the per-Secret series, Kubernetes Events (kube's event recorder) on
+//! Secrets and on the Applications and ApplicationSets whose uses changed, the PolicyReports
+//! (debounced per namespace, written one after another by one task), and the log.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::cluster::Cluster;
 use crate::metrics::{CredentialLabels, ExpiryLabels, SecretLabels, VerdictLabels, WatchMetrics};
 use crate::render::evaluation::Evaluation;
 use crate::render::policyreport;
+use crate::render::uses::UseEvaluation;
 
 /// The controller that reports, as Events name it.
 pub(crate) const REPORTING_CONTROLLER: &str = "scopegate.dev/watch";
@@ -131,14 +133,19 @@ fn note(reason: Reason, key: &SecretKey, current: &Current) -> String {
         _ if !e.message.is_empty() => e.message.clone(),
         _ => format!("Secret {}/{}: verdict {}.", key.0, key.1, e.verdict.as_str()),
     };
+    cut(&text)
+}
+
+/// A note cut to the Events API's limit.
+fn cut(text: &str) -> String {
     if text.len() <= MAX_NOTE {
-        return text;
+        return text.to_owned();
     }
-    let mut cut = MAX_NOTE - 3;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
+    let mut at = MAX_NOTE - 3;
+    while !text.is_char_boundary(at) {
+        at -= 1;
     }
-    format!("{}…", &text[..cut])
+    format!("{}…", &text[..at])
 }
 
 /// Writes Events through kube's recorder (which turns a repeat into a series on one Event).
@@ -158,6 +165,50 @@ impl Events {
                 },
             ),
         }
+    }
+
+    /// Publish an Event about an Application or ApplicationSet, off the controller's task.
+    pub fn publish_use(&self, e: &super::uses::UseEvent) {
+        let event = Event {
+            type_: if e.reason.is_warning() {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: e.reason.as_str().to_owned(),
+            note: Some(cut(&e.note)),
+            action: match e.reason {
+                Reason::RepositoryReachable | Reason::RepositoryUnreachable => "CheckRepository",
+                _ => "CheckToken",
+            }
+            .into(),
+            secondary: None,
+        };
+        let regarding = ObjectReference {
+            api_version: Some(e.kind.api_version().into()),
+            kind: Some(e.kind.as_str().into()),
+            namespace: Some(e.key.0.clone()),
+            name: Some(e.key.1.clone()),
+            uid: e.uid.clone(),
+            ..Default::default()
+        };
+        self.send(event, regarding);
+    }
+
+    fn send(&self, event: Event, regarding: ObjectReference) {
+        let recorder = self.recorder.clone();
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &regarding).await {
+                warn!(
+                    error = %e,
+                    kind = regarding.kind.as_deref().unwrap_or_default(),
+                    namespace = regarding.namespace.as_deref().unwrap_or_default(),
+                    name = regarding.name.as_deref().unwrap_or_default(),
+                    reason = event.reason.as_str(),
+                    "writing an Event failed"
+                );
+            }
+        });
     }
 
     /// Publish the Event of a change, off the controller's task.
@@ -184,23 +235,13 @@ impl Events {
             uid,
             ..Default::default()
         };
-        let recorder = self.recorder.clone();
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&event, &regarding).await {
-                warn!(
-                    error = %e,
-                    namespace = regarding.namespace.as_deref().unwrap_or_default(),
-                    name = regarding.name.as_deref().unwrap_or_default(),
-                    reason = event.reason.as_str(),
-                    "writing an Event failed"
-                );
-            }
-        });
+        self.send(event, regarding);
     }
 }
 
-/// A namespace's report to write: its evaluations, or none (the report goes).
-pub(crate) type ReportJob = (String, Vec<Evaluation>);
+/// A namespace's report to write: its Secrets' evaluations and its objects' uses, or none (the
+/// report goes).
+pub(crate) type ReportJob = (String, Vec<Evaluation>, Vec<UseEvaluation>);
 
 /// The namespaces whose reports are due, with when.
 #[derive(Default)]
@@ -238,12 +279,17 @@ impl Debounce {
 }
 
 /// Write one namespace's report: applied (server-side, scopegate's field manager) when it holds
-/// credential Secrets, deleted when it holds none any more.
-async fn write_report(cluster: &Cluster, namespace: &str, evaluations: &[Evaluation]) -> anyhow::Result<()> {
-    if evaluations.is_empty() {
+/// credential Secrets or judged uses, deleted when it holds none any more.
+async fn write_report(
+    cluster: &Cluster,
+    namespace: &str,
+    evaluations: &[Evaluation],
+    uses: &[UseEvaluation],
+) -> anyhow::Result<()> {
+    if evaluations.is_empty() && uses.is_empty() {
         return cluster.delete_report(namespace, policyreport::REPORT_NAME).await;
     }
-    for report in policyreport::reports(evaluations, &[], jiff::Timestamp::now()) {
+    for report in policyreport::reports(evaluations, uses, jiff::Timestamp::now()) {
         cluster.apply_report(&report).await?;
     }
     Ok(())
@@ -252,6 +298,7 @@ async fn write_report(cluster: &Cluster, namespace: &str, evaluations: &[Evaluat
 /// A write that failed, to be tried again.
 struct Retry {
     evaluations: Vec<Evaluation>,
+    uses: Vec<UseEvaluation>,
     at: Instant,
     delay: Duration,
 }
@@ -267,11 +314,11 @@ pub(crate) async fn reporter(cluster: Arc<Cluster>, mut jobs: mpsc::Receiver<Rep
     let mut retries: BTreeMap<String, Retry> = BTreeMap::new();
     loop {
         let next_retry = retries.values().map(|r| r.at).min();
-        let (namespace, evaluations, delay) = tokio::select! {
+        let (namespace, evaluations, uses, delay) = tokio::select! {
             job = jobs.recv() => match job {
-                Some((namespace, evaluations)) => {
+                Some((namespace, evaluations, uses)) => {
                     retries.remove(&namespace);
-                    (namespace, evaluations, None)
+                    (namespace, evaluations, uses, None)
                 }
                 None => break,
             },
@@ -281,10 +328,10 @@ pub(crate) async fn reporter(cluster: Arc<Cluster>, mut jobs: mpsc::Receiver<Rep
                     continue;
                 };
                 let Some(retry) = retries.remove(&namespace) else { continue };
-                (namespace, retry.evaluations, Some(retry.delay))
+                (namespace, retry.evaluations, retry.uses, Some(retry.delay))
             }
         };
-        if let Err(e) = write_report(&cluster, &namespace, &evaluations).await {
+        if let Err(e) = write_report(&cluster, &namespace, &evaluations, &uses).await {
             let delay = delay.map_or(RETRY_FIRST, |d| (d * 2).min(RETRY_MAX));
             warn!(
                 namespace = namespace.as_str(),
@@ -296,6 +343,7 @@ pub(crate) async fn reporter(cluster: Arc<Cluster>, mut jobs: mpsc::Receiver<Rep
                 namespace,
                 Retry {
                     evaluations,
+                    uses,
                     at: Instant::now() + delay,
                     delay,
                 },

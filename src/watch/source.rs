@@ -9,6 +9,10 @@
 //!
 //! Each Secret is reduced at once to what is judged (its credential fields decoded into `Token`s, its
 //! scopegate annotations), and sent to the controller as a [`SourceEvent`].
+//!
+//! And the objects that use credentials (`watch.follow`): Argo CD Applications and ApplicationSets,
+//! Image Updater's ImageUpdaters — each kind only while discovery shows its API — read without their
+//! status and reduced at once to what their uses need.
 
 use std::collections::BTreeSet;
 
@@ -22,7 +26,9 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::index::SecretKey;
+use super::uses::{Followed, FollowedKind};
 use crate::credential::{SECRET_TYPE_LABEL, SecretObject, SecretType, USER_SECRET_PREFIX};
+use crate::uses::{Application, ApplicationSet, ImageUpdater, ObjectKey};
 
 /// What a watch stream reports.
 #[derive(Debug)]
@@ -33,6 +39,24 @@ pub(crate) enum SourceEvent {
     Remove { stream: usize, key: SecretKey },
     /// The stream listed again: these are every Secret it reports; the others it had are gone.
     Relisted { stream: usize, keys: BTreeSet<SecretKey> },
+    /// An object that uses credentials, as it is now.
+    FollowedUpsert {
+        stream: usize,
+        obj: Followed,
+        uid: Option<String>,
+    },
+    /// An object gone from the stream.
+    FollowedRemove {
+        stream: usize,
+        kind: FollowedKind,
+        key: ObjectKey,
+    },
+    /// The stream listed again (or its API is not installed: none).
+    FollowedRelisted {
+        stream: usize,
+        kind: FollowedKind,
+        keys: BTreeSet<ObjectKey>,
+    },
 }
 
 /// Which namespaces a stream covers.
@@ -269,6 +293,204 @@ pub(crate) async fn user_tokens(
         };
         if tx.send(out).await.is_err() {
             return;
+        }
+    }
+}
+
+/// An object of a followed kind as its watch reads it: its metadata and its spec; its status (an
+/// Application's can be large) is skipped unread.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub(crate) struct SpecOnly {
+    metadata: kube::api::ObjectMeta,
+    #[serde(default)]
+    spec: serde_json::Value,
+}
+
+impl kube::Resource for SpecOnly {
+    type DynamicType = ApiResource;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+    fn meta(&self) -> &kube::api::ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut kube::api::ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// The API of a followed kind.
+fn followed_resource(kind: FollowedKind) -> ApiResource {
+    match kind {
+        FollowedKind::Application => crate::cluster::application_resource("Application", "applications"),
+        FollowedKind::ApplicationSet => crate::cluster::application_resource("ApplicationSet", "applicationsets"),
+        FollowedKind::ImageUpdater => crate::cluster::image_updater_resource(),
+    }
+}
+
+/// Reduce an object at once to what the uses need: its name, namespace, uid, labels, Image Updater's
+/// annotations (no other: `last-applied-configuration` can hold the whole object), and its spec.
+fn reduce(kind: FollowedKind, obj: SpecOnly) -> Option<(Followed, Option<String>)> {
+    let m = obj.metadata;
+    let annotations: serde_json::Map<String, serde_json::Value> = m
+        .annotations
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("argocd-image-updater.argoproj.io/"))
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let value = serde_json::json!({
+        "metadata": {"name": m.name, "namespace": m.namespace, "labels": m.labels, "annotations": annotations},
+        "spec": obj.spec,
+    });
+    let followed = match kind {
+        FollowedKind::Application => Followed::App(Box::new(Application::from_value(&value)?)),
+        FollowedKind::ApplicationSet => Followed::Set(Box::new(ApplicationSet::from_value(&value)?)),
+        FollowedKind::ImageUpdater => Followed::Updater(Box::new(ImageUpdater::from_value(&value)?)),
+    };
+    Some((followed, m.uid))
+}
+
+fn followed_key(obj: &SpecOnly) -> ObjectKey {
+    (
+        obj.metadata.namespace.clone().unwrap_or_default(),
+        obj.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+/// Whether an error says the API is not there (its CRD not installed, or removed).
+fn not_installed(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+        || matches!(e, kube::Error::Discovery(kube::error::DiscoveryError::MissingKind(_)))
+}
+
+/// Follow the objects of `kind` in `namespaces` while its API exists: discovery first (a cluster
+/// without Image Updater is normal: the stream reports it empty and looks again every `rediscover`),
+/// then kube's watcher, reduced at once. Reports on `tx` as stream `stream`.
+pub(crate) async fn followed(
+    client: kube::Client,
+    kind: FollowedKind,
+    namespaces: Namespaces,
+    stream: usize,
+    tx: mpsc::Sender<SourceEvent>,
+    rediscover: std::time::Duration,
+) {
+    let ar = followed_resource(kind);
+    let gvk = kube::core::GroupVersionKind::gvk(&ar.group, &ar.version, &ar.kind);
+    let mut said_absent = false;
+    loop {
+        match kube::discovery::pinned_kind(&client, &gvk).await {
+            Ok(_) => {}
+            Err(e) => {
+                if not_installed(&e) {
+                    if !said_absent {
+                        tracing::info!(
+                            kind = ar.kind.as_str(),
+                            api = ar.api_version.as_str(),
+                            every = %humantime::format_duration(rediscover),
+                            "not installed in this cluster: not followed; looked for again"
+                        );
+                        said_absent = true;
+                    }
+                } else {
+                    warn!(kind = ar.kind.as_str(), error = %e, "discovery failed; retrying");
+                }
+                // Nothing of this kind: the stream has listed (empty).
+                if tx
+                    .send(SourceEvent::FollowedRelisted {
+                        stream,
+                        kind,
+                        keys: BTreeSet::new(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(rediscover).await;
+                continue;
+            }
+        }
+        said_absent = false;
+        tracing::info!(kind = ar.kind.as_str(), api = ar.api_version.as_str(), "following");
+        let api: Api<SpecOnly> = match &namespaces {
+            Namespaces::All => Api::all_with(client.clone(), &ar),
+            Namespaces::One(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        };
+        let mut events = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
+        let mut listing = BTreeSet::new();
+        let mut gone = false;
+        while let Some(event) = events.next().await {
+            let out = match event {
+                Ok(Event::Init) => {
+                    listing.clear();
+                    continue;
+                }
+                Ok(Event::InitApply(obj)) | Ok(Event::Apply(obj)) => {
+                    let key = followed_key(&obj);
+                    let Some((obj, uid)) = reduce(kind, obj) else { continue };
+                    listing.insert(key);
+                    SourceEvent::FollowedUpsert { stream, obj, uid }
+                }
+                Ok(Event::InitDone) => SourceEvent::FollowedRelisted {
+                    stream,
+                    kind,
+                    keys: std::mem::take(&mut listing),
+                },
+                Ok(Event::Delete(obj)) => SourceEvent::FollowedRemove {
+                    stream,
+                    kind,
+                    key: followed_key(&obj),
+                },
+                Err(e) => {
+                    let uninstalled = match &e {
+                        watcher::Error::InitialListFailed(c)
+                        | watcher::Error::WatchStartFailed(c)
+                        | watcher::Error::WatchFailed(c) => not_installed(c),
+                        _ => false,
+                    };
+                    if uninstalled {
+                        gone = true;
+                        break;
+                    }
+                    warn!(error = describe(&e), kind = ar.kind.as_str(), namespaces = ?namespaces, "watching failed; retrying");
+                    continue;
+                }
+            };
+            if tx.send(out).await.is_err() {
+                return;
+            }
+        }
+        if gone {
+            // The API went (its CRD deleted): its objects are gone; look for it again.
+            if tx
+                .send(SourceEvent::FollowedRelisted {
+                    stream,
+                    kind,
+                    keys: BTreeSet::new(),
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(rediscover).await;
         }
     }
 }

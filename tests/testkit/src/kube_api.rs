@@ -112,6 +112,20 @@ const KINDS: &[Kind] = &[
         kind: "ApplicationSet",
         namespaced: true,
     },
+    Kind {
+        group: "argocd-image-updater.argoproj.io",
+        version: "v1alpha1",
+        plural: "imageupdaters",
+        kind: "ImageUpdater",
+        namespaced: true,
+    },
+    Kind {
+        group: "",
+        version: "v1",
+        plural: "configmaps",
+        kind: "ConfigMap",
+        namespaced: true,
+    },
 ];
 
 fn kind_of(group: &str, plural: &str) -> Option<&'static Kind> {
@@ -521,6 +535,11 @@ impl FakeKube {
     /// The API of `plural` is not installed: 404 for every request to it.
     pub fn remove_api(&self, plural: &str) {
         self.lock().absent.insert(plural.to_owned());
+    }
+
+    /// Serve `plural` again (its CRD installed).
+    pub fn restore_api(&self, plural: &str) {
+        self.lock().absent.remove(plural);
     }
 
     /// Listing `plural` is forbidden (403).
@@ -1124,10 +1143,14 @@ fn tokio_stream_from(
 }
 
 fn discovery(fake: &FakeKube, segs: &[&str]) -> Option<Response> {
+    // An API removed with `remove_api` is not discovered either (its CRD is not installed).
+    let absent = fake.lock().absent.clone();
+    let present = |k: &&Kind| !absent.contains(k.plural);
     let groups: BTreeMap<&str, Vec<&Kind>> =
         KINDS
             .iter()
             .filter(|k| !k.group.is_empty())
+            .filter(present)
             .fold(BTreeMap::new(), |mut m, k| {
                 m.entry(k.group).or_insert_with(Vec::new).push(k);
                 m
@@ -1135,6 +1158,7 @@ fn discovery(fake: &FakeKube, segs: &[&str]) -> Option<Response> {
     let resources = |group: &str, version: &str| -> Value {
         let list: Vec<Value> = KINDS
             .iter()
+            .filter(present)
             .filter(|k| k.group == group && k.version == version)
             .map(|k| {
                 json!({

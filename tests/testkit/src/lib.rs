@@ -9,6 +9,7 @@
 pub const WHAT_SCOPEGATE_SENDS: &str = "docs/reference/requests.md";
 
 pub mod examples;
+pub mod git_server;
 pub mod held;
 pub mod kube_api;
 pub mod network;

@@ -301,6 +301,30 @@ impl wiremock::Match for BasicPassword {
     }
 }
 
+/// Matches a request without an `Authorization` header.
+#[derive(Debug, Clone)]
+pub struct Anonymous;
+
+impl wiremock::Match for Anonymous {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        !request.headers.contains_key("authorization")
+    }
+}
+
+/// Matches `Authorization: Bearer <token>`, or no `Authorization` at all for `None`.
+#[derive(Debug, Clone)]
+pub struct BearerOrNone(pub Option<String>);
+
+impl wiremock::Match for BearerOrNone {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        let got = request.headers.get("authorization").and_then(|v| v.to_str().ok());
+        match &self.0 {
+            None => got.is_none(),
+            Some(t) => got == Some(bearer(t).as_str()),
+        }
+    }
+}
+
 /// Matches `Authorization: Basic` with exactly this user and password.
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine as _;
@@ -595,6 +619,53 @@ impl<'a> Github<'a> {
             .and(wiremock::matchers::query_param("service", "git-receive-pack"))
             .and(BasicPassword(token.to_owned()))
             .respond_with(receive)
+            .mount(self.server)
+            .await;
+    }
+
+    /// `GET /orgs/{org}/repos` (the SCM Provider generator's listing) for `token` (`None`: without
+    /// credentials): a page of the repositories it sees, or the status GitHub refuses with (404 for an
+    /// organisation the token cannot see, as GitHub hides it).
+    pub async fn org_repos(&self, token: Option<&str>, org: &str, answer: Result<&[&str], u16>) {
+        let template = match answer {
+            Ok(repos) => github_rate_headers(
+                ResponseTemplate::new(200).set_body_json(
+                    repos
+                        .iter()
+                        .map(|r| {
+                            json!({"id": 1, "name": r, "full_name": format!("{org}/{r}"), "private": true,
+                                         "owner": {"login": org, "type": "Organization"}})
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                4990,
+            ),
+            Err(status) => ResponseTemplate::new(status).set_body_json(json!({
+                "message": if status == 404 { "Not Found" } else { "Resource not accessible by personal access token" },
+                "documentation_url": "https://docs.github.com/rest/repos/repos#list-organization-repositories",
+                "status": status.to_string()
+            })),
+        };
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, &format!("/orgs/{org}/repos"))))
+            .and(BearerOrNone(token.map(str::to_owned)))
+            .respond_with(template)
+            .mount(self.server)
+            .await;
+    }
+
+    /// `GET /repos/{owner}/{repo}/pulls` (the Pull Request generator's listing) for `token`: an empty
+    /// page, or the status GitHub refuses with.
+    pub async fn pulls(&self, token: Option<&str>, owner: &str, repo: &str, answer: Result<(), u16>) {
+        let template = match answer {
+            Ok(()) => ResponseTemplate::new(200).set_body_json(json!([])),
+            Err(status) => ResponseTemplate::new(status)
+                .set_body_json(json!({"message": "Not Found", "status": status.to_string()})),
+        };
+        Mock::given(method("GET"))
+            .and(path(join(&self.prefix, &format!("/repos/{owner}/{repo}/pulls"))))
+            .and(BearerOrNone(token.map(str::to_owned)))
+            .respond_with(template)
             .mount(self.server)
             .await;
     }
