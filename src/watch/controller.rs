@@ -93,9 +93,9 @@ pub(super) struct Controller {
     pub(super) use_schedule: Schedule<super::uses::Job>,
     /// Jobs due, waiting for room.
     pub(super) use_due: VecDeque<super::uses::Job>,
-    /// Job tasks out; at most [`super::use_jobs::MAX_USE_TASKS`].
+    /// Job tasks out (a bound holds them).
     pub(super) use_tasks: usize,
-    pub(super) use_tx: mpsc::Sender<super::use_jobs::UseJudged>,
+    pub(super) use_tx: mpsc::Sender<super::uses::UseJudged>,
     /// Jobs that have a result (a job's first re-check is spread over the interval).
     pub(super) use_judged: std::collections::HashSet<super::uses::Job>,
     /// When the credentials the uses resolve against are rebuilt (the Secrets changed).
@@ -115,7 +115,7 @@ impl Controller {
         events: Option<Events>,
         reports: Option<mpsc::Sender<ReportJob>>,
         judged_tx: mpsc::Sender<Judged>,
-        use_tx: mpsc::Sender<super::use_jobs::UseJudged>,
+        use_tx: mpsc::Sender<super::uses::UseJudged>,
         client: Option<kube::Client>,
         streams: usize,
         admin: Admin,

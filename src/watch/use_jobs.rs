@@ -12,26 +12,20 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::controller::Controller;
-use super::uses::{FollowedKind, Job, JobInput, Jobs};
+use super::uses::{FollowedKind, Job, JobInput, Jobs, UseJudged};
 use crate::cluster::{ARGOCD_CMD_PARAMS, TOKENREF_STRICT_MODE};
 use crate::credential::{SecretObject, SecretType};
 use crate::engine::uses::{KeyLookup, ScmToken, key_lookup, missing_named, scm_token};
 use crate::metrics::{RepositoryLabels, ScmLabels};
 use crate::render::uses::UseKind;
 use crate::uses::plan::{Choice, RepoUse};
-use crate::uses::{Credentials, ObjectKey, RepoFinding, ScmAuth, ScmFinding, UseVerdict};
+use crate::uses::{Credentials, ObjectKey, RepoFinding, ScmAuth, UseVerdict};
 
 /// Job tasks out at once.
 pub(super) const MAX_USE_TASKS: usize = 32;
 /// How long after a Secret changes the uses resolve against the credentials again (changes in
 /// between join: a relist of 10 000 Secrets resolves once).
 const CREDENTIALS_SETTLE: Duration = Duration::from_millis(200);
-
-/// What a job task sends back.
-pub(crate) enum UseJudged {
-    Probe { id: u64, found: RepoFinding },
-    Scm { id: u64, found: ScmFinding },
-}
 
 fn kind_of(k: UseKind) -> FollowedKind {
     match k {

@@ -48,6 +48,12 @@ pub(crate) struct ProbeKey {
     pub purpose: Purpose,
 }
 
+/// What a job task sends back.
+pub(crate) enum UseJudged {
+    Probe { id: u64, found: RepoFinding },
+    Scm { id: u64, found: ScmFinding },
+}
+
 /// What a job needs to run.
 #[derive(Debug, Clone)]
 pub(crate) enum JobInput {
