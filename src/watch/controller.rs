@@ -284,8 +284,17 @@ impl Controller {
             }
             SourceEvent::FollowedRemove { stream, kind, key } => {
                 let jobs = self.uses.remove(stream, kind, &key);
+                let gone = jobs.gone;
                 self.on_jobs(jobs);
                 self.object_changed(kind, &key);
+                if gone {
+                    info!(
+                        kind = ?kind,
+                        namespace = key.0.as_str(),
+                        name = key.1.as_str(),
+                        "followed object gone: its uses and their series removed"
+                    );
+                }
             }
             SourceEvent::FollowedRelisted { stream, kind, keys } => {
                 let jobs = self.uses.relisted(stream, kind, &keys);

@@ -127,11 +127,11 @@ impl Controller {
         }
     }
 
-    /// Jobs came and went.
+    /// Jobs came and went, objects' uses changed.
     pub(super) fn on_jobs(&mut self, jobs: Jobs) {
-        for job in jobs.removed {
-            self.use_schedule.remove(&job);
-            self.use_judged.remove(&job);
+        for job in &jobs.removed {
+            self.use_schedule.remove(job);
+            self.use_judged.remove(job);
         }
         if self.uses_running() {
             let now = Instant::now();
@@ -140,6 +140,9 @@ impl Controller {
             }
         }
         self.export_series();
+        for (k, key) in &jobs.changed {
+            self.object_changed(kind_of(*k), key);
+        }
     }
 
     /// Everything runs now (this replica leads, and every watch has listed).
@@ -317,6 +320,8 @@ impl Controller {
             UseJudged::Probe { id, found } => {
                 let failed = found.provider_failed;
                 let users = self.uses.record_probe(id, found);
+                // The series first: what the log and the Events say is already on /metrics.
+                self.export_series();
                 for (k, key) in users {
                     self.object_changed(kind_of(k), &key);
                 }
@@ -325,12 +330,13 @@ impl Controller {
             UseJudged::Scm { id, found } => {
                 let failed = found.provider_failed;
                 if let Some((set, _)) = self.uses.record_scm(id, found.clone()) {
+                    self.export_series();
                     if let Some(event) = self.uses.scm_event(&set, &found)
                         && let Some(events) = &self.events
                     {
                         events.publish_use(&event);
                     }
-                    self.touch_report(&set.0);
+                    self.object_changed(FollowedKind::ApplicationSet, &set);
                 }
                 (Job::Scm(id), failed)
             }
@@ -362,12 +368,24 @@ impl Controller {
         }
     }
 
-    /// An object's findings may have changed: its Event, its report.
+    /// An object's findings may have changed: its log line, its Event, its report.
     pub(super) fn object_changed(&mut self, kind: FollowedKind, key: &ObjectKey) {
         if !self.leader {
             return;
         }
         let Some(k) = use_kind(kind) else { return };
+        if let Some((before, now, why)) = self.uses.verdict_change(k, key) {
+            let reason: String = why.chars().take(300).collect();
+            tracing::info!(
+                kind = k.as_str(),
+                namespace = key.0.as_str(),
+                name = key.1.as_str(),
+                old = before.map_or("none", UseVerdict::as_str),
+                new = now.as_str(),
+                reason,
+                "use verdict changed"
+            );
+        }
         if let Some(event) = self.uses.repository_event(k, key)
             && let Some(events) = &self.events
         {

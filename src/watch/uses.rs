@@ -94,6 +94,8 @@ struct Entry<T> {
     said: BTreeSet<(String, Purpose, UseVerdict)>,
     /// Per generator: the verdict the last Warning named.
     said_scm: BTreeMap<String, UseVerdict>,
+    /// The verdict last logged.
+    logged: Option<UseVerdict>,
 }
 
 impl<T> Entry<T> {
@@ -106,6 +108,7 @@ impl<T> Entry<T> {
             scm: Vec::new(),
             said: BTreeSet::new(),
             said_scm: BTreeMap::new(),
+            logged: None,
         }
     }
 }
@@ -125,12 +128,18 @@ pub(crate) struct UseEvent {
 pub(crate) struct Jobs {
     pub added: Vec<Job>,
     pub removed: Vec<Job>,
+    /// The object removed is gone (no watch reports it any more).
+    pub gone: bool,
+    /// Objects whose uses changed without a job's result (a use added or dropped).
+    pub changed: Vec<(UseKind, ObjectKey)>,
 }
 
 impl Jobs {
     fn merge(&mut self, other: Jobs) {
         self.added.extend(other.added);
         self.removed.extend(other.removed);
+        self.gone |= other.gone;
+        self.changed.extend(other.changed);
     }
 }
 
@@ -272,34 +281,32 @@ impl UseIndex {
 
     /// A watch no longer reports an object (gone when no watch does).
     pub fn remove(&mut self, stream: usize, kind: FollowedKind, key: &ObjectKey) -> Jobs {
+        let mut jobs = Jobs::default();
         match kind {
             FollowedKind::Application => {
                 let Some(e) = self.apps.get_mut(key) else {
-                    return Jobs::default();
+                    return jobs;
                 };
                 e.streams.remove(&stream);
                 if !e.streams.is_empty() {
-                    return Jobs::default();
+                    return jobs;
                 }
                 let e = self.apps.remove(key);
-                let mut jobs = Jobs::default();
                 for (_, job) in e.map(|e| e.uses).unwrap_or_default() {
                     jobs.merge(self.release(job, UseKind::Application, key));
                 }
-                jobs
             }
             FollowedKind::ApplicationSet => {
                 let Some(e) = self.sets.get_mut(key) else {
-                    return Jobs::default();
+                    return jobs;
                 };
                 e.streams.remove(&stream);
                 if !e.streams.is_empty() {
-                    return Jobs::default();
+                    return jobs;
                 }
                 let Some(e) = self.sets.remove(key) else {
-                    return Jobs::default();
+                    return jobs;
                 };
-                let mut jobs = Jobs::default();
                 for (_, job) in e.uses {
                     jobs.merge(self.release(job, UseKind::ApplicationSet, key));
                 }
@@ -307,20 +314,21 @@ impl UseIndex {
                     self.scms.remove(&id);
                     jobs.removed.push(Job::Scm(id));
                 }
-                jobs
             }
             FollowedKind::ImageUpdater => {
                 let Some(e) = self.updaters.get_mut(key) else {
-                    return Jobs::default();
+                    return jobs;
                 };
                 e.1.remove(&stream);
                 if !e.1.is_empty() {
-                    return Jobs::default();
+                    return jobs;
                 }
                 self.updaters.remove(key);
-                self.plan_apps_in(&key.0)
+                jobs = self.plan_apps_in(&key.0);
             }
         }
+        jobs.gone = true;
+        jobs
     }
 
     /// A watch listed again: what it reported before and not now is gone from it.
@@ -454,7 +462,16 @@ impl UseIndex {
                 .map(|e| e.uses.iter().filter_map(|(_, j)| *j).collect()),
         }
         .unwrap_or_default();
-        for (_, job) in old.unwrap_or_default() {
+        let old = old.unwrap_or_default();
+        let now: Vec<&RepoUse> = match kind {
+            UseKind::Application => self.apps.get(key).map(|e| e.uses.iter().map(|(u, _)| u).collect()),
+            UseKind::ApplicationSet => self.sets.get(key).map(|e| e.uses.iter().map(|(u, _)| u).collect()),
+        }
+        .unwrap_or_default();
+        if old.len() != now.len() || old.iter().zip(&now).any(|((a, _), b)| a != *b) {
+            jobs.changed.push((kind, key.clone()));
+        }
+        for (_, job) in old {
             if job.is_some_and(|j| !kept.contains(&j)) {
                 jobs.merge(self.release(job, kind, key));
             }
@@ -587,10 +604,12 @@ impl UseIndex {
         }
         for e in self.apps.values_mut() {
             e.said.clear();
+            e.logged = None;
         }
         for e in self.sets.values_mut() {
             e.said.clear();
             e.said_scm.clear();
+            e.logged = None;
         }
     }
 
@@ -615,6 +634,26 @@ impl UseIndex {
         Some((repos, gens, uid))
     }
 
+    /// Whether some use of an object has not been judged yet (its job has no result).
+    fn pending(&self, kind: UseKind, key: &ObjectKey) -> bool {
+        let (uses, scm) = match kind {
+            UseKind::Application => match self.apps.get(key) {
+                Some(e) => (&e.uses, &e.scm),
+                None => return false,
+            },
+            UseKind::ApplicationSet => match self.sets.get(key) {
+                Some(e) => (&e.uses, &e.scm),
+                None => return false,
+            },
+        };
+        uses.iter()
+            .filter_map(|(_, j)| *j)
+            .any(|id| self.probes.get(&id).is_some_and(|p| p.result.is_none()))
+            || scm
+                .iter()
+                .any(|id| self.scms.get(id).is_some_and(|s| s.result.is_none()))
+    }
+
     /// An object's uses, judged so far, as the reports show them.
     pub fn evaluation(&self, kind: UseKind, key: &ObjectKey) -> Option<UseEvaluation> {
         let (repos, gens, uid) = self.findings(kind, key)?;
@@ -624,6 +663,28 @@ impl UseIndex {
         let mut e = UseEvaluation::new(kind, key, "cluster".into(), &repos, &gens);
         e.uid = uid;
         Some(e)
+    }
+
+    /// An object's verdict (the worst of its findings), when it changed since last asked: (before,
+    /// now, what is wrong).
+    pub fn verdict_change(
+        &mut self,
+        kind: UseKind,
+        key: &ObjectKey,
+    ) -> Option<(Option<UseVerdict>, UseVerdict, String)> {
+        if self.pending(kind, key) {
+            return None;
+        }
+        let e = self.evaluation(kind, key)?;
+        let logged = match kind {
+            UseKind::Application => &mut self.apps.get_mut(key)?.logged,
+            UseKind::ApplicationSet => &mut self.sets.get_mut(key)?.logged,
+        };
+        if *logged == Some(e.verdict) {
+            return None;
+        }
+        let before = logged.replace(e.verdict);
+        Some((before, e.verdict, e.message))
     }
 
     /// The evaluations of a namespace's objects.
@@ -649,6 +710,10 @@ impl UseIndex {
     /// The Event an object's repository findings are worth now, given what was said: a Warning when
     /// the findings to act on changed, a Normal when the last of them went.
     pub fn repository_event(&mut self, kind: UseKind, key: &ObjectKey) -> Option<UseEvent> {
+        // Said once every use has been judged: a use still waiting for its probe is not yet fine.
+        if self.pending(kind, key) {
+            return None;
+        }
         let (repos, _, uid) = self.findings(kind, key)?;
         let now: BTreeSet<(String, Purpose, UseVerdict)> = repos
             .iter()
