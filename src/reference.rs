@@ -522,6 +522,22 @@ fn requirements() -> String {
         let _ = write!(out, " `{}` |", crate::requirements::gitlab_access_name(level));
     }
     out.push('\n');
+    out.push_str(
+        "\nThe `scm` role is an ApplicationSet generator's token's ([Uses of credentials](../concepts/uses.md)); the \
+         other four are a credential Secret's, by its name and label ([Secrets and roles](../concepts/secrets-and-roles.md)).\n\n\
+         ## With pull requests\n\nWhat a role needs besides its row when its use involves pull requests: the Pull Request \
+         generator lists them (`scm`); Argo CD Image Updater's pull-request mode opens them (`write`). Families not \
+         listed need nothing more (their row already covers it). An override of a role's row keeps these.\n\n\
+         | role | family | also needs |\n|------|--------|------------|\n",
+    );
+    for (role, family, extra) in crate::requirements::PULL_REQUESTS {
+        let _ = writeln!(
+            out,
+            "| {role} | `{}` | {} |",
+            family.as_str(),
+            extra.iter().map(|e| code(e)).collect::<Vec<_>>().join(", ")
+        );
+    }
     out
 }
 

@@ -455,23 +455,35 @@ async fn the_watch_component_runs_scopegate_watch_with_the_permissions_it_needs_
         "the ServiceMonitor scrapes it"
     );
 
-    // Exactly: Secrets read, Events written, cluster-wide; the Lease in its own namespace.
+    // Exactly: Secrets and the objects that use them read, Events written, cluster-wide; Argo CD's
+    // parameters by name in Argo CD's namespace; the Lease in its own namespace.
+    let read = || vec!["get".to_owned(), "list".into(), "watch".into()];
     let cluster = find(&objects, "ClusterRole", "scopegate-watch");
     assert_eq!(
         rules(cluster),
         [
-            (
-                "".to_owned(),
-                "secrets".to_owned(),
-                vec!["get".to_owned(), "list".into(), "watch".into()]
-            ),
+            ("".to_owned(), "secrets".to_owned(), read()),
             (
                 "events.k8s.io".to_owned(),
                 "events".to_owned(),
                 vec!["create".to_owned(), "patch".into()]
             ),
+            ("argoproj.io".to_owned(), "applications".to_owned(), read()),
+            ("argoproj.io".to_owned(), "applicationsets".to_owned(), read()),
+            (
+                "argocd-image-updater.argoproj.io".to_owned(),
+                "imageupdaters".to_owned(),
+                read()
+            ),
         ]
     );
+    let params = find(&objects, "Role", "scopegate-watch-argocd-params");
+    assert_eq!(params["metadata"]["namespace"], "argocd");
+    assert_eq!(
+        rules(params),
+        [("".to_owned(), "configmaps".to_owned(), vec!["get".to_owned()])]
+    );
+    assert_eq!(params["rules"][0]["resourceNames"], json!(["argocd-cmd-params-cm"]));
     let lease = find(&objects, "Role", "scopegate-watch-lease");
     assert_eq!(lease["metadata"]["namespace"], "scopegate");
     assert_eq!(
@@ -675,6 +687,8 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
         "scopegate_credential_verdict",
         "scopegate_credential_last_checked_timestamp_seconds",
         "scopegate_watch_leader",
+        "scopegate_repository_access",
+        "scopegate_scm_credential_verdict",
     ] {
         assert!(used.contains(name), "no alert on {name}");
     }
@@ -686,6 +700,8 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
         "scopegate_provider_requests_total",
         "scopegate_watch_credentials",
         "scopegate_credential_expiry_timestamp_seconds",
+        "scopegate_repository_access",
+        "scopegate_scm_credential_verdict",
     ] {
         assert!(from_dashboard.contains(name), "no panel on {name}");
     }
@@ -724,6 +740,19 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
             )
             .build(),
     );
+    // And the uses of it: an Application's repository, an ApplicationSet generator's token.
+    kube.add(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+                    "metadata": {"name": "guestbook", "namespace": "argocd"},
+                    "spec": {"source": {"repoURL": "https://github.com/acme/app"}}}));
+    kube.add(
+        SecretBuilder::new("scm-token", "argocd")
+            .data("token", "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")
+            .build(),
+    );
+    kube.add(json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                    "metadata": {"name": "previews", "namespace": "argocd"},
+                    "spec": {"generators": [{"scmProvider": {"github": {"organization": "acme",
+                             "tokenRef": {"secretName": "scm-token", "key": "token"}}}}]}}));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("kubeconfig"), kube.kubeconfig("scopegate")).unwrap();
     std::fs::write(dir.path().join("config.yaml"), providers_yaml(&gh)).unwrap();
@@ -740,6 +769,8 @@ async fn alerts_and_dashboard_use_only_metrics_the_binary_exports() {
     );
     let watcher = tokio::task::spawn_blocking(move || {
         watcher.wait_for_all(&["verdict changed", "name=app", "new=ok"]);
+        watcher.wait_for_all(&["use verdict changed", "name=guestbook"]);
+        watcher.wait_for_all(&["use verdict changed", "name=previews"]);
         watcher
     })
     .await

@@ -424,6 +424,9 @@ async fn bench(a: Args) -> Result<()> {
     if run("watch") {
         watch(&a).await?;
     }
+    if run("uses") || a.only.as_deref() == Some("watch") {
+        uses(&a).await?;
+    }
     if run("doors") {
         front_door(&a).await?;
     }
@@ -1066,6 +1069,157 @@ async fn watch(a: &Args) -> Result<()> {
     );
     println!(
         "| RSS after the first judgement / after a re-check round / peak | {:.1} / {:.1} / {:.1} MiB | <= 128 MiB |",
+        rss_judged as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// (h) `scopegate watch` following the uses of credentials: 5 000 Applications over 500 repositories
+/// (ten Applications each) and 50 credential templates (one per organisation, ten repositories each),
+/// probed on a real Git server (`git http-backend`). Probes per re-check interval in steady state (at
+/// most one per distinct credential and repository), the time to the first verdict of every
+/// Application, and RSS.
+async fn uses(a: &Args) -> Result<()> {
+    use scopegate_testkit::git_server::GitServer;
+    use scopegate_testkit::standin::Level;
+    const APPS: usize = 5_000;
+    const REPOS: usize = 500;
+    const CREDS: usize = 50;
+    let interval = Duration::from_secs(30);
+    let dir = tempfile_dir()?.join("uses");
+    std::fs::create_dir_all(&dir)?;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let provider = MockServer::builder().disable_request_recording().start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(Counting {
+            calls: calls.clone(),
+            delay: Duration::ZERO,
+        })
+        .mount(&provider)
+        .await;
+    let git = GitServer::start().await?;
+    let cred_token = |k: usize| scopegate_testkit::github_token("ghp_", &format!("UsesBench{k:020}"));
+    let repo = |r: usize| format!("org-{:02}/repo-{r:03}", r / (REPOS / CREDS));
+    for r in 0..REPOS {
+        git.grant(&repo(r), &cred_token(r / (REPOS / CREDS)), Level::Read)?;
+    }
+    let kube = scopegate_testkit::kube_api::FakeKube::start().await?;
+    kube.record_requests(false);
+    kube.set_page_size(500);
+    for k in 0..CREDS {
+        kube.add(
+            SecretBuilder::argocd(&format!("org-{k:02}"), "repo-creds")
+                .https(&format!("https://github.com/org-{k:02}"), "git", &cred_token(k))
+                .build(),
+        );
+    }
+    for i in 0..APPS {
+        kube.add(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": format!("app-{i:04}"), "namespace": "argocd",
+                         "labels": {"team": format!("team-{}", i % 20)}},
+            "spec": {"project": "default",
+                     "source": {"repoURL": format!("https://github.com/{}.git", repo(i % REPOS)), "path": format!("apps/app-{i:04}"),
+                                "targetRevision": "HEAD"},
+                     "destination": {"server": "https://kubernetes.default.svc", "namespace": format!("app-{i:04}")},
+                     "syncPolicy": {"automated": {"prune": true, "selfHeal": true}}},
+            "status": {"sync": {"status": "Synced", "revision": "6dcb09b5b57875f334f61aebed695e2e4193db5e"},
+                       "health": {"status": "Healthy"},
+                       "resources": (0..10).map(|n| serde_json::json!({"kind": "Deployment", "name": format!("web-{n}"), "status": "Synced"})).collect::<Vec<_>>()}
+        }));
+    }
+    std::fs::write(dir.join("kubeconfig"), kube.kubeconfig("scopegate"))?;
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "providers:\n  - kind: github\n    host: github.com\n    apiUrl: {}\n    gitUrl: {}\nwatch:\n  recheckInterval: {}s\n",
+            provider.uri(),
+            git.url(),
+            interval.as_secs()
+        ),
+    )?;
+    let log = dir.join("watch.log");
+    let spawned = Instant::now();
+    let child = Proc(
+        Command::new(&a.scopegate)
+            .args(["watch", "--no-leader-election", "--admin-listen", "127.0.0.1:0"])
+            .arg("--kubeconfig")
+            .arg(dir.join("kubeconfig"))
+            .arg("--config")
+            .arg(dir.join("config.yaml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting scopegate watch")?,
+    );
+    let judged = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("use verdict changed") && l.contains("new=ok"))
+            .count()
+    };
+    let mut text = String::new();
+    for _ in 0..1200 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if judged(&text) >= APPS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if judged(&text) < APPS {
+        bail!(
+            "the watcher found {} of {APPS} Applications ok in 2 minutes",
+            judged(&text)
+        );
+    }
+    let first_probes = git.total();
+    let started = text
+        .lines()
+        .find(|l| l.contains("watching credential Secrets"))
+        .and_then(log_time)
+        .context("no start line")?;
+    let done = text
+        .lines()
+        .filter(|l| l.contains("use verdict changed"))
+        .filter_map(log_time)
+        .max()
+        .context("no verdicts")?;
+    let rss_judged = status_kib(child.0.id(), "VmRSS:");
+    let probes_at = |at: Instant| {
+        let git = git.clone();
+        async move {
+            tokio::time::sleep_until(at.into()).await;
+            git.total()
+        }
+    };
+    let margin = Duration::from_secs(5);
+    let window_start = probes_at(spawned + interval + margin).await;
+    let window_end = probes_at(spawned + 2 * interval + margin).await;
+    let per_interval = window_end - window_start;
+    let rss = status_kib(child.0.id(), "VmRSS:");
+    let peak = status_kib(child.0.id(), "VmHWM:");
+    drop(child);
+    println!();
+    println!("| (h) scopegate watch, uses of credentials | figure | target |");
+    println!("|---|---:|---|");
+    println!(
+        "| first verdict of every one of {APPS} Applications ({REPOS} repositories, {CREDS} credentials) | {:.2} s | |",
+        (done - started).as_secs_f64()
+    );
+    println!("| repository probes for the first judgement | {first_probes} | {REPOS} |");
+    println!(
+        "| repository probes in one re-check interval ({}s) in steady state | {per_interval} | <= {REPOS} |",
+        interval.as_secs()
+    );
+    println!(
+        "| provider calls (the 50 templates' own judgement) | {} | |",
+        calls.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!(
+        "| RSS after the first judgement / after a re-check round / peak | {:.1} / {:.1} / {:.1} MiB | <= 160 MiB |",
         rss_judged as f64 / 1024.0,
         rss as f64 / 1024.0,
         peak as f64 / 1024.0
