@@ -1141,3 +1141,84 @@ async fn gitea_and_azure_devops_templates_reach_what_their_tokens_read() {
     let asked = scene.git.received_requests().await.unwrap();
     assert!(asked.iter().all(|r| r.method.as_str() == "GET"), "{asked:?}");
 }
+
+/// The uses of credentials, as `--uses -o json` reports them: each Application and ApplicationSet of the
+/// scene, with the credential Argo CD would choose for each repository; an ImageUpdater's write-back
+/// with a read-only template; an ApplicationSet generator whose token Secret is missing; and the
+/// objects read to judge them: ImageUpdaters listed, the Secrets generators name read one by one.
+#[tokio::test]
+async fn uses_are_judged_with_the_credential_argo_cd_would_choose() {
+    let scene = Scene::new().await;
+    scene.kube.add(json!({
+        "apiVersion": "argocd-image-updater.argoproj.io/v1alpha1", "kind": "ImageUpdater",
+        "metadata": {"name": "images", "namespace": "argocd"},
+        "spec": {"writeBackConfig": {"method": "git"}, "applicationRefs": [{"namePattern": "guestbook"}]}
+    }));
+    scene.kube.add(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+        "metadata": {"name": "previews", "namespace": "argocd"},
+        "spec": {"generators": [{"pullRequest": {"github": {"owner": "acme", "repo": "guestbook",
+                 "tokenRef": {"secretName": "github-pr-token", "key": "token"}}}}],
+                 "template": {"metadata": {"name": "pr-{{number}}"}, "spec": {"source": {"repoURL": "https://github.com/acme/guestbook"}}}}
+    }));
+    let run = scene.audit(&["-A", "--uses", "-o", "json"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let uses = run.json();
+    let by: BTreeMap<String, Value> = uses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                format!("{} {}", u["kind"].as_str().unwrap(), u["name"].as_str().unwrap()),
+                u.clone(),
+            )
+        })
+        .collect();
+    let guestbook = &by["Application guestbook"];
+    assert_eq!(guestbook["repositories"][0]["verdict"], "ok");
+    assert_eq!(guestbook["repositories"][0]["credential"], "argocd/acme-creds");
+    // Image Updater pushes with the read template, which may only read.
+    let write_back = &guestbook["repositories"][1];
+    assert_eq!(write_back["purpose"], "write-back");
+    assert_eq!(write_back["credential"], "argocd/acme-creds");
+    assert_eq!(write_back["verdict"], "insufficient");
+    assert_eq!(
+        by["Application private"]["repositories"][0]["credential"],
+        "argocd/private"
+    );
+    assert_eq!(by["Application hydrated"]["repositories"][1]["verdict"], "insufficient");
+    let previews = &by["ApplicationSet previews"];
+    assert_eq!(previews["generators"][0]["verdict"], "no-credential");
+    assert_eq!(previews["generators"][0]["kind"], "pullRequest");
+    assert!(
+        previews["message"].as_str().unwrap().contains("github-pr-token"),
+        "{previews}"
+    );
+    assert_eq!(by["ApplicationSet clusters"]["repositories"][0]["verdict"], "ok");
+    // The table says the same, after the Secrets'.
+    let table = scene.audit(&["-A"]).await;
+    assert!(
+        table.stdout.contains("Application argocd/guestbook") && table.stdout.contains("write-back"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("5 Applications and 2 ApplicationSets"),
+        "{}",
+        table.stdout
+    );
+    // What was read: ImageUpdaters listed (paged), the generator's Secret read by name, nothing written.
+    let requests = scene.kube.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/apis/argocd-image-updater.argoproj.io/v1alpha1/imageupdaters")
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces/argocd/secrets/github-pr-token")
+    );
+    assert!(requests.iter().all(|r| r.method == "GET"));
+}

@@ -392,6 +392,7 @@ async fn each_generator_s_token_is_judged_for_the_scm_role() {
     ];
     let (run, by) = s.check("generators", &objects).await;
     assert_eq!(run.code, Some(1), "{run:?}");
+
     let generator = |set: &str, i: usize| by[set]["generators"][i].clone();
     assert_eq!(generator("ok", 0)["verdict"], "ok", "{}", by["ok"]);
     assert_eq!(generator("ok", 0)["generator"], "generators[0].scmProvider");

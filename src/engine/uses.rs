@@ -56,11 +56,6 @@ fn default_host(kind: ProviderKind) -> Option<&'static str> {
     }
 }
 
-/// `object/kind` for messages: "ApplicationSet argocd/previews".
-fn named(kind: &str, key: &ObjectKey) -> String {
-    format!("{kind} {}/{}", key.0, key.1)
-}
-
 /// A path on the provider for a generator's target, as the provider's calls name it.
 fn target_path(provider: ProviderKind, owner: &str, project: Option<&str>, repo: Option<&str>) -> String {
     match (provider, repo) {
@@ -254,17 +249,11 @@ impl<P: ProviderApi> Engine<P> {
     /// first one the listing shows.
     pub async fn judge_scm(
         &self,
-        appset: &ObjectKey,
         g: &Generator,
         token: ScmToken,
         fresh_since: Option<std::time::Instant>,
     ) -> ScmFinding {
-        let about = format!(
-            "{}, {} ({})",
-            named("ApplicationSet", appset),
-            g.path,
-            g.kind.display_name()
-        );
+        let about = format!("{} ({})", g.path, g.kind.display_name());
         let mut finding = ScmFinding {
             generator: g.path.clone(),
             kind: g.kind,
@@ -755,7 +744,7 @@ impl<P: ProviderApi> Engine<P> {
                     |ns, name, k| key_lookup(w.raw.get(&(ns.to_owned(), name.to_owned())), k),
                     |ns, name| w.secrets.get(&(ns.to_owned(), name.to_owned())).cloned(),
                 );
-                (i, order, self.judge_scm(&key, g, token, None).await)
+                (i, order, self.judge_scm(g, token, None).await)
             })
             .buffer_unordered(concurrency)
             .collect()

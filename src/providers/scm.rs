@@ -156,10 +156,20 @@ pub async fn list(
                 words("Unauthorized")
             ),
         }),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => Ok(Listed::Refused {
-            status: resp.status.as_u16(),
-            detail: words(resp.status.canonical_reason().unwrap_or("refused")),
-        }),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+            let mut detail = words(resp.status.canonical_reason().unwrap_or("refused"));
+            // GitHub names the permission a fine-grained token lacks.
+            if let Some(needs) = resp.header("x-accepted-github-permissions").filter(|v| !v.is_empty()) {
+                detail.push_str(&format!(
+                    "; GitHub accepts it with {}",
+                    crate::providers::client::scrub(needs, secret)
+                ));
+            }
+            Ok(Listed::Refused {
+                status: resp.status.as_u16(),
+                detail,
+            })
+        }
         _ => Err(resp.unexpected(name, secret)),
     }
 }

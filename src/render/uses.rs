@@ -182,7 +182,7 @@ impl UseEvaluation {
                     .map(|g| g.message.clone()),
             )
             .collect::<Vec<_>>()
-            .join(" ");
+            .join("; ");
         Self {
             kind,
             namespace: key.0.clone(),

@@ -466,6 +466,54 @@ mod tests {
         assert_eq!(set.reads, ["https://github.com/acme/envs"]);
     }
 
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            "[a-z{}. ]{0,8}".prop_map(Value::String),
+            Just(json!("github")),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("generators".to_owned()),
+                        Just("matrix".to_owned()),
+                        Just("merge".to_owned()),
+                        Just("scmProvider".to_owned()),
+                        Just("pullRequest".to_owned()),
+                        Just("github".to_owned()),
+                        Just("tokenRef".to_owned()),
+                        Just("secretName".to_owned()),
+                        Just("organization".to_owned()),
+                        Just("repo".to_owned()),
+                        Just("owner".to_owned()),
+                        Just("git".to_owned()),
+                        Just("repoURL".to_owned()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_spec_is_walked_without_a_panic_and_within_the_bounds(spec in json()) {
+            let set = ApplicationSet::from_value(&json!({"metadata": {"name": "x", "namespace": "n"}, "spec": spec}));
+            let set = set.unwrap();
+            proptest::prop_assert!(set.generators.len() <= MAX_GENERATORS);
+            proptest::prop_assert!(set.reads.len() <= crate::uses::MAX_SOURCES);
+            let _ = crate::uses::Application::from_value(&json!({"metadata": {"name": "x"}, "spec": spec}));
+            let _ = crate::uses::ImageUpdater::from_value(&json!({"metadata": {"name": "x"}, "spec": spec}));
+        }
+    }
+
     #[test]
     fn the_walk_is_bounded() {
         let many: Vec<Value> = (0..100)

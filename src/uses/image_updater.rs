@@ -597,6 +597,49 @@ mod tests {
         assert_eq!(write_back(&not_updated, &[&bad]), None);
     }
 
+    /// Go's `filepath.Match`, transcribed as a plain recursion: the reference the linear matcher is
+    /// held to.
+    fn reference(p: &[Tok], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((Tok::Star, rest)) => {
+                (0..=n.len()).any(|k| n[..k].iter().all(|c| *c != '/') && reference(rest, &n[k..]))
+            }
+            Some((t, rest)) => n.first().is_some_and(|c| t.matches(*c)) && reference(rest, &n[1..]),
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2000, ..Default::default() })]
+        #[test]
+        fn the_linear_matcher_agrees_with_the_recursive_one(
+            pattern in proptest::collection::vec(
+                proptest::sample::select(vec!["a", "b", "*", "?", "[ab]", "[^a]", "[a-b]", "\\*"]),
+                0..7,
+            )
+            .prop_map(|v: Vec<&str>| v.concat()),
+            name in "[ab/]{0,9}",
+        ) {
+            let toks = tokens(&pattern).unwrap();
+            let chars: Vec<char> = name.chars().collect();
+            proptest::prop_assert_eq!(glob_match(&pattern, &name), Some(reference(&toks, &chars)));
+        }
+
+        #[test]
+        fn any_text_is_a_pattern_or_refused_without_a_panic(pattern in ".{0,40}", name in ".{0,40}") {
+            let _ = glob_match(&pattern, &name);
+        }
+    }
+
+    #[test]
+    fn a_pattern_of_many_stars_stays_linear() {
+        let pattern = "*a".repeat(30) + "b";
+        let name = "a".repeat(253);
+        assert_eq!(glob_match(&pattern, &name), Some(false));
+    }
+
     #[test]
     fn label_selectors_match_as_kubernetes_does() {
         let s = LabelSelector::from_value(&json!({

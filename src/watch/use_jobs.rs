@@ -299,7 +299,7 @@ impl Controller {
                             |_, _| app.clone(),
                         ),
                     };
-                    let found = engine.judge_scm(&set, &g, token, fresh).await;
+                    let found = engine.judge_scm(&g, token, fresh).await;
                     let _ = tx.send(UseJudged::Scm { id, found }).await;
                 });
                 true
