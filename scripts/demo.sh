@@ -58,10 +58,15 @@ wait_log() { # pattern file seconds
 }
 wait_log "every watch has listed its Secrets" "$watchlog" 20
 wait_log "name=git-default-65f1c0d2a9e8 old=none" "$watchlog" 20
+wait_log "use verdict changed kind=Application namespace=codefresh name=retired" "$watchlog" 20
 sleep 1
 echo "verdicts (one log line per change of verdict):"
-grep "verdict changed" "$watchlog" | sed -E 's/.*namespace=([^ ]+) name=([^ ]+) old=([^ ]+) new=([^ ]+).*/  \1\/\2: \3 -> \4/'
-echo "Events the watcher wrote (kubectl events --for secret/NAME -n NS shows them):"
+grep " verdict changed" "$watchlog" | grep -v "use verdict changed" \
+  | sed -E 's/.*namespace=([^ ]+) name=([^ ]+) old=([^ ]+) new=([^ ]+).*/  \1\/\2: \3 -> \4/'
+echo "the uses of those credentials: each Application's repositories, with the credential Argo CD would choose:"
+grep "use verdict changed" "$watchlog" \
+  | sed -E 's/.*kind=([^ ]+) namespace=([^ ]+) name=([^ ]+) old=([^ ]+) new=([^ ]+).*/  \1 \2\/\3: \4 -> \5/'
+echo "Events the watcher wrote (kubectl events --for secret/NAME -n NS, or application/NAME, shows them):"
 grep "scopegate-standin: Event" "$standinlog" | sed -E 's/scopegate-standin: Event /  /' | cut -c1-150
 admin_port=$(sed -nE 's/.*serving the admin port addr=[0-9.]+:([0-9]+).*/\1/p' "$watchlog" | head -1)
 metrics() {
@@ -72,6 +77,7 @@ metrics() {
 }
 echo "on its admin port (/metrics):"
 metrics | grep -E '^scopegate_credential_verdict\{namespace="codefresh",name="runtime' | sed 's/^/  /'
+metrics | grep -E '^scopegate_repository_access\{' | sed 's/^/  /'
 
 echo
 echo "GitHub revokes the token in codefresh/runtime-repo-creds-secret (the stand-in, on SIGUSR1):"

@@ -25,9 +25,10 @@ async fn print_events(cluster: FakeKube) {
         }
         let e = &c.object;
         eprintln!(
-            "scopegate-standin: Event {} {} on Secret {}/{}: {}",
+            "scopegate-standin: Event {} {} on {} {}/{}: {}",
             e["type"].as_str().unwrap_or_default(),
             e["reason"].as_str().unwrap_or_default(),
+            e["regarding"]["kind"].as_str().unwrap_or_default(),
             e["regarding"]["namespace"].as_str().unwrap_or_default(),
             e["regarding"]["name"].as_str().unwrap_or_default(),
             e["note"].as_str().unwrap_or_default(),
