@@ -475,3 +475,119 @@ async fn strict_mode_requires_the_scm_creds_label_and_says_so() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(by["plain"]["generators"][0]["verdict"], "ok");
 }
+
+const APP_KEY: &str = include_str!("fixtures/keys/github-app-test.pem");
+const APP_PUB: &[u8] = include_bytes!("fixtures/keys/github-app-test.pub.der");
+
+/// A generator with `appSecretName`: the GitHub App's Secret in Argo CD's namespace, judged as the app
+/// (never minting a token) for the `scm` role — its installation's permissions on the repository.
+#[tokio::test]
+async fn a_github_app_generator_is_judged_by_its_installation() {
+    let s = Scene::new().await;
+    for (app_id, installation, permissions) in [
+        (
+            4242,
+            77,
+            json!({"contents": "read", "metadata": "read", "pull_requests": "read"}),
+        ),
+        (4343, 78, json!({"metadata": "read"})),
+    ] {
+        Github::on(&s.api)
+            .app_installation(
+                app_id,
+                APP_PUB,
+                scopegate_testkit::standin::github_installation(installation, "acme", "selected", permissions),
+                &["acme/app"],
+            )
+            .await;
+    }
+    let app_secret = |name: &str, app_id: &str, installation: &str| {
+        SecretBuilder::new(name, "argocd")
+            .label("argocd.argoproj.io/secret-type", "repo-creds")
+            .data("url", "https://github.com/acme")
+            .data("githubAppID", app_id)
+            .data("githubAppInstallationID", installation)
+            .data("githubAppPrivateKey", APP_KEY)
+            .build()
+    };
+    let pr =
+        |secret: &str| json!([{"pullRequest": {"github": {"owner": "acme", "repo": "app", "appSecretName": secret}}}]);
+    let objects = vec![
+        app_secret("gh-app", "4242", "77"),
+        app_secret("gh-app-narrow", "4343", "78"),
+        appset("app-ok", pr("gh-app")),
+        appset("app-narrow", pr("gh-app-narrow")),
+        appset("app-missing", pr("no-such-app")),
+    ];
+    let (run, by) = s.check("apps", &objects).await;
+    assert!(!run.all_output().contains("PRIVATE KEY"));
+    let verdict = |set: &str| by[set]["generators"][0]["verdict"].as_str().unwrap().to_owned();
+    assert_eq!(verdict("app-ok"), "ok", "{}", by["app-ok"]);
+    assert_eq!(by["app-ok"]["generators"][0]["tokenKind"], "github-app");
+    assert_eq!(by["app-ok"]["generators"][0]["secret"], "argocd/gh-app");
+    assert_eq!(verdict("app-narrow"), "insufficient", "{}", by["app-narrow"]);
+    assert_eq!(verdict("app-missing"), "no-credential");
+    // Never a listing as the app: scopegate does not mint installation tokens.
+    let asked = s.api.received_requests().await.unwrap();
+    assert!(
+        !asked.iter().any(|r| r.url.path().ends_with("/access_tokens")),
+        "no token minted"
+    );
+}
+
+const WB_FINE: &str =
+    "github_pat_11USES000000000000000000_WriteBackPullRequestsToken0000000000000000000000000000000003";
+const WB_FINE_NO_PR: &str =
+    "github_pat_11USES000000000000000000_WriteBackNoPullRequestsToken00000000000000000000000000000004";
+
+/// Image Updater's pull-request mode needs the provider's pull-request write permission besides the
+/// push: a fine-grained token that may push but not open pull requests is `insufficient`.
+#[tokio::test]
+async fn image_updater_pull_requests_need_the_pull_request_permission() {
+    let s = Scene::new().await;
+    let gh = Github::on(&s.api);
+    for (token, pulls) in [(WB_FINE, Level::Write), (WB_FINE_NO_PR, Level::Read)] {
+        gh.fine_grained(token, "argocd-bot", "2027-06-01 00:00:00 UTC").await;
+        let mut g = RepoGrant::all("acme", "deploy");
+        g.pull_requests = pulls;
+        gh.fine_grained_repo(token, "/unused", &g).await;
+        s.git.grant("acme/deploy", token, Level::Write).unwrap();
+    }
+    let updater = |name: &str| {
+        json!({"apiVersion": "argocd-image-updater.argoproj.io/v1alpha1", "kind": "ImageUpdater",
+               "metadata": {"name": name, "namespace": "argocd"},
+               "spec": {"writeBackConfig": {"method": format!("git:secret:{name}"),
+                                            "gitConfig": {"branch": "main", "pullRequest": {"github": {}}}},
+                        "applicationRefs": [{"namePattern": name}]}})
+    };
+    let secret = |name: &str, token: &str| {
+        SecretBuilder::new(name, "argocd")
+            .data("username", "bot")
+            .data("password", token)
+            .build()
+    };
+    let objects = vec![
+        secret("with-prs", WB_FINE),
+        secret("without-prs", WB_FINE_NO_PR),
+        updater("with-prs"),
+        updater("without-prs"),
+        application("with-prs", source("https://github.com/acme/deploy")),
+        application("without-prs", source("https://github.com/acme/deploy")),
+    ];
+    let (run, by) = s.check("pull-requests", &objects).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let write_back = |name: &str| by[name]["repositories"][1].clone();
+    assert_eq!(write_back("with-prs")["purpose"], "write-back-pull-request");
+    assert_eq!(write_back("with-prs")["verdict"], "ok", "{}", by["with-prs"]);
+    assert_eq!(
+        write_back("without-prs")["verdict"],
+        "insufficient",
+        "{}",
+        by["without-prs"]
+    );
+    let why = write_back("without-prs")["message"].as_str().unwrap().to_owned();
+    assert!(
+        why.contains("pull requests") && why.contains("pull_requests:write"),
+        "{why}"
+    );
+}
