@@ -103,6 +103,13 @@ find_kubectl() {
     need_debian_command kubectl kubernetes-client
 }
 
+# Git's own smart-HTTP server, `git http-backend` (Debian's git package): the tests of the uses of
+# credentials serve real repositories with it.
+find_git_http_backend() {
+    need_debian_command git git
+    [ -x "$(git --exec-path)/git-http-backend" ] || die "git http-backend not found in $(git --exec-path) (Debian's git package ships it)"
+}
+
 # `script` (util-linux, Debian's bsdutils): the check and audit tests run scopegate on a
 # pseudo-terminal with it, to see the colours and the progress bar a person sees.
 find_script() {
