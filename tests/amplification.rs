@@ -43,7 +43,7 @@ async fn user_calls(gh: &MockServer) -> usize {
 
 /// A client of the harness connecting from `local` (an address of 127.0.0.0/8).
 fn client_from(h: &Harness, local: &str) -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate::install_crypto_provider();
     reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(h.ca_pem.as_bytes()).unwrap()])
         .local_address(Some(local.parse().unwrap()))

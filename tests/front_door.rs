@@ -41,7 +41,7 @@ async fn setup() -> (MockServer, Harness) {
 fn tls_connector(h: &Harness, alpn: &[u8]) -> tokio_rustls::TlsConnector {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(h.ca_pem.as_bytes()) {
         roots.add(c.unwrap()).unwrap();

@@ -328,7 +328,7 @@ fn issue_local() -> certs::Issued {
 struct Trust(Vec<reqwest::Certificate>);
 
 fn trusting(cas: &[&str]) -> Trust {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate::install_crypto_provider();
     Trust(
         cas.iter()
             .map(|c| reqwest::Certificate::from_pem(c.as_bytes()).unwrap())
@@ -462,7 +462,7 @@ async fn client_certificates_are_required_when_a_client_ca_is_configured() {
     let port = server.local_addr().unwrap().port();
     tokio::spawn(server.run(std::future::pending()));
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate::install_crypto_provider();
     let ca = reqwest::Certificate::from_pem(serving.ca_cert.as_bytes()).unwrap();
     let anonymous = reqwest::Client::builder().tls_certs_only([ca.clone()]).build().unwrap();
     assert!(

@@ -109,7 +109,7 @@ async fn speaks_http2_when_offered_and_http1_otherwise() {
     let r = h.client.post(h.url("/validate")).json(&body).send().await.unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2, "ALPN h2 is negotiated");
     assert_eq!(r.status(), 200);
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate::install_crypto_provider();
     let h1 = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(h.ca_pem.as_bytes()).unwrap()])
         .http1_only()

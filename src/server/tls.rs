@@ -152,7 +152,7 @@ impl ResolvesServerCert for CertStore {
 /// The rustls server configuration: the store's certificate, ALPN `h2` then `http/1.1`, and, with a
 /// client CA, client certificates required and verified against it.
 pub fn server_config(store: Arc<CertStore>, client_ca: Option<&Path>) -> Result<ServerConfig, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::crypto_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let mut config = match client_ca {
         None => builder.with_no_client_auth().with_cert_resolver(store),

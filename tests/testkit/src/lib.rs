@@ -37,9 +37,22 @@ pub fn github_token(prefix: &str, body: &str) -> String {
     format!("{prefix}{random}{}", String::from_utf8_lossy(&checksum))
 }
 
+/// Install ring as rustls's process-wide crypto provider, as scopegate does (the test kit does not link
+/// scopegate). Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = crypto_provider().install_default();
+}
+
+/// ring's provider; rustls 0.23.48 deprecates it for lacking post-quantum key exchange, which loopback
+/// tests do not need (scopegate's own `crypto_provider` says why it keeps ring).
+#[allow(deprecated)]
+pub fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
 /// A reqwest client that trusts only the given CA (PEM) and offers HTTP/2 and HTTP/1.1.
 pub fn https_client(ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     let ca = reqwest::Certificate::from_pem(ca_pem)?;
     Ok(reqwest::Client::builder()
         .tls_certs_only([ca])

@@ -52,7 +52,7 @@ impl TlsFront {
     pub async fn start(backend: SocketAddr, ca: &TestCa) -> anyhow::Result<Self> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let (cert, key) = ca.leaf()?;
         let chain = CertificateDer::pem_slice_iter(cert.as_bytes()).collect::<Result<Vec<_>, _>>()?;
         let key = PrivateKeyDer::from_pem_slice(key.as_bytes())?;
@@ -219,7 +219,7 @@ pub struct HoldingFront {
 
 impl HoldingFront {
     pub async fn start(backend: SocketAddr, hold_until: usize, holds: fn(&str) -> bool) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_crypto_provider();
         let shared = Arc::new(Holding {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),

@@ -97,7 +97,7 @@ fn client(ca: &[u8]) -> Result<reqwest::Client> {
 }
 
 fn client_for(ca: &[u8], protocol: Protocol) -> Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate_testkit::install_crypto_provider();
     let b = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(ca)?])
         .pool_max_idle_per_host(1);
@@ -455,7 +455,7 @@ async fn front_door(_a: &Args) -> Result<()> {
     wait_ready(&admin_client, &format!("http://127.0.0.1:{admin}/readyz")).await?;
     let idle_rss = status_kib(sg.0.id(), "VmRSS:");
 
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate_testkit::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pki_types::pem::PemObject::pem_slice_iter(&ca) {
         roots.add(c?)?;
@@ -1298,7 +1298,7 @@ mod bare {
     }
 
     pub async fn run(listen: SocketAddr, cert: &Path, key: &Path) -> Result<()> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        scopegate_testkit::install_crypto_provider();
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)?.collect::<Result<_, _>>()?;
         let key = PrivateKeyDer::from_pem_file(key)?;
         let mut config = rustls::ServerConfig::builder()
@@ -1318,7 +1318,7 @@ mod bare {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate_testkit::install_crypto_provider();
     let argv: Vec<String> = std::env::args().collect();
     // The cached run's review body, for driving scopegate with other load generators (wrk, h2load).
     if argv.get(1).map(String::as_str) == Some("review-body") {

@@ -432,7 +432,7 @@ fn ms(d: Option<&Duration>) -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    scopegate_testkit::install_crypto_provider();
     let (bin, seconds) = args()?;
     let dir = tempfile_dir()?.join("soak");
     let _ = std::fs::remove_dir_all(&dir);
