@@ -45,15 +45,13 @@ pub enum ScmToken {
 }
 
 /// The host a generator that names no API asks (Argo CD's clients' defaults: api.github.com,
-/// gitlab.com, api.bitbucket.org, dev.azure.com): its configured provider is the one asked.
+/// gitlab.com, api.bitbucket.org, dev.azure.com, the hosts of the built-in providers): its configured
+/// provider is the one asked. Gitea and Bitbucket Data Center have no default.
 fn default_host(kind: ProviderKind) -> Option<&'static str> {
-    match kind {
-        ProviderKind::Github => Some("github.com"),
-        ProviderKind::Gitlab => Some("gitlab.com"),
-        ProviderKind::BitbucketCloud => Some("bitbucket.org"),
-        ProviderKind::AzureDevops => Some(crate::config::AZURE_DEVOPS_HOST),
-        ProviderKind::Gitea | ProviderKind::BitbucketServer => None,
-    }
+    crate::config::DEFAULT_PROVIDERS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map(|(_, host, _)| *host)
 }
 
 /// A path on the provider for a generator's target, as the provider's calls name it.
