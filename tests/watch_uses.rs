@@ -336,3 +336,28 @@ async fn a_cluster_without_the_apis_is_watched_as_it_is() {
         s.kube.requests()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_scopegate_may_not_list_is_said_and_holds_nothing_back_until_it_is_granted() {
+    // An upgrade that kept the old ClusterRole: Applications exist, scopegate may not list them.
+    let s = Setup::new("  follow: {applicationSets: false, imageUpdater: false}\n").await;
+    s.kube.forbid("applications");
+    s.kube.add(application("broken", "https://github.com/acme/secret"));
+    let w = s.watch();
+    let said = w.wait_for_all(&["may not list", "kind=Application"]);
+    assert!(said.contains("get, list, watch"), "names what to grant: {said}");
+    // The Secrets are watched and judged as before; the watcher is ready.
+    w.wait_for_line("every watch has listed its Secrets");
+    assert_eq!(w.admin_get("/readyz").trim(), "ok");
+    assert!(!w.admin_get("/metrics").contains("scopegate_repository_access{"));
+    // Granted: followed from the watcher's next list, without a restart.
+    s.kube.forbid_none();
+    w.wait_for_all(&["use verdict changed", "name=broken", "new=unreachable"]);
+    s.event("Application", "broken", "RepositoryUnreachable").await;
+    let logs = stop(w);
+    assert_eq!(
+        logs.matches("may not list").count(),
+        1,
+        "said once, not at every retry: {logs}"
+    );
+}

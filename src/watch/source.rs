@@ -85,15 +85,10 @@ fn kept(obj: DynamicObject) -> SecretObject {
 /// A watch error in words that quote nothing from an object: a decoding error's text could carry a
 /// value from the Secret it failed on.
 fn describe(e: &watcher::Error) -> String {
-    let client = match e {
-        watcher::Error::InitialListFailed(c) | watcher::Error::WatchStartFailed(c) | watcher::Error::WatchFailed(c) => {
-            c
-        }
-        other => return other.to_string(),
-    };
-    match client {
-        kube::Error::SerdeError(_) => "an answer that could not be decoded".into(),
-        other => other.to_string(),
+    match api_error(e) {
+        Some(kube::Error::SerdeError(_)) => "an answer that could not be decoded".into(),
+        Some(other) => other.to_string(),
+        None => e.to_string(),
     }
 }
 
@@ -372,6 +367,22 @@ fn followed_key(obj: &SpecOnly) -> ObjectKey {
     )
 }
 
+/// The API server's error behind a watch error, if there is one.
+fn api_error(e: &watcher::Error) -> Option<&kube::Error> {
+    match e {
+        watcher::Error::InitialListFailed(c) | watcher::Error::WatchStartFailed(c) | watcher::Error::WatchFailed(c) => {
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
+/// Whether an error says scopegate may not read the objects (its RBAC lacks them: an upgrade that kept
+/// an older ClusterRole, or a namespaced install without the Role).
+fn forbidden(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 403)
+}
+
 /// Whether an error says the API is not there (its CRD not installed, or removed).
 fn not_installed(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
@@ -436,6 +447,7 @@ pub(crate) async fn followed(
             .boxed();
         let mut listing = BTreeSet::new();
         let mut gone = false;
+        let mut said_forbidden = false;
         while let Some(event) = events.next().await {
             let out = match event {
                 Ok(Event::Init) => {
@@ -448,27 +460,47 @@ pub(crate) async fn followed(
                     listing.insert(key);
                     SourceEvent::FollowedUpsert { stream, obj, uid }
                 }
-                Ok(Event::InitDone) => SourceEvent::FollowedRelisted {
-                    stream,
-                    kind,
-                    keys: std::mem::take(&mut listing),
-                },
+                Ok(Event::InitDone) => {
+                    said_forbidden = false;
+                    SourceEvent::FollowedRelisted {
+                        stream,
+                        kind,
+                        keys: std::mem::take(&mut listing),
+                    }
+                }
                 Ok(Event::Delete(obj)) => SourceEvent::FollowedRemove {
                     stream,
                     kind,
                     key: followed_key(&obj),
                 },
-                Err(e) => {
-                    let uninstalled = match &e {
-                        watcher::Error::InitialListFailed(c)
-                        | watcher::Error::WatchStartFailed(c)
-                        | watcher::Error::WatchFailed(c) => not_installed(c),
-                        _ => false,
-                    };
-                    if uninstalled {
-                        gone = true;
-                        break;
+                Err(e) if api_error(&e).is_some_and(not_installed) => {
+                    gone = true;
+                    break;
+                }
+                Err(e) if api_error(&e).is_some_and(forbidden) => {
+                    // Said once, and what scopegate may not see counts as none: the Secrets' watch is
+                    // not held back (nor readiness), and the kind is followed from the first list the
+                    // watcher's retries are allowed.
+                    if said_forbidden {
+                        tracing::debug!(kind = ar.kind.as_str(), "still forbidden; retrying");
+                        continue;
                     }
+                    said_forbidden = true;
+                    warn!(
+                        kind = ar.kind.as_str(),
+                        resource = format!("{}.{}", ar.plural, ar.group),
+                        namespaces = ?namespaces,
+                        error = describe(&e),
+                        "scopegate may not list these objects, so their uses of credentials are not judged: grant its \
+                         ServiceAccount get, list, watch on them (manifests/watch/rbac.yaml); retrying"
+                    );
+                    SourceEvent::FollowedRelisted {
+                        stream,
+                        kind,
+                        keys: BTreeSet::new(),
+                    }
+                }
+                Err(e) => {
                     warn!(error = describe(&e), kind = ar.kind.as_str(), namespaces = ?namespaces, "watching failed; retrying");
                     continue;
                 }

@@ -455,10 +455,12 @@ impl Served {
         if let Some(l) = seen.iter().find(|l| pred(l)) {
             return l.clone();
         }
+        // One deadline for the whole wait: a process that keeps logging other lines does not extend it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let line = self
                 .lines
-                .recv_timeout(std::time::Duration::from_secs(30))
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
                 .unwrap_or_else(|_| panic!("scopegate did not log {what:?}; it logged:\n{}", seen.join("\n")));
             seen.push(line.clone());
             if pred(&line) {
